@@ -1,0 +1,4 @@
+export { type DelayOptions, delay, type OperationOptions } from "./abort.ts";
+export { type Clock, systemClock } from "./clock.ts";
+export { isSkittleError, SkittleError } from "./errors.ts";
+export { type LogFields, type Logger, noopLogger } from "./logger.ts";

@@ -1,0 +1,2 @@
+export { type OpensslResult, openssl } from "./openssl.ts";
+export { type TempDir, tempDir } from "./temp-dir.ts";
