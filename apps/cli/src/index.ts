@@ -1,11 +1,16 @@
+import { certCommands } from "./commands/cert.ts";
+import { csrCommands } from "./commands/csr.ts";
+import { keysCommands } from "./commands/keys.ts";
+import { provisionCommands } from "./commands/provision.ts";
+import { sasCommands } from "./commands/sas.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { buildProgram, type CommandGroup, runProgram } from "./program.ts";
 
-const groups: readonly CommandGroup[] = [];
+const groups: readonly CommandGroup[] = [keysCommands, sasCommands, csrCommands, certCommands, provisionCommands];
 
 /** Entry point of the `skittle` bin. Returns the process exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   return runProgram(buildProgram(io, groups), argv, io);
 }
 
-export { CliError, type CliIo } from "./io.ts";
+export { type CliIo, CliError } from "./io.ts";

@@ -1,0 +1,178 @@
+import { createPublicKey, type KeyObject, webcrypto } from "node:crypto";
+import type * as Forge from "node-forge";
+import { CsrError, describeError } from "./errors.ts";
+import {
+  checkKeyPair,
+  defaultHashFor,
+  type KeyPair,
+  type KeyType,
+  keyTypeOf,
+  pkcs8Der,
+  privateKeyToPem,
+  publicKeyToPem,
+  spkiDer,
+  webSigningAlgorithms,
+} from "./keys.ts";
+import { forge, nodeCrypto, x509 } from "./libs.ts";
+import { csrDer, parseCsrDer, toPem, toWire } from "./pem.ts";
+
+/** A PKCS#10 certificate signing request in every form it is needed. */
+export interface Csr {
+  /** `-----BEGIN CERTIFICATE REQUEST-----` PEM. */
+  pem: string;
+  /** DER bytes. */
+  der: Uint8Array;
+  /** base64 DER without armour or newlines: the DPS `csr` field. */
+  wire: string;
+  commonName: string;
+  keyType: KeyType;
+}
+
+export interface CreateCsrOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/** Longest common name accepted: the longest DPS registration id. */
+export const MAX_COMMON_NAME_LENGTH = 128;
+
+// Control characters (C0, DEL, C1) never belong in a subject.
+const CONTROL_CHARACTERS = /\p{Cc}/u;
+
+function assertCommonName(commonName: unknown): asserts commonName is string {
+  if (typeof commonName !== "string" || commonName.length === 0) {
+    throw new CsrError(
+      "CSR_INVALID_SUBJECT",
+      "The common name is empty: pass the registration id, which DPS requires as the CSR's CN.",
+    );
+  }
+  if (commonName.trim() !== commonName) {
+    throw new CsrError(
+      "CSR_INVALID_SUBJECT",
+      `The common name ${JSON.stringify(commonName)} has leading or trailing whitespace: remove it.`,
+    );
+  }
+  if (CONTROL_CHARACTERS.test(commonName)) {
+    throw new CsrError("CSR_INVALID_SUBJECT", "The common name contains control characters: remove them.");
+  }
+  if (commonName.length > MAX_COMMON_NAME_LENGTH) {
+    throw new CsrError(
+      "CSR_INVALID_SUBJECT",
+      `The common name is ${commonName.length} characters long; at most ${MAX_COMMON_NAME_LENGTH} are allowed (the registration id limit).`,
+    );
+  }
+}
+
+/**
+ * Creates a PKCS#10 CSR whose subject is only `CN=<commonName>` (no extensions), signed with the key
+ * pair: SHA-384 for P-384 keys, SHA-256 otherwise. RSA CSRs are built with node-forge, EC CSRs with
+ * @peculiar/x509 on Node's WebCrypto. For DPS certificate issuance the common name must equal the
+ * registration id.
+ */
+export async function createCsr(
+  commonName: string,
+  keyPair: KeyPair,
+  options: CreateCsrOptions = {},
+): Promise<Csr> {
+  options.signal?.throwIfAborted();
+  assertCommonName(commonName);
+  const keyType = checkKeyPair(keyPair);
+  const der = keyType.startsWith("rsa-")
+    ? rsaCsrDer(commonName, keyPair)
+    : await ecCsrDer(commonName, keyPair, keyType);
+  options.signal?.throwIfAborted();
+  return { pem: toPem(der, "CERTIFICATE REQUEST"), der, wire: toWire(der), commonName, keyType };
+}
+
+function rsaCsrDer(commonName: string, keyPair: KeyPair): Uint8Array {
+  const lib = forge();
+  const request = lib.pki.createCertificationRequest();
+  request.publicKey = lib.pki.publicKeyFromPem(publicKeyToPem(keyPair.publicKey));
+  // UTF8String: registration ids may hold "_", which PrintableString (forge's default) cannot.
+  request.setSubject([
+    {
+      name: "commonName",
+      value: commonName,
+      valueTagClass: lib.asn1.Type.UTF8 as unknown as Forge.asn1.Class,
+    },
+  ]);
+  const signingKey = lib.pki.privateKeyFromPem(
+    privateKeyToPem(keyPair.privateKey),
+  ) as Forge.pki.rsa.PrivateKey;
+  request.sign(signingKey, lib.md.sha256.create());
+  const bytes = lib.asn1.toDer(lib.pki.certificationRequestToAsn1(request)).getBytes();
+  return new Uint8Array(Buffer.from(bytes, "binary"));
+}
+
+async function ecCsrDer(commonName: string, keyPair: KeyPair, keyType: KeyType): Promise<Uint8Array> {
+  const lib = x509();
+  const { importAlgorithm, signingAlgorithm } = webSigningAlgorithms(keyType, defaultHashFor(keyType));
+  const [privateKey, publicKey] = await Promise.all([
+    webcrypto.subtle.importKey("pkcs8", pkcs8Der(keyPair.privateKey), importAlgorithm, false, ["sign"]),
+    webcrypto.subtle.importKey("spki", spkiDer(keyPair.publicKey), importAlgorithm, true, ["verify"]),
+  ]);
+  const request = await lib.Pkcs10CertificateRequestGenerator.create(
+    { name: [{ CN: [commonName] }], keys: { privateKey, publicKey }, signingAlgorithm },
+    nodeCrypto(),
+  );
+  return new Uint8Array(request.rawData);
+}
+
+/** What a CSR says, and whether its self-signature verifies. */
+export interface CsrInfo {
+  /** The subject CN, undefined when the subject has none. */
+  commonName: string | undefined;
+  /** The full subject, e.g. `CN=device-1`. */
+  subject: string;
+  publicKey: KeyObject;
+  keyType: KeyType;
+  /** True when the CSR's signature verifies with its own public key (proof of possession). */
+  signatureValid: boolean;
+  /** The CSR as normalised PEM. */
+  pem: string;
+}
+
+export interface ParseCsrOptions {
+  /** Throw `CSR_INVALID` instead of returning `signatureValid: false`. Default false. */
+  requireValidSignature?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Parses a CSR given as PEM, DER bytes or the DPS wire form (base64 DER) and verifies its signature.
+ * Garbage is refused with `CSR_INVALID`; a key outside {@link KeyType} with `CSR_UNSUPPORTED_KEY_TYPE`.
+ */
+export async function parseCsr(input: string | Uint8Array, options: ParseCsrOptions = {}): Promise<CsrInfo> {
+  options.signal?.throwIfAborted();
+  const der = csrDer(input);
+  const request = parseCsrDer(der);
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: Buffer.from(request.publicKey.rawData), format: "der", type: "spki" });
+  } catch (error) {
+    throw new CsrError("CSR_INVALID", `The CSR's public key cannot be read (${describeError(error)}).`, {
+      cause: error,
+    });
+  }
+  const keyType = keyTypeOf(publicKey);
+  let signatureValid: boolean;
+  try {
+    signatureValid = await request.verify(nodeCrypto());
+  } catch {
+    signatureValid = false;
+  }
+  options.signal?.throwIfAborted();
+  if (!signatureValid && options.requireValidSignature === true) {
+    throw new CsrError(
+      "CSR_INVALID",
+      "The CSR's signature does not verify with its own public key: it was altered after signing, or signed with another key. Create a new CSR.",
+    );
+  }
+  return {
+    commonName: request.subjectName.getField("CN")[0],
+    subject: request.subject,
+    publicKey,
+    keyType,
+    signatureValid,
+    pem: toPem(der, "CERTIFICATE REQUEST"),
+  };
+}

@@ -1,0 +1,78 @@
+import { SkittleError } from "@skittlesorter/core";
+
+/** Every code a {@link CsrError} can carry. */
+export type CsrErrorCode =
+  /** The key is not one of {@link KEY_TYPES} (EC P-384/P-256, RSA 2048/3072/4096). */
+  | "CSR_UNSUPPORTED_KEY_TYPE"
+  /** The input is not a parseable PKCS#10 CSR, or its signature does not verify when that was required. */
+  | "CSR_INVALID"
+  /** The common name cannot go into a CSR subject (empty, too long, control characters). */
+  | "CSR_INVALID_SUBJECT"
+  /** The input is not a parseable X.509 certificate. */
+  | "CERT_INVALID"
+  /** A certificate chain is empty or one of its entries is not a certificate. */
+  | "CHAIN_INVALID"
+  /** A key has the wrong kind (e.g. a public key where a private key is needed). */
+  | "KEY_INVALID"
+  /** The private and public key of a key pair do not belong together. */
+  | "KEY_PAIR_MISMATCH"
+  /** A private key file does not exist. */
+  | "KEY_FILE_NOT_FOUND"
+  /** A private key file does not hold an unencrypted private key (PEM or DER). */
+  | "KEY_FILE_INVALID"
+  /** A private key file exists and overwriting was not allowed. */
+  | "KEY_FILE_EXISTS"
+  /** The private key does not belong to the certificate. */
+  | "KEY_CERT_MISMATCH"
+  /** The issuer given to a CA helper cannot issue (not a CA, key mismatch, path length exhausted). */
+  | "ISSUER_INVALID"
+  /** Reading a file failed for a reason other than it missing. */
+  | "FILE_READ_FAILED"
+  /** Writing a file failed. */
+  | "FILE_WRITE_FAILED"
+  /** An option has an invalid value (e.g. a negative validity). */
+  | "INVALID_ARGUMENT";
+
+/** The error thrown by `@skittlesorter/csr`. Messages never contain key material. */
+export class CsrError extends SkittleError<CsrErrorCode> {
+  /** The file involved, for file errors. */
+  readonly path: string | undefined;
+
+  constructor(code: CsrErrorCode, message: string, options: { cause?: unknown; path?: string } = {}) {
+    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
+    this.path = options.path;
+  }
+}
+
+const CODES: ReadonlySet<string> = new Set<CsrErrorCode>([
+  "CSR_UNSUPPORTED_KEY_TYPE",
+  "CSR_INVALID",
+  "CSR_INVALID_SUBJECT",
+  "CERT_INVALID",
+  "CHAIN_INVALID",
+  "KEY_INVALID",
+  "KEY_PAIR_MISMATCH",
+  "KEY_FILE_NOT_FOUND",
+  "KEY_FILE_INVALID",
+  "KEY_FILE_EXISTS",
+  "KEY_CERT_MISMATCH",
+  "ISSUER_INVALID",
+  "FILE_READ_FAILED",
+  "FILE_WRITE_FAILED",
+  "INVALID_ARGUMENT",
+]);
+
+/** True for a {@link CsrError}, also when two copies of this package are installed. */
+export function isCsrError(value: unknown): value is CsrError {
+  return (
+    value instanceof Error &&
+    (value.name === "CsrError" || value instanceof CsrError) &&
+    typeof (value as { code?: unknown }).code === "string" &&
+    CODES.has((value as unknown as { code: string }).code)
+  );
+}
+
+/** A short description of an unknown thrown value, safe for error messages. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
