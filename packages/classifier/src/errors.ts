@@ -1,0 +1,25 @@
+import { SkittleError } from "@skittlesorter/core";
+
+export type ClassifierErrorCode =
+  | "CLASSIFIER_INVALID_SAMPLES"
+  | "CLASSIFIER_INVALID_CALIBRATION"
+  | "CLASSIFIER_CALIBRATION_NOT_FOUND"
+  | "CLASSIFIER_IO_ERROR";
+
+export class ClassifierError extends SkittleError<ClassifierErrorCode> {
+  /** The calibration file involved, when there was one. */
+  readonly path: string | undefined;
+
+  constructor(code: ClassifierErrorCode, message: string, details: { path?: string; cause?: unknown } = {}) {
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.path = details.path;
+  }
+}
+
+export function isClassifierError(value: unknown): value is ClassifierError {
+  return (
+    value instanceof Error &&
+    typeof (value as unknown as { code?: unknown }).code === "string" &&
+    (value as unknown as { code: string }).code.startsWith("CLASSIFIER_")
+  );
+}

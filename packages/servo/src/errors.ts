@@ -1,0 +1,46 @@
+import { SkittleError } from "@skittlesorter/core";
+
+export type ServoErrorCode =
+  | "SERVO_INVALID_OPTION"
+  | "SERVO_INVALID_CHANNEL"
+  | "SERVO_PULSE_OUT_OF_RANGE"
+  | "SERVO_ANGLE_OUT_OF_RANGE"
+  | "SERVO_DEVICE_NOT_FOUND"
+  | "SERVO_PWM_UNAVAILABLE"
+  | "SERVO_PERMISSION_DENIED"
+  | "SERVO_IO_ERROR"
+  | "SERVO_CLOSED";
+
+export interface ServoErrorDetails {
+  channel?: number | undefined;
+  /** The sysfs file involved, for the sysfs driver. */
+  path?: string | undefined;
+  /** The operating system's error code (`EACCES`, `EINVAL`, …), when there was one. */
+  osCode?: string | undefined;
+  cause?: unknown;
+}
+
+export class ServoError extends SkittleError<ServoErrorCode> {
+  readonly channel: number | undefined;
+  readonly path: string | undefined;
+  readonly osCode: string | undefined;
+
+  constructor(code: ServoErrorCode, message: string, details: ServoErrorDetails = {}) {
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.channel = details.channel;
+    this.path = details.path;
+    this.osCode = details.osCode;
+  }
+}
+
+export function isServoError(value: unknown): value is ServoError {
+  return (
+    value instanceof Error &&
+    typeof (value as unknown as { code?: unknown }).code === "string" &&
+    (value as unknown as { code: string }).code.startsWith("SERVO_")
+  );
+}
+
+export function hex(value: number): string {
+  return `0x${value.toString(16).padStart(2, "0")}`;
+}

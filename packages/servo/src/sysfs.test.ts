@@ -1,0 +1,141 @@
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { tempDir } from "@skittlesorter/test-utils";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { openSysfsPwm } from "./index.ts";
+import { createFakeSysfsPwm } from "./testing.ts";
+
+describe("openSysfsPwm", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("exports the channel, sets a 20 ms period, then duty_cycle in ns, then enable", async () => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({ root: dir.path });
+    const pwm = await openSysfsPwm({ root: dir.path, fs: fake.fs });
+    expect(pwm.channelCount).toBe(2);
+    expect(pwm.periodNs).toBe(20_000_000);
+    await pwm.setPulseWidth(1, 1500);
+    await pwm.setPulseWidth(1, 1000);
+    await pwm.release(1);
+    expect(fake.writes.map(({ path, value }) => [path, value])).toEqual([
+      ["pwmchip0/export", "1"],
+      ["pwmchip0/pwm1/period", "20000000"],
+      ["pwmchip0/pwm1/duty_cycle", "1500000"],
+      ["pwmchip0/pwm1/enable", "1"],
+      ["pwmchip0/pwm1/duty_cycle", "1000000"],
+      ["pwmchip0/pwm1/enable", "0"],
+    ]);
+    expect(await readFile(join(dir.path, "pwmchip0/pwm1/duty_cycle"), "utf8")).toBe("1000000\n");
+    await pwm.close();
+    expect(fake.writes.at(-1)).toMatchObject({ path: "pwmchip0/unexport", value: "1" });
+    expect(existsSync(join(dir.path, "pwmchip0/pwm1"))).toBe(false);
+  });
+
+  it("takes over a channel someone else exported: shrinks the duty cycle before the period, keeps it exported", async () => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({ root: dir.path });
+    await fake.fs.writeFile(join(dir.path, "pwmchip0/export"), "0");
+    await fake.fs.writeFile(join(dir.path, "pwmchip0/pwm0/period"), "40000000");
+    await fake.fs.writeFile(join(dir.path, "pwmchip0/pwm0/duty_cycle"), "30000000");
+    const before = fake.writes.length;
+    const pwm = await openSysfsPwm({ root: dir.path, fs: fake.fs });
+    await pwm.setPulseWidth(0, 2000);
+    await pwm.close();
+    expect(fake.writes.slice(before).map(({ path, value }) => [path, value])).toEqual([
+      ["pwmchip0/pwm0/duty_cycle", "0"],
+      ["pwmchip0/pwm0/period", "20000000"],
+      ["pwmchip0/pwm0/duty_cycle", "2000000"],
+      ["pwmchip0/pwm0/enable", "1"],
+      ["pwmchip0/pwm0/enable", "0"],
+    ]);
+    expect(fake.channel(0, 0)).toMatchObject({ periodNs: 20_000_000, enabled: false });
+  });
+
+  it("retries while udev has not yet granted access to a freshly exported channel", async () => {
+    vi.useFakeTimers({ now: 0, toFake: ["setTimeout", "clearTimeout", "Date"] });
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({ root: dir.path, exportAccessDelayMs: 120 });
+    const pwm = await openSysfsPwm({ root: dir.path, fs: fake.fs });
+    const pending = pwm.setPulseWidth(0, 1500);
+    for (let step = 0; step < 20 && fake.pulseUs(0, 0) === undefined; step += 1) {
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    await pending;
+    expect(fake.pulseUs(0, 0)).toBe(1500);
+    expect(fake.writes.find((w) => w.path.endsWith("period"))?.atMs).toBeGreaterThanOrEqual(120);
+  });
+
+  it("gives up with SERVO_PERMISSION_DENIED and the gpio-group fix when access never comes", async () => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({ root: dir.path, exportAccessDelayMs: 60_000 });
+    const pwm = await openSysfsPwm({ root: dir.path, fs: fake.fs, exportTimeoutMs: 30 });
+    const error = await pwm.setPulseWidth(0, 1500).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "SERVO_PERMISSION_DENIED", osCode: "EACCES", channel: 0 });
+    expect((error as Error).message).toMatch(/usermod -aG gpio/);
+  });
+
+  it("reports a missing PWM chip with the pwm-2chan overlay for GPIO12/13", async () => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({ root: dir.path });
+    const error = await openSysfsPwm({ root: dir.path, fs: fake.fs, chip: 2 }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(error).toMatchObject({ code: "SERVO_PWM_UNAVAILABLE", path: join(dir.path, "pwmchip2") });
+    expect((error as Error).message).toContain("dtoverlay=pwm-2chan,pin=12,func=4,pin2=13,func2=4");
+  });
+
+  it.skipIf(existsSync("/sys/class/pwm/pwmchip0"))(
+    "on this machine, the default /sys/class/pwm has no pwmchip0 and says how to enable it",
+    async () => {
+      await expect(openSysfsPwm()).rejects.toMatchObject({
+        code: "SERVO_PWM_UNAVAILABLE",
+        message: expect.stringContaining("/sys/class/pwm/pwmchip0 does not exist"),
+      });
+    },
+  );
+
+  it("maps a kernel EINVAL to SERVO_IO_ERROR naming the file", async () => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({ root: dir.path, chips: [{ chip: 0, npwm: 1 }] });
+    const refusing = {
+      readFile: fake.fs.readFile,
+      writeFile: async (path: string, data: string) => {
+        if (path.endsWith("enable")) {
+          throw Object.assign(new Error("EINVAL: invalid argument, write"), { code: "EINVAL" });
+        }
+        await fake.fs.writeFile(path, data);
+      },
+    };
+    const pwm = await openSysfsPwm({ root: dir.path, fs: refusing });
+    await expect(pwm.setPulseWidth(0, 1500)).rejects.toMatchObject({
+      code: "SERVO_IO_ERROR",
+      osCode: "EINVAL",
+      path: join(dir.path, "pwmchip0/pwm0/enable"),
+    });
+  });
+
+  it("works on a plain directory tree with the default fs when the channel is already exported", async () => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({ root: dir.path });
+    await fake.fs.writeFile(join(dir.path, "pwmchip0/export"), "1");
+    const pwm = await openSysfsPwm({ root: dir.path, releaseOnClose: false });
+    await pwm.setPulseWidth(1, 1200);
+    expect(await readFile(join(dir.path, "pwmchip0/pwm1/period"), "utf8")).toBe("20000000");
+    expect(await readFile(join(dir.path, "pwmchip0/pwm1/duty_cycle"), "utf8")).toBe("1200000");
+    expect(await readFile(join(dir.path, "pwmchip0/pwm1/enable"), "utf8")).toBe("1");
+  });
+
+  it("validates its options", async () => {
+    await using dir = await tempDir();
+    await writeFile(join(dir.path, "npwm"), "2");
+    await expect(openSysfsPwm({ root: dir.path, chip: -1 })).rejects.toMatchObject({
+      code: "SERVO_INVALID_OPTION",
+    });
+    await expect(openSysfsPwm({ root: dir.path, frequencyHz: 0 })).rejects.toMatchObject({
+      code: "SERVO_INVALID_OPTION",
+    });
+  });
+});
