@@ -1,3 +1,4 @@
+import { adrCommands } from "./commands/adr.ts";
 import { certCommands } from "./commands/cert.ts";
 import { csrCommands } from "./commands/csr.ts";
 import { keysCommands } from "./commands/keys.ts";
@@ -6,11 +7,18 @@ import { sasCommands } from "./commands/sas.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { buildProgram, type CommandGroup, runProgram } from "./program.ts";
 
-const groups: readonly CommandGroup[] = [keysCommands, sasCommands, csrCommands, certCommands, provisionCommands];
+const groups: readonly CommandGroup[] = [
+  keysCommands,
+  sasCommands,
+  csrCommands,
+  certCommands,
+  provisionCommands,
+  adrCommands,
+];
 
 /** Entry point of the `skittle` bin. Returns the process exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   return runProgram(buildProgram(io, groups), argv, io);
 }
 
-export { type CliIo, CliError } from "./io.ts";
+export { CliError, type CliIo } from "./io.ts";
