@@ -1,0 +1,36 @@
+import type { Clock, Logger } from "@skittlesorter/core";
+import type { Settings } from "./model.ts";
+import type { KeyCache } from "./pki.ts";
+import type { Store } from "./store.ts";
+
+/** What every part of a running simulator shares. */
+export interface SimContext {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  keys: KeyCache;
+  idScope: string;
+  adrNamespace: string;
+  /** Directory of the ADR namespace's CA files. */
+  adrDir: string;
+  settings(): Settings;
+  updateSettings(patch: Partial<Settings>): Settings;
+  /** The current `sim.json` object. */
+  config(): Record<string, unknown>;
+  /** Called after a change that `sim.json` reflects (enrollments, hubs, settings): rewrites it. */
+  changed(): Promise<void>;
+  nowIso(): string;
+}
+
+export const DEFAULT_SETTINGS: Settings = Object.freeze({
+  assignmentDelayMs: 0,
+  strictCsr: false,
+  registrationsPerMinute: 0,
+});
+
+export const LIMITS = Object.freeze({
+  minValidityDays: 7,
+  maxValidityDays: 90,
+  defaultValidityDays: 30,
+  maxAssignmentDelayMs: 10 * 60 * 1000,
+});

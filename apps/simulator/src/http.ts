@@ -1,0 +1,193 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "@skittlesorter/core";
+
+/** An error answered as `{ "error": { "code", "message" } }` with `status`. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export interface RouteRequest {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  headers: IncomingMessage["headers"];
+  /** The parsed JSON body (undefined when empty). */
+  body: unknown;
+}
+
+export interface RouteResponse {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type RouteHandler = (request: RouteRequest) => RouteResponse | Promise<RouteResponse>;
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: RouteHandler;
+}
+
+/** A small method + path router (`/admin/enrollment-groups/:id`); later parts add their routes to it. */
+export class Router {
+  readonly #routes: Route[] = [];
+
+  add(method: string, pattern: string, handler: RouteHandler): this {
+    this.#routes.push({ method, segments: pattern.split("/").filter(Boolean), handler });
+    return this;
+  }
+
+  match(
+    method: string,
+    path: string,
+  ): { handler: RouteHandler; params: Record<string, string> } | "method" | undefined {
+    const parts = path.split("/").filter(Boolean);
+    let pathMatched = false;
+    for (const route of this.#routes) {
+      if (route.segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let index = 0; index < parts.length; index++) {
+        const segment = route.segments[index] ?? "";
+        const part = parts[index] ?? "";
+        if (segment.startsWith(":")) {
+          try {
+            params[segment.slice(1)] = decodeURIComponent(part);
+          } catch {
+            ok = false;
+            break;
+          }
+        } else if (segment !== part) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+      pathMatched = true;
+      if (route.method === method) return { handler: route.handler, params };
+    }
+    return pathMatched ? "method" : undefined;
+  }
+}
+
+export interface JsonServerOptions {
+  host: string;
+  port: number;
+  router: Router;
+  logger: Logger;
+  maxBodyBytes: number;
+}
+
+function send(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (response.headersSent) return;
+  if (body === undefined) {
+    response.writeHead(status, headers).end();
+    return;
+  }
+  const text = `${JSON.stringify(body, null, 2)}\n`;
+  response.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers }).end(text);
+}
+
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new HttpError(413, "PAYLOAD_TOO_LARGE", `The request body exceeds ${limit} bytes.`));
+        request.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on("end", () => resolve(Buffer.concat(chunks)));
+    request.on("error", reject);
+  });
+}
+
+/** Starts a JSON HTTP server for `router`; resolves once it listens. */
+export async function startJsonServer(options: JsonServerOptions): Promise<{ server: Server; port: number }> {
+  const server = createServer((request, response) => {
+    void handle(request, response);
+  });
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const method = request.method ?? "GET";
+    let url: URL;
+    try {
+      url = new URL(request.url ?? "/", "http://simulator.invalid");
+    } catch {
+      send(response, 400, { error: { code: "BAD_REQUEST", message: "The request URL cannot be parsed." } });
+      return;
+    }
+    try {
+      const matched = options.router.match(method, url.pathname);
+      if (matched === undefined) {
+        throw new HttpError(
+          404,
+          "NOT_FOUND",
+          `No route ${method} ${url.pathname}; see the simulator README for the admin API.`,
+        );
+      }
+      if (matched === "method") {
+        throw new HttpError(405, "METHOD_NOT_ALLOWED", `${method} is not supported on ${url.pathname}.`);
+      }
+      const raw = await readBody(request, options.maxBodyBytes);
+      let body: unknown;
+      if (raw.length > 0) {
+        try {
+          body = JSON.parse(raw.toString("utf8"));
+        } catch {
+          throw new HttpError(400, "INVALID_JSON", "The request body is not valid JSON.");
+        }
+      }
+      const result = await matched.handler({
+        method,
+        path: url.pathname,
+        params: matched.params,
+        query: url.searchParams,
+        headers: request.headers,
+        body,
+      });
+      send(response, result.status ?? 200, result.body, result.headers);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        send(response, error.status, { error: { code: error.code, message: error.message } });
+        return;
+      }
+      options.logger.error("admin request failed", {
+        method,
+        path: url.pathname,
+        error: (error as Error)?.message,
+      });
+      send(response, 500, {
+        error: { code: "INTERNAL", message: "Internal error in the simulator; see its log." },
+      });
+    }
+  };
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}

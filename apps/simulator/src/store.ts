@@ -1,0 +1,376 @@
+import { chmodSync, closeSync, openSync } from "node:fs";
+import Database from "better-sqlite3";
+import { SimulatorError } from "./errors.ts";
+import type {
+  AdrPolicy,
+  AuditEvent,
+  CaCertificate,
+  Enrollment,
+  EnrollmentKind,
+  HubDevice,
+  IssuedCertificate,
+  LinkedHub,
+  Operation,
+  Registration,
+} from "./model.ts";
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Never edit a shipped
+ * entry: append a new one. Entities whose shape grows are kept as JSON documents beside their keys.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE hubs (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+  CREATE TABLE enrollments (
+    kind TEXT NOT NULL CHECK (kind IN ('group', 'individual')),
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+  );
+  CREATE TABLE ca_certificates (name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, doc TEXT NOT NULL);
+  CREATE TABLE registrations (registration_id TEXT PRIMARY KEY, updated_at TEXT NOT NULL, doc TEXT NOT NULL);
+  CREATE TABLE operations (
+    operation_id TEXT PRIMARY KEY,
+    registration_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX operations_created ON operations (created_at);
+  CREATE TABLE devices (hub TEXT NOT NULL, device_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (hub, device_id));
+  CREATE TABLE issued_certificates (
+    serial_number TEXT PRIMARY KEY,
+    registration_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX issued_by_registration ON issued_certificates (registration_id);
+  CREATE TABLE audit_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    details TEXT NOT NULL
+  );
+  CREATE TABLE adr_policies (namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (namespace, name));
+  `,
+];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+type Row = { doc: string };
+
+/** The simulator's state in one SQLite file (WAL mode). Synchronous, like better-sqlite3. */
+export class Store {
+  readonly #db: Database.Database;
+  #closed = false;
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+  }
+
+  /** Opens (creating if needed) the database at `path` and migrates it to {@link SCHEMA_VERSION}. */
+  static open(path: string): Store {
+    let db: Database.Database;
+    try {
+      // The database holds enrollment keys: owner-only, like the key files (WAL/SHM files inherit the mode).
+      closeSync(openSync(path, "a", 0o600));
+      chmodSync(path, 0o600);
+      db = new Database(path);
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.pragma("foreign_keys = ON");
+      db.pragma("busy_timeout = 5000");
+    } catch (error) {
+      throw new SimulatorError(
+        "SIM_STORE",
+        `Cannot open the simulator database ${path}: ${(error as Error).message}. Check the data directory's ` +
+          "permissions, and that no other program holds the file.",
+        { cause: error },
+      );
+    }
+    const store = new Store(db);
+    store.#migrate(path);
+    return store;
+  }
+
+  #migrate(path: string): void {
+    const current = Number(this.#db.pragma("user_version", { simple: true }));
+    if (current > MIGRATIONS.length) {
+      this.#db.close();
+      throw new SimulatorError(
+        "SIM_STORE",
+        `The database ${path} has schema version ${current}, newer than this simulator's ${MIGRATIONS.length}; ` +
+          "upgrade @skittlesorter/simulator or use another --data-dir.",
+      );
+    }
+    const apply = this.#db.transaction(() => {
+      for (let version = current; version < MIGRATIONS.length; version++) {
+        this.#db.exec(MIGRATIONS[version] ?? "");
+        this.#db.pragma(`user_version = ${version + 1}`);
+      }
+    });
+    apply();
+  }
+
+  /** Runs `fn` in one transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
+  }
+
+  /** Flushes the WAL into the main file and closes. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#db.pragma("wal_checkpoint(TRUNCATE)");
+    } finally {
+      this.#db.close();
+    }
+  }
+
+  // meta ------------------------------------------------------------------------------------------
+
+  getMeta<T>(key: string): T | undefined {
+    const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as
+      | { value: string }
+      | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.value) as T);
+  }
+
+  setMeta(key: string, value: unknown): void {
+    this.#db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      )
+      .run(key, JSON.stringify(value));
+  }
+
+  // hubs ------------------------------------------------------------------------------------------
+
+  listHubs(): LinkedHub[] {
+    return this.#docs<LinkedHub>("SELECT doc FROM hubs ORDER BY name");
+  }
+
+  getHub(name: string): LinkedHub | undefined {
+    return this.#doc<LinkedHub>("SELECT doc FROM hubs WHERE name = ?", name);
+  }
+
+  putHub(hub: LinkedHub): void {
+    this.#db
+      .prepare(
+        "INSERT INTO hubs (name, doc) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
+      )
+      .run(hub.name, JSON.stringify(hub));
+  }
+
+  deleteHub(name: string): boolean {
+    return this.#db.prepare("DELETE FROM hubs WHERE name = ?").run(name).changes > 0;
+  }
+
+  // enrollments -----------------------------------------------------------------------------------
+
+  listEnrollments(kind?: EnrollmentKind): Enrollment[] {
+    return kind === undefined
+      ? this.#docs<Enrollment>("SELECT doc FROM enrollments ORDER BY kind, id")
+      : this.#docs<Enrollment>("SELECT doc FROM enrollments WHERE kind = ? ORDER BY id", kind);
+  }
+
+  getEnrollment(kind: EnrollmentKind, id: string): Enrollment | undefined {
+    return this.#doc<Enrollment>("SELECT doc FROM enrollments WHERE kind = ? AND id = ?", kind, id);
+  }
+
+  putEnrollment(enrollment: Enrollment): void {
+    this.#db
+      .prepare(
+        "INSERT INTO enrollments (kind, id, doc) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc",
+      )
+      .run(enrollment.kind, enrollment.id, JSON.stringify(enrollment));
+  }
+
+  deleteEnrollment(kind: EnrollmentKind, id: string): boolean {
+    return this.#db.prepare("DELETE FROM enrollments WHERE kind = ? AND id = ?").run(kind, id).changes > 0;
+  }
+
+  // CA certificates -------------------------------------------------------------------------------
+
+  listCaCertificates(): CaCertificate[] {
+    return this.#docs<CaCertificate>("SELECT doc FROM ca_certificates ORDER BY name");
+  }
+
+  getCaCertificate(name: string): CaCertificate | undefined {
+    return this.#doc<CaCertificate>("SELECT doc FROM ca_certificates WHERE name = ?", name);
+  }
+
+  findCaCertificatesBySha256(sha256: string): CaCertificate[] {
+    return this.#docs<CaCertificate>("SELECT doc FROM ca_certificates WHERE sha256 = ?", sha256);
+  }
+
+  putCaCertificate(certificate: CaCertificate): void {
+    this.#db
+      .prepare(
+        "INSERT INTO ca_certificates (name, sha256, doc) VALUES (?, ?, ?) " +
+          "ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, doc = excluded.doc",
+      )
+      .run(certificate.name, certificate.sha256Thumbprint, JSON.stringify(certificate));
+  }
+
+  deleteCaCertificate(name: string): boolean {
+    return this.#db.prepare("DELETE FROM ca_certificates WHERE name = ?").run(name).changes > 0;
+  }
+
+  // registrations ---------------------------------------------------------------------------------
+
+  listRegistrations(): Registration[] {
+    return this.#docs<Registration>("SELECT doc FROM registrations ORDER BY registration_id");
+  }
+
+  getRegistration(registrationId: string): Registration | undefined {
+    return this.#doc<Registration>("SELECT doc FROM registrations WHERE registration_id = ?", registrationId);
+  }
+
+  putRegistration(registration: Registration): void {
+    this.#db
+      .prepare(
+        "INSERT INTO registrations (registration_id, updated_at, doc) VALUES (?, ?, ?) " +
+          "ON CONFLICT (registration_id) DO UPDATE SET updated_at = excluded.updated_at, doc = excluded.doc",
+      )
+      .run(registration.registrationId, registration.lastUpdatedDateTimeUtc, JSON.stringify(registration));
+  }
+
+  deleteRegistration(registrationId: string): boolean {
+    return (
+      this.#db.prepare("DELETE FROM registrations WHERE registration_id = ?").run(registrationId).changes > 0
+    );
+  }
+
+  // operations ------------------------------------------------------------------------------------
+
+  getOperation(operationId: string): Operation | undefined {
+    return this.#doc<Operation>("SELECT doc FROM operations WHERE operation_id = ?", operationId);
+  }
+
+  putOperation(operation: Operation): void {
+    this.#db
+      .prepare("INSERT INTO operations (operation_id, registration_id, created_at, doc) VALUES (?, ?, ?, ?)")
+      .run(operation.operationId, operation.registrationId, operation.createdAt, JSON.stringify(operation));
+  }
+
+  /** Deletes operations created before `before` (epoch ms); returns how many. */
+  pruneOperations(before: number): number {
+    return this.#db.prepare("DELETE FROM operations WHERE created_at < ?").run(before).changes;
+  }
+
+  // devices ---------------------------------------------------------------------------------------
+
+  listDevices(hub?: string): HubDevice[] {
+    return hub === undefined
+      ? this.#docs<HubDevice>("SELECT doc FROM devices ORDER BY hub, device_id")
+      : this.#docs<HubDevice>("SELECT doc FROM devices WHERE hub = ? ORDER BY device_id", hub);
+  }
+
+  getDevice(hub: string, deviceId: string): HubDevice | undefined {
+    return this.#doc<HubDevice>("SELECT doc FROM devices WHERE hub = ? AND device_id = ?", hub, deviceId);
+  }
+
+  putDevice(device: HubDevice): void {
+    this.#db
+      .prepare(
+        "INSERT INTO devices (hub, device_id, doc) VALUES (?, ?, ?) " +
+          "ON CONFLICT (hub, device_id) DO UPDATE SET doc = excluded.doc",
+      )
+      .run(device.hub, device.deviceId, JSON.stringify(device));
+  }
+
+  deleteDevice(hub: string, deviceId: string): boolean {
+    return (
+      this.#db.prepare("DELETE FROM devices WHERE hub = ? AND device_id = ?").run(hub, deviceId).changes > 0
+    );
+  }
+
+  // issued certificates ---------------------------------------------------------------------------
+
+  addIssuedCertificate(certificate: IssuedCertificate): void {
+    this.#db
+      .prepare(
+        "INSERT INTO issued_certificates (serial_number, registration_id, created_at, doc) VALUES (?, ?, ?, ?)",
+      )
+      .run(
+        certificate.serialNumber,
+        certificate.registrationId,
+        certificate.created,
+        JSON.stringify(certificate),
+      );
+  }
+
+  listIssuedCertificates(registrationId?: string): IssuedCertificate[] {
+    return registrationId === undefined
+      ? this.#docs<IssuedCertificate>(
+          "SELECT doc FROM issued_certificates ORDER BY created_at, serial_number",
+        )
+      : this.#docs<IssuedCertificate>(
+          "SELECT doc FROM issued_certificates WHERE registration_id = ? ORDER BY created_at, serial_number",
+          registrationId,
+        );
+  }
+
+  // audit events ----------------------------------------------------------------------------------
+
+  addEvent(at: string, kind: string, subject: string, details: Record<string, unknown> = {}): void {
+    this.#db
+      .prepare("INSERT INTO audit_events (at, kind, subject, details) VALUES (?, ?, ?, ?)")
+      .run(at, kind, subject, JSON.stringify(details));
+  }
+
+  /** The newest `limit` events (oldest first), optionally only those with `id > afterId`. */
+  listEvents(options: { limit?: number; afterId?: number } = {}): AuditEvent[] {
+    const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
+    const rows = this.#db
+      .prepare(
+        "SELECT id, at, kind, subject, details FROM audit_events WHERE id > ? ORDER BY id DESC LIMIT ?",
+      )
+      .all(options.afterId ?? 0, limit) as {
+      id: number;
+      at: string;
+      kind: string;
+      subject: string;
+      details: string;
+    }[];
+    return rows
+      .reverse()
+      .map((row) => ({ ...row, details: JSON.parse(row.details) as Record<string, unknown> }));
+  }
+
+  // ADR policies ----------------------------------------------------------------------------------
+
+  listPolicies(namespace: string): AdrPolicy[] {
+    return this.#docs<AdrPolicy>("SELECT doc FROM adr_policies WHERE namespace = ? ORDER BY name", namespace);
+  }
+
+  getPolicy(namespace: string, name: string): AdrPolicy | undefined {
+    return this.#doc<AdrPolicy>(
+      "SELECT doc FROM adr_policies WHERE namespace = ? AND name = ?",
+      namespace,
+      name,
+    );
+  }
+
+  putPolicy(policy: AdrPolicy): void {
+    this.#db
+      .prepare(
+        "INSERT INTO adr_policies (namespace, name, doc) VALUES (?, ?, ?) " +
+          "ON CONFLICT (namespace, name) DO UPDATE SET doc = excluded.doc",
+      )
+      .run(policy.namespace, policy.name, JSON.stringify(policy));
+  }
+
+  #docs<T>(sql: string, ...params: unknown[]): T[] {
+    return (this.#db.prepare(sql).all(...params) as Row[]).map((row) => JSON.parse(row.doc) as T);
+  }
+
+  #doc<T>(sql: string, ...params: unknown[]): T | undefined {
+    const row = this.#db.prepare(sql).get(...params) as Row | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.doc) as T);
+  }
+}
