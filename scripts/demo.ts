@@ -1,19 +1,18 @@
-// The interim main job: the credential path a device takes before it talks to DPS, through the `skittle` CLI.
-// (The sorter + simulator demo replaces this once they exist.)
+// The main job, end to end on one machine: start the local Azure (skittle-sim), then take a device from
+// "just unboxed" to "holding an operational certificate" with the `skittle` CLI: derive its key from the
+// enrollment group, register with DPS over MQTT/TLS sending a fresh CSR, and inspect the issued chain.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../apps/cli/src/index.ts";
+import { main as skittle } from "@skittlesorter/cli";
+import { startSimulator } from "@skittlesorter/simulator";
 
-// Microsoft's documented test vector (a public example key, not a secret of ours).
-const groupKey = "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
-const registrationId = "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6";
-const expectedDeviceKey = "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=";
+const registrationId = "demo-sorter-01";
 
 async function step(title: string, argv: string[]): Promise<string> {
   let out = "";
   let err = "";
-  const code = await main(argv, {
+  const code = await skittle(argv, {
     stdout: (text) => {
       out += text;
     },
@@ -22,43 +21,60 @@ async function step(title: string, argv: string[]): Promise<string> {
     },
     cwd: process.cwd(),
   });
+  console.log(`\n== ${title}\n$ skittle ${argv.join(" ")}`);
   if (code !== 0) throw new Error(`${title} failed (exit ${code}): ${err.trim()}`);
-  const shown = argv.map((arg, i) => (argv[i - 1]?.endsWith("key") ? "***" : arg));
-  console.log(`\n== ${title}\n$ skittle ${shown.join(" ")}`);
   return out;
 }
 
-const outDir = await mkdtemp(join(tmpdir(), "skittle-demo-"));
+const workDir = await mkdtemp(join(tmpdir(), "skittle-demo-"));
+const sim = await startSimulator({ dataDir: join(workDir, "sim") });
 try {
-  const derived = JSON.parse(
-    await step("Derive the device key from the group key", [
-      "keys",
-      "derive",
-      "--group-key",
-      groupKey,
-      "--registration-id",
-      registrationId,
-      "--json",
-    ]),
-  ) as { deviceKey: string };
-  console.log(`device key matches Microsoft's test vector: ${derived.deviceKey === expectedDeviceKey}`);
-  if (derived.deviceKey !== expectedDeviceKey) process.exitCode = 1;
+  console.log(`skittle-sim ready: DPS ${sim.config.dps.endpoint}, id scope ${sim.config.idScope}`);
+  console.log(`dashboard and admin API: ${sim.config.http.url}`);
 
-  const csr = JSON.parse(
-    await step("Create an EC P-384 key and a CSR with CN = registration id", [
-      "csr",
-      "create",
+  const provisioned = JSON.parse(
+    await step("Provision with the default enrollment group and a fresh EC P-384 CSR", [
+      "provision",
+      "--sim",
+      sim.configFile,
       "--registration-id",
       registrationId,
+      "--csr",
       "--out-dir",
-      outDir,
+      join(workDir, "device"),
       "--json",
     ]),
-  ) as { keyFile: string; csrFile: string; csrWire: string };
-  console.log(`key file: ${csr.keyFile}\nCSR file: ${csr.csrFile}\nDPS csr field: ${csr.csrWire.length} base64 chars`);
+  ) as {
+    status: string;
+    deviceId: string;
+    assignedHub: string;
+    files: { chain: string; privateKey: string };
+  };
+  console.log(`status ${provisioned.status}: device ${provisioned.deviceId} on ${provisioned.assignedHub}`);
+
+  const inspected = JSON.parse(
+    await step("Inspect the issued chain", ["cert", "inspect", provisioned.files.chain, "--json"]),
+  ) as {
+    certificates: { subject: string; issuer: string; notAfter: string }[];
+    chain: { valid: boolean; problems: string[] };
+  };
+  for (const cert of inspected.certificates) {
+    console.log(`  ${cert.subject}  <- ${cert.issuer}  (until ${cert.notAfter})`);
+  }
+  const ok =
+    provisioned.status === "assigned" &&
+    inspected.certificates.length === 3 &&
+    inspected.chain.valid === true;
+  console.log(
+    `\nsummary: device ${provisioned.deviceId}, hub ${provisioned.assignedHub}, ` +
+      `leaf ${inspected.certificates[0]?.subject} valid until ${inspected.certificates[0]?.notAfter}, ` +
+      `chain of ${inspected.certificates.length} verifies: ${inspected.chain.valid}`,
+  );
+  if (!ok) process.exitCode = 1;
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
   process.exitCode = 1;
 } finally {
-  await rm(outDir, { recursive: true, force: true });
+  await sim.close();
+  await rm(workDir, { recursive: true, force: true });
 }

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import {
   type AdrClient,
   type AdrCredentialPolicy,
@@ -14,6 +14,7 @@ import type { Logger } from "@skittlesorter/core";
 import type { Command } from "commander";
 import { CliError, type CliIo, usageError } from "../io.ts";
 import { type CommandGroup, cliVersion } from "../program.ts";
+import { readSimFile, type SimAdr, simAdr, simTrustedCaFile } from "../sim-file.ts";
 
 interface ConnectionFlags {
   sim?: string;
@@ -32,15 +33,6 @@ interface UpdateFlags extends ConnectionFlags {
   attribute?: string[];
   attributeJson?: string[];
   tag?: string[];
-}
-
-/** The `adr` section of the simulator's sim.json. */
-interface SimAdr {
-  baseUrl: string;
-  subscriptionId: string;
-  resourceGroup: string;
-  namespace: string;
-  token: string;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -181,11 +173,11 @@ async function connect(flags: ConnectionFlags, io: CliIo): Promise<AdrClient> {
   let sim: SimAdr | undefined;
   let ca: string | undefined;
   if (flags.sim !== undefined) {
-    const simFile = resolve(io.cwd, flags.sim);
-    const parsed = await readSimFile(simFile);
-    sim = parsed.adr;
-    if (parsed.trustedCaFile !== undefined && (flags.baseUrl ?? sim.baseUrl).startsWith("https:")) {
-      ca = await readFile(resolve(dirname(simFile), parsed.trustedCaFile), "utf8");
+    const simFile = await readSimFile(resolve(io.cwd, flags.sim));
+    sim = simAdr(simFile);
+    const caFile = simTrustedCaFile(simFile);
+    if (caFile !== undefined && (flags.baseUrl ?? sim.baseUrl).startsWith("https:")) {
+      ca = await readFile(caFile, "utf8");
     }
   }
   const subscriptionId = flags.subscription ?? sim?.subscriptionId;
@@ -224,44 +216,6 @@ async function connect(flags: ConnectionFlags, io: CliIo): Promise<AdrClient> {
     if (isAdrError(error) && error.code === "ADR_INVALID_OPTIONS") throw usageError(error.message);
     throw error;
   }
-}
-
-async function readSimFile(file: string): Promise<{ adr: SimAdr; trustedCaFile: string | undefined }> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new CliError(
-      "SIM_FILE_UNREADABLE",
-      `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}); start the simulator with \`skittle-sim start --data-dir DIR\` and pass --sim DIR/sim.json`,
-      { cause: error },
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new CliError("SIM_FILE_INVALID", `${file} is not JSON; pass the sim.json the simulator wrote`, {
-      cause: error,
-    });
-  }
-  const root = (typeof json === "object" && json !== null ? json : {}) as Record<string, unknown>;
-  const adr = root.adr as Record<string, unknown> | undefined;
-  if (typeof adr !== "object" || adr === null) {
-    throw new CliError(
-      "SIM_FILE_INVALID",
-      `${file} has no "adr" section; this simulator does not serve the ADR REST API (update it), or pass --subscription/--resource-group/--namespace/--base-url`,
-    );
-  }
-  const fields = ["baseUrl", "subscriptionId", "resourceGroup", "namespace", "token"] as const;
-  const bad = fields.filter((field) => typeof adr[field] !== "string" || adr[field] === "");
-  if (bad.length > 0) {
-    throw new CliError("SIM_FILE_INVALID", `${file}: adr.${bad.join(", adr.")} missing or not a string`);
-  }
-  return {
-    adr: adr as unknown as SimAdr,
-    trustedCaFile: typeof root.trustedCaFile === "string" ? root.trustedCaFile : undefined,
-  };
 }
 
 async function defaultCredential(): Promise<TokenCredential> {

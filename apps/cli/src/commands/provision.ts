@@ -20,12 +20,14 @@ import {
 } from "@skittlesorter/dps-mqtt";
 import { type CliIo, usageError } from "../io.ts";
 import type { CommandGroup } from "../program.ts";
+import { readSimFile, simDps } from "../sim-file.ts";
 
 interface ProvisionCliOptions {
-  host: string;
+  sim?: string;
+  host?: string;
   port?: string;
   websocket?: boolean;
-  idScope: string;
+  idScope?: string;
   registrationId?: string;
   groupKey?: string;
   deviceKey?: string;
@@ -51,13 +53,17 @@ export const provisionCommands: CommandGroup = (program, context) => {
         "operational certificate (api-version 2025-07-01-preview); the key (0600) and the issued chain are " +
         "written to --out-dir. Exit 0 when assigned, 1 otherwise.",
     )
-    .requiredOption("--host <host>", `DPS host, e.g. ${DPS_GLOBAL_HOST}`)
+    .option(
+      "--sim <file>",
+      "sim.json of a running skittle-sim: its DPS host, port, id scope, TLS root and default group key",
+    )
+    .option("--host <host>", `DPS host, e.g. ${DPS_GLOBAL_HOST}`)
     .option("--port <n>", "port (default 8883, or 443 with --websocket)")
     .option(
       "--websocket",
       "use MQTT over WebSocket (wss, path /$iothub/websocket) for networks that block 8883",
     )
-    .requiredOption("--id-scope <scope>", "ID scope of the DPS instance, e.g. 0ne00000A0A")
+    .option("--id-scope <scope>", "ID scope of the DPS instance, e.g. 0ne00000A0A")
     .option(
       "--registration-id <id>",
       "registration id (lowercased); required with a key, defaults to the certificate CN with --cert",
@@ -77,8 +83,9 @@ export const provisionCommands: CommandGroup = (program, context) => {
     .option("--json", "print the result as JSON")
     .action(async (options: ProvisionCliOptions) => {
       const { io } = context(command);
-      const plan = checkOptions(options);
-      const attestation = await attestationFrom(options, io);
+      const target = await targetFrom(options, io);
+      const plan = checkOptions(target);
+      const attestation = await attestationFrom(target, io);
 
       let keyPair: KeyPair | undefined;
       let csr: ProvisionCsr | undefined;
@@ -87,13 +94,15 @@ export const provisionCommands: CommandGroup = (program, context) => {
         const request = await createCsr(attestation.registrationId, keyPair);
         csr = { wire: request.wire, publicKey: keyPair.publicKey };
       }
-      const ca = options.ca === undefined ? undefined : await readFile(resolve(io.cwd, options.ca), "utf8");
+      const ca =
+        target.caPem ??
+        (options.ca === undefined ? undefined : await readFile(resolve(io.cwd, options.ca), "utf8"));
 
       const result = await provision({
-        host: options.host,
+        host: target.host,
         port: plan.port,
         transport: options.websocket === true ? "wss" : "mqtts",
-        idScope: options.idScope,
+        idScope: target.idScope,
         attestation,
         csr,
         payload: plan.payload,
@@ -117,6 +126,33 @@ export const provisionCommands: CommandGroup = (program, context) => {
       context(command).print(jsonResult(result, files), humanResult(result, files));
     });
 };
+
+type Target = ProvisionCliOptions & { host: string; idScope: string; caPem?: string };
+
+/** Where to provision: from --sim (flags given as well win), else from --host and --id-scope. */
+async function targetFrom(options: ProvisionCliOptions, io: CliIo): Promise<Target> {
+  if (options.sim === undefined) {
+    if (options.host === undefined || options.idScope === undefined) {
+      throw usageError(
+        "say where DPS is: pass --host H --id-scope S, or --sim DIR/sim.json for a running skittle-sim",
+      );
+    }
+    return { ...options, host: options.host, idScope: options.idScope };
+  }
+  const sim = await simDps(await readSimFile(resolve(io.cwd, options.sim)));
+  const simPort = options.websocket === true ? sim.wsPort : sim.port;
+  const usesKeyOrCert = options.deviceKey !== undefined || options.cert !== undefined;
+  return {
+    ...options,
+    host: options.host ?? sim.host,
+    idScope: options.idScope ?? sim.idScope,
+    ...(options.port === undefined && simPort !== undefined ? { port: String(simPort) } : {}),
+    ...(options.ca === undefined ? { caPem: sim.ca } : {}),
+    ...(options.groupKey === undefined && !usesKeyOrCert && sim.groupKey !== undefined
+      ? { groupKey: sim.groupKey }
+      : {}),
+  };
+}
 
 interface Plan {
   port: number | undefined;
