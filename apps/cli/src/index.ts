@@ -2,8 +2,11 @@ import { adrCommands } from "./commands/adr.ts";
 import { certCommands } from "./commands/cert.ts";
 import { csrCommands } from "./commands/csr.ts";
 import { keysCommands } from "./commands/keys.ts";
+import { pkiCommands } from "./commands/pki.ts";
 import { provisionCommands } from "./commands/provision.ts";
 import { sasCommands } from "./commands/sas.ts";
+import { sensorCommands } from "./commands/sensor.ts";
+import { servoCommands } from "./commands/servo.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { buildProgram, type CommandGroup, runProgram } from "./program.ts";
 
@@ -14,6 +17,9 @@ const groups: readonly CommandGroup[] = [
   certCommands,
   provisionCommands,
   adrCommands,
+  pkiCommands,
+  sensorCommands,
+  servoCommands,
 ];
 
 /** Entry point of the `skittle` bin. Returns the process exit code. */

@@ -20,7 +20,9 @@ export function cliVersion(): string {
 
 export function buildProgram(io: CliIo, groups: readonly CommandGroup[]): Command {
   const program = new Command("skittle")
-    .description("Keys, SAS tokens, CSRs, certificates and DPS provisioning for the skittle sorter.")
+    .description(
+      "Keys, SAS tokens, CSRs, certificates, PKI, DPS provisioning, ADR, and sensor/servo bring-up for the skittle sorter.",
+    )
     .version(cliVersion(), "-V, --version")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
