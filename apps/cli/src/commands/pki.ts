@@ -20,6 +20,7 @@ import {
 import { Option } from "commander";
 import { CliError, usageError } from "../io.ts";
 import type { CommandContext, CommandGroup } from "../program.ts";
+import { readSimFile } from "../sim-file.ts";
 import {
   CA_NAME_PATTERN,
   type CaFiles,
@@ -28,6 +29,8 @@ import {
   type DeviceFiles,
   deviceFiles,
 } from "./pki-layout.ts";
+import { onboardCaDirectory } from "./pki-onboard.ts";
+import { verificationCertificate } from "./pki-proof.ts";
 
 /** The original setup scripts' lifetimes (days). */
 export const PKI_DEFAULT_DAYS = { root: 3650, intermediate: 1825, device: 365, verification: 1 } as const;
@@ -103,6 +106,15 @@ interface VerificationOptions {
   out?: string;
   days: string;
   keyType: KeyType;
+  json?: boolean;
+}
+
+interface OnboardOptions {
+  sim: string;
+  caDir: string;
+  name?: string;
+  groupId?: string;
+  credentialPolicy: string;
   json?: boolean;
 }
 
@@ -309,20 +321,11 @@ export const pkiCommands: CommandGroup = (program, context) => {
         );
       }
       const caKey = await readKeyFile(caKeyPath, "--ca-key");
-      const subjectKey = await generateKeyPair(options.keyType);
-      const pem = await issueCertificate({
-        publicKey: subjectKey.publicKey,
-        commonName: code,
-        issuer: { certificatePem: caPem, privateKey: caKey },
+      const pem = await verificationCertificate({ certificatePem: caPem, privateKey: caKey }, code, {
+        keyType: options.keyType,
         validityDays: days,
+        caLabel: caCertPath,
       });
-      const check = verifyChain([pem], { trustedRoots: [caPem] });
-      if (!check.valid) {
-        throw new CliError(
-          "CHAIN_INVALID",
-          `The verification certificate does not verify against ${caCertPath}: ${check.problems.join("; ")}.`,
-        );
-      }
       await ensureDirectory(dirname(out), "--out");
       await writeCertificate(out, pem);
       const result: PkiVerificationCertResult = {
@@ -338,6 +341,45 @@ export const pkiCommands: CommandGroup = (program, context) => {
           `  CN=${code}, issued by ${caFacts.subject}, until ${result.certificate.notAfter}`,
           "",
           `Upload it: az iot dps certificate verify --dps-name <dps> --resource-group <rg> --certificate-name <name> --path ${out} --etag <etag>`,
+        ].join("\n"),
+      );
+    });
+
+  const onboard = pki
+    .command("onboard")
+    .description(
+      "Onboard a CA directory to a running skittle-sim: upload the root and intermediate CA certificates, " +
+        "prove possession of both (verification code → certificate with CN = code signed by the CA → " +
+        "verified), and create an X.509 enrollment group on the intermediate linked to a credential policy.",
+    )
+    .requiredOption("--sim <file>", "sim.json of a running skittle-sim")
+    .requiredOption("--ca-dir <dir>", "CA directory made by `skittle pki init`")
+    .option("--name <name>", "CA name in --ca-dir (needed when it holds several)")
+    .option("--group-id <id>", "enrollment group id (default: {name}-x509)")
+    .option(
+      "--credential-policy <name>",
+      "ADR credential policy the group issues certificates with",
+      "default",
+    )
+    .option("--json", "print JSON")
+    .action(async (options: OnboardOptions) => {
+      const ctx = context(onboard);
+      const caDir = resolvePath(ctx, "--ca-dir", options.caDir);
+      const caName = await chooseCaName(caDir, options.name);
+      const sim = await readSimFile(resolvePath(ctx, "--sim", options.sim));
+      const result = await onboardCaDirectory(sim, caFiles(caDir, caName), {
+        caName,
+        groupId: options.groupId ?? `${caName}-x509`,
+        credentialPolicy: options.credentialPolicy,
+      });
+      ctx.print(
+        result,
+        [
+          ...result.certificates.map(
+            (cert) =>
+              `${cert.name}: ${cert.uploaded ? "uploaded" : "already uploaded"}, ${cert.verified ? "verified" : "NOT verified"} (${cert.subject})`,
+          ),
+          `enrollment group ${result.enrollmentGroup.id}: X.509 on ${result.enrollmentGroup.caName}, credential policy ${result.enrollmentGroup.credentialPolicy}`,
         ].join("\n"),
       );
     });
