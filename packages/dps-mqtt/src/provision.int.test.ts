@@ -452,7 +452,9 @@ describe("provision over MQTT/TLS against a scripted DPS", () => {
     const rec = recorder();
     const started = Date.now();
     const error = await provision(
-      fastOptions(dps, warpClock(0.01), { timeoutMs: 30_000, connect: rec.connect }),
+      // The warped clock counts real round trips 100× too: a deadline of many retry-after periods keeps
+      // several polls inside it even on a loaded machine.
+      fastOptions(dps, warpClock(0.01), { timeoutMs: 120_000, connect: rec.connect }),
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DpsError);
     expect(error).toMatchObject({ code: "DPS_TIMEOUT", operationId: "op-slow" });
