@@ -469,7 +469,7 @@ describe("provision over MQTT/TLS against a scripted DPS", () => {
       retryAfter: 1,
       body: { errorCode: 429001, message: "Throttled" },
     }));
-    const error = await provision(fastOptions(dps, warpClock(0.01), { timeoutMs: 10_000 })).catch(
+    const error = await provision(fastOptions(dps, warpClock(0.01), { timeoutMs: 120_000 })).catch(
       (e: unknown) => e,
     );
     expect(error).toMatchObject({ code: "DPS_TIMEOUT" });
