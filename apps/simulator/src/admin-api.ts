@@ -611,9 +611,6 @@ function registrationRoutes(router: Router, context: SimContext): void {
     store.addEvent(context.nowIso(), "registration.deleted", registration.registrationId, {});
     return { status: 204 };
   });
-  router.add("GET", "/admin/devices", (request) => ({
-    body: store.listDevices(request.query.get("hub") ?? undefined),
-  }));
   router.add("GET", "/admin/issued-certificates", (request) => ({
     body: store.listIssuedCertificates(request.query.get("registrationId") ?? undefined),
   }));

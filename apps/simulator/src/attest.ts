@@ -127,14 +127,14 @@ function attestSas(credentials: Credentials, store: Store, clock: Clock): Attest
   );
 }
 
-function commonNameOf(certificate: X509Certificate): string | undefined {
+export function commonNameOf(certificate: X509Certificate): string | undefined {
   for (const line of certificate.subject.split("\n")) {
     if (line.startsWith("CN=")) return line.slice(3);
   }
   return undefined;
 }
 
-function hex(fingerprint: string): string {
+export function hex(fingerprint: string): string {
   return fingerprint.replaceAll(":", "").toUpperCase();
 }
 
@@ -155,7 +155,7 @@ export function certificateInfo(certificate: X509Certificate): X509CertificateIn
   };
 }
 
-function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
+export function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
   try {
     return parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey);
   } catch {
@@ -163,7 +163,7 @@ function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
   }
 }
 
-function withinValidity(certificate: X509Certificate, now: number): boolean {
+export function withinValidity(certificate: X509Certificate, now: number): boolean {
   return Date.parse(certificate.validFrom) <= now && now <= Date.parse(certificate.validTo);
 }
 

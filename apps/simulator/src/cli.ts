@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Logger } from "@skittlesorter/core";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { AdminClient } from "./admin-client.ts";
+import { AdminClient, readSimConfig as readSimConfigFor } from "./admin-client.ts";
 import { SimulatorError } from "./errors.ts";
 import { type SimConfig, startSimulator } from "./simulator.ts";
 
@@ -94,7 +94,8 @@ function readyLine(config: SimConfig): string {
   const hub = config.hubs[0];
   return (
     `skittle-sim ready: dps=mqtts://${config.dps.endpoint} wss=${config.dps.wsUrl} ` +
-    `hub=${hub?.hostname ?? "-"} http=${config.http.url} idScope=${config.idScope} config=${config.dataDir}/sim.json`
+    `hub=${hub?.hostname ?? "-"} http=${config.http.url} dashboard=${config.http.dashboardUrl} idScope=${config.idScope} ` +
+    `config=${config.dataDir}/sim.json`
   );
 }
 
@@ -122,7 +123,8 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
     .option("--dps-port <n>", "DPS MQTT/TLS port (0 = any free; default: previous run's)", port)
     .option("--dps-ws-port <n>", "DPS MQTT-over-WebSocket port (default: previous run's)", port)
     .option("--hub-port <n>", "IoT Hub MQTT/TLS port (default: previous run's)", port)
-    .option("--http-port <n>", "admin HTTP API port (default: previous run's)", port)
+    .option("--hub-ws-port <n>", "IoT Hub MQTT-over-WebSocket port (default: previous run's)", port)
+    .option("--http-port <n>", "admin API, ADR REST and dashboard port (default: previous run's)", port)
     .option(
       "--assignment-delay-ms <ms>",
       "keep registrations `assigning` this long (clients must poll)",
@@ -155,6 +157,7 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
           ...(options.dpsPort === undefined ? {} : { dpsPort: options.dpsPort as number }),
           ...(options.dpsWsPort === undefined ? {} : { dpsWsPort: options.dpsWsPort as number }),
           ...(options.hubPort === undefined ? {} : { hubPort: options.hubPort as number }),
+          ...(options.hubWsPort === undefined ? {} : { hubWsPort: options.hubWsPort as number }),
           ...(options.httpPort === undefined ? {} : { httpPort: options.httpPort as number }),
           ...(options.assignmentDelayMs === undefined
             ? {}
@@ -485,6 +488,178 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
       );
     });
 
+  withGlobals(
+    policy
+      .command("sync")
+      .description("synchronize the credentials: the hub trusts the issuing CA of every current policy"),
+  ).action(async (options: Globals) => {
+    const admin = await client(options);
+    const result = await admin.request<{ synchronizedAt: string; policies: { name: string }[] }>(
+      "POST",
+      "/admin/adr/synchronize",
+    );
+    print(
+      options,
+      result.body,
+      `synchronized ${result.body.policies.map((item) => item.name).join(", ")} at ${result.body.synchronizedAt}`,
+    );
+  });
+
+  // --- IoT Hub: devices, telemetry, twins, methods ----------------------------------------------
+  const device = program.command("device").description("devices of the simulator's IoT hub");
+  withGlobals(device.command("list").description("list hub devices with connection state and message counts"))
+    .option("--hub <name>", "only this hub's devices")
+    .action(async (options: Globals & { hub?: string }) => {
+      const admin = await client(options);
+      const query = options.hub === undefined ? "" : `?hub=${encodeURIComponent(options.hub)}`;
+      const list = await admin.get<Record<string, unknown>[]>(`/admin/devices${query}`);
+      print(
+        options,
+        list,
+        list.length === 0
+          ? "no devices"
+          : table([
+              ["DEVICE", "STATUS", "CONNECTION", "AUTH", "MESSAGES", "CERT DAYS LEFT", "LAST ACTIVITY"],
+              ...list.map((item) => [
+                String(item.deviceId),
+                String(item.status),
+                String(item.connectionState),
+                String((item.authentication as { type?: string } | undefined)?.type ?? "-"),
+                String(item.messageCount),
+                String((item.certificate as { daysLeft?: number } | null)?.daysLeft ?? "-"),
+                String(item.lastActivityTime ?? "-"),
+              ]),
+            ]),
+      );
+    });
+
+  const telemetry = program.command("telemetry").description("device-to-cloud messages the hub stored");
+  withGlobals(
+    telemetry.command("list").description("list stored messages (oldest first) with body and properties"),
+  )
+    .option("--device <id>", "only this device's messages")
+    .option("--limit <n>", "the newest N messages (1-10000)", wholeNumber, 100)
+    .option("--since <time>", "only messages enqueued at or after this ISO 8601 time")
+    .option("--until <time>", "only messages enqueued at or before this ISO 8601 time")
+    .action(async (options: Globals & { device?: string; limit: number; since?: string; until?: string }) => {
+      const admin = await client(options);
+      const query = new URLSearchParams({ limit: String(options.limit) });
+      if (options.device !== undefined) query.set("device", options.device);
+      if (options.since !== undefined) query.set("from", options.since);
+      if (options.until !== undefined) query.set("to", options.until);
+      const list = await admin.get<TelemetryItem[]>(`/admin/telemetry?${query.toString()}`);
+      print(
+        options,
+        list,
+        list.length === 0
+          ? "no messages"
+          : table([
+              ["ID", "ENQUEUED", "DEVICE", "PROPERTIES", "BODY"],
+              ...list.map((item) => [
+                String(item.id),
+                item.enqueuedTime,
+                item.deviceId,
+                Object.entries({ ...item.systemProperties, ...item.properties })
+                  .filter(
+                    ([key]) => !["connectionDeviceId", "connectionAuthMethod", "enqueuedTime"].includes(key),
+                  )
+                  .map(([key, value]) => `${key}=${value}`)
+                  .join(" "),
+                item.bodyEncoding === "utf8" ? item.body.replaceAll("\n", " ") : `(base64) ${item.body}`,
+              ]),
+            ]),
+      );
+    });
+
+  const twin = program.command("twin").description("device twins of the simulator's hub");
+  withGlobals(twin.command("show <deviceId>").description("show a device's twin")).action(
+    async (deviceId: string, options: Globals) => {
+      const admin = await client(options);
+      const body = await admin.get(`/admin/devices/${encodeURIComponent(deviceId)}/twin`);
+      print(options, body, JSON.stringify(body, null, 2));
+    },
+  );
+  withGlobals(
+    twin
+      .command("set-desired <deviceId> <json>")
+      .description(
+        "patch desired properties (JSON merge patch: null deletes); pushed to the device if connected",
+      ),
+  ).action(async (deviceId: string, json: string, options: Globals) => {
+    let desired: unknown;
+    try {
+      desired = JSON.parse(json);
+    } catch {
+      throw new SimulatorError(
+        "SIM_INVALID_OPTION",
+        `The desired patch must be a JSON object, e.g. '{"telemetryInterval": 3000}'; got ${json.slice(0, 100)}`,
+      );
+    }
+    const admin = await client(options);
+    const result = await admin.request<{ properties: { desired: { $version: number } } }>(
+      "PATCH",
+      `/admin/devices/${encodeURIComponent(deviceId)}/twin`,
+      { body: { properties: { desired } } },
+    );
+    print(
+      options,
+      result.body,
+      `desired properties of ${deviceId} now at version ${result.body.properties.desired.$version}`,
+    );
+  });
+
+  const method = program.command("method").description("direct methods");
+  withGlobals(
+    method
+      .command("invoke <deviceId> <methodName>")
+      .description("invoke a direct method and print the device's answer"),
+  )
+    .option("--payload <json>", "method payload (JSON)", "null")
+    .option("--timeout-seconds <n>", "how long to wait for the answer (5-300)", wholeNumber, 30)
+    .option(
+      "--connect-timeout-seconds <n>",
+      "how long to wait for the device to come online (0-300)",
+      wholeNumber,
+      0,
+    )
+    .action(
+      async (
+        deviceId: string,
+        methodName: string,
+        options: Globals & { payload: string; timeoutSeconds: number; connectTimeoutSeconds: number },
+      ) => {
+        let payload: unknown;
+        try {
+          payload = JSON.parse(options.payload);
+        } catch {
+          throw new SimulatorError(
+            "SIM_INVALID_OPTION",
+            `--payload must be JSON; got ${options.payload.slice(0, 100)}`,
+          );
+        }
+        const admin = new AdminClient((await readSimConfigFor(options.dataDir)).http.url, {
+          timeoutMs: (options.timeoutSeconds + options.connectTimeoutSeconds + 10) * 1000,
+        });
+        const result = await admin.request<{ status: number; payload: unknown }>(
+          "POST",
+          `/admin/devices/${encodeURIComponent(deviceId)}/methods`,
+          {
+            body: {
+              methodName,
+              payload,
+              responseTimeoutInSeconds: options.timeoutSeconds,
+              connectTimeoutInSeconds: options.connectTimeoutSeconds,
+            },
+          },
+        );
+        print(
+          options,
+          result.body,
+          `status ${result.body.status}\n${JSON.stringify(result.body.payload, null, 2)}`,
+        );
+      },
+    );
+
   // --- hubs -------------------------------------------------------------------------------------
   const hub = program.command("hub").description("linked IoT hubs");
   withGlobals(hub.command("list").description("list linked hubs")).action(async (options: Globals) => {
@@ -553,6 +728,16 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
     });
 
   return program;
+}
+
+interface TelemetryItem {
+  id: number;
+  deviceId: string;
+  enqueuedTime: string;
+  systemProperties: Record<string, string>;
+  properties: Record<string, string>;
+  body: string;
+  bodyEncoding: "utf8" | "base64";
 }
 
 interface CaView {

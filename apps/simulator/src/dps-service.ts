@@ -50,6 +50,13 @@ export interface DpsServiceOptions {
   logger: Logger;
   /** Largest request body accepted, in bytes. */
   maxRequestBytes: number;
+  /** Called after a device is assigned (e.g. to create or update its ADR device record). */
+  onAssigned?: (assigned: {
+    registrationId: string;
+    deviceId: string;
+    hub: LinkedHub;
+    enrollment: Enrollment;
+  }) => void;
 }
 
 const OPERATION_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -462,6 +469,14 @@ export class DpsService {
       store.putDevice(device);
       store.putRegistration(registration);
     });
+    try {
+      this.#options.onAssigned?.({ registrationId, deviceId, hub, enrollment });
+    } catch (error) {
+      this.#options.logger.error("after-assignment hook failed", {
+        registrationId,
+        error: (error as Error).message,
+      });
+    }
     this.#event("registration.assigned", registrationId, {
       enrollment: enrollment.id,
       enrollmentKind: enrollment.kind,

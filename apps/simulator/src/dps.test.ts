@@ -450,7 +450,7 @@ describe("DPS over MQTT", () => {
     expect(status).toBe("HTTP/1.1 404 Not Found");
   });
 
-  it("holds the linked hub's port, answering CONNECT with 'server unavailable' until the hub front end exists", async () => {
+  it("serves the linked hub's port, refusing a device that is not in its registry", async () => {
     const hub = sim.config.hubs[0];
     await expect(
       connectAsync(`mqtts://127.0.0.1:${hub?.port}`, {
@@ -459,7 +459,7 @@ describe("DPS over MQTT", () => {
         ca: sim.rootPem,
         reconnectPeriod: 0,
       }),
-    ).rejects.toThrow(/[Ss]erver unavailable/);
+    ).rejects.toThrow(/Not authorized/);
   });
 
   it("reports the substatus of re-registrations as hubs change", async () => {

@@ -6,12 +6,15 @@ import type { Logger } from "@skittlesorter/core";
 export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
+  /** Extra response headers (e.g. `WWW-Authenticate`). */
+  readonly headers: Record<string, string>;
 
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.name = "HttpError";
     this.status = status;
     this.code = code;
+    this.headers = headers;
   }
 }
 
@@ -27,8 +30,13 @@ export interface RouteRequest {
 
 export interface RouteResponse {
   status?: number;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as is (give `content-type` in `headers`); wins over `body`. */
+  raw?: Buffer | string;
   headers?: Record<string, string>;
+  /** Takes over the response (server-sent events): writes the head and keeps it open. */
+  stream?: (response: ServerResponse, request: IncomingMessage) => void;
 }
 
 export type RouteHandler = (request: RouteRequest) => RouteResponse | Promise<RouteResponse>;
@@ -39,7 +47,10 @@ interface Route {
   handler: RouteHandler;
 }
 
-/** A small method + path router (`/admin/enrollment-groups/:id`); later parts add their routes to it. */
+/**
+ * A small method + path router (`/admin/enrollment-groups/:id`). Literal segments match case-insensitively
+ * (ARM paths are case-insensitive); `:name` segments capture the URL-decoded text.
+ */
 export class Router {
   readonly #routes: Route[] = [];
 
@@ -68,7 +79,7 @@ export class Router {
             ok = false;
             break;
           }
-        } else if (segment !== part) {
+        } else if (segment.toLowerCase() !== part.toLowerCase()) {
           ok = false;
           break;
         }
@@ -165,10 +176,18 @@ export async function startJsonServer(options: JsonServerOptions): Promise<{ ser
         headers: request.headers,
         body,
       });
+      if (result.stream !== undefined) {
+        result.stream(response, request);
+        return;
+      }
+      if (result.raw !== undefined) {
+        if (!response.headersSent) response.writeHead(result.status ?? 200, result.headers).end(result.raw);
+        return;
+      }
       send(response, result.status ?? 200, result.body, result.headers);
     } catch (error) {
       if (error instanceof HttpError) {
-        send(response, error.status, { error: { code: error.code, message: error.message } });
+        send(response, error.status, { error: { code: error.code, message: error.message } }, error.headers);
         return;
       }
       options.logger.error("admin request failed", {

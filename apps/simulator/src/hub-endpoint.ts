@@ -1,79 +1,323 @@
-import type { AddressInfo, Socket } from "node:net";
-import { createServer as createTlsServer } from "node:tls";
+import type { IncomingMessage } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo, Server, Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import type { Logger } from "@skittlesorter/core";
-import { Aedes, type AuthenticateError } from "aedes";
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
+import { createWebSocketStream, WebSocketServer } from "ws";
+import { WEBSOCKET_PATH } from "./dps-endpoint.ts";
+import {
+  type HubLink,
+  HubRefusal,
+  type HubService,
+  type HubSession,
+  type HubSubscription,
+} from "./hub-service.ts";
+import { guardConnection } from "./packet-guard.ts";
 import type { TlsMaterial } from "./pki.ts";
 
 export interface HubEndpoint {
   port: number;
+  wsPort: number;
   close(): Promise<void>;
 }
 
-/**
- * The linked hub's MQTT port. Part 1 holds the port (so `assignedHub` is stable) and answers every CONNECT
- * with "server unavailable" (CONNACK 3); the IoT Hub front end replaces this module.
- */
-export async function startHubEndpoint(options: {
+export interface HubEndpointOptions {
   host: string;
   port: number;
+  wsPort: number;
   tls: TlsMaterial;
+  service: HubService;
   logger: Logger;
-}): Promise<HubEndpoint> {
+  /** MQTT packets declaring more close the connection (IoT Hub's device-to-cloud limit is 256 KiB). */
+  maxPacketBytes: number;
+  nowIso(): string;
+}
+
+/** Marks packets the simulator sends, the only ones forwarded to devices. */
+const SERVER_MARK = "$skittle-sim-hub";
+
+/** The subscription filters a device may use, and what each one receives. */
+function subscriptionFor(deviceId: string, filter: string): HubSubscription | undefined {
+  if (filter === "$iothub/twin/res/#") return "twinResponses";
+  if (filter === "$iothub/twin/PATCH/properties/desired/#") return "desiredUpdates";
+  if (filter === "$iothub/methods/POST/#") return "methods";
+  if (filter === `devices/${deviceId}/messages/devicebound/#`) return "cloudToDevice";
+  return undefined;
+}
+
+interface ClientState {
+  session: HubSession;
+  transport: "mqtt" | "mqtt-ws";
+  subscriptions: Map<HubSubscription, 0 | 1>;
+  link?: HubLink;
+}
+
+function peerChainOf(socket: TLSSocket): Buffer[] {
+  const chain: Buffer[] = [];
+  const seen = new Set<string>();
+  let certificate = socket.getPeerCertificate(true) as
+    | { raw?: Buffer; fingerprint256?: string; issuerCertificate?: unknown }
+    | undefined;
+  while (certificate?.raw !== undefined && !seen.has(certificate.fingerprint256 ?? "")) {
+    chain.push(certificate.raw);
+    seen.add(certificate.fingerprint256 ?? "");
+    certificate = certificate.issuerCertificate as typeof certificate;
+  }
+  return chain;
+}
+
+async function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(
+        new Error(
+          error.code === "EADDRINUSE"
+            ? `The ${what} port ${host}:${port} is in use; pick another port or 0 for any free one.`
+            : `Cannot listen on ${host}:${port} for the ${what}: ${error.message}`,
+          { cause: error },
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * The simulator's IoT Hub device endpoint: MQTT 3.1.1 over TLS on `port` and over WebSocket (TLS) at
+ * `/$iothub/websocket` on `wsPort`. Authentication, topics and behaviour come from {@link HubService}.
+ */
+export async function startHubEndpoint(options: HubEndpointOptions): Promise<HubEndpoint> {
+  const { service, logger } = options;
+  const states = new WeakMap<Client, ClientState>();
+  const peerChains = new WeakMap<object, { chain: Buffer[]; transport: ClientState["transport"] }>();
+  const sockets = new Set<Socket>();
+
   const broker = await Aedes.createBroker({
     maxClientsIdLength: 256,
     connectTimeout: 10_000,
-    authenticate(client, _username, _password, done) {
-      options.logger.info("IoT Hub connection refused: the hub endpoint is not implemented yet", {
-        clientId: client.id,
-      });
-      done(Object.assign(new Error("IoT Hub not available"), { returnCode: 3 }) as AuthenticateError, false);
+    authenticate(client, username, password, done) {
+      const peer = peerChains.get(client.conn) ?? { chain: [], transport: "mqtt" as const };
+      const credentials = {
+        clientId: client.id ?? "",
+        username,
+        password: password === undefined ? undefined : password.toString("utf8"),
+        peerChain: peer.chain,
+      };
+      try {
+        const session = service.authenticate(credentials);
+        states.set(client, { session, transport: peer.transport, subscriptions: new Map() });
+        done(null, true);
+      } catch (error) {
+        const refusal =
+          error instanceof HubRefusal ? error : new HubRefusal(5, "INTERNAL", (error as Error).message);
+        try {
+          service.refused(credentials, refusal);
+        } catch {
+          // logging a refusal never breaks the answer
+        }
+        done(
+          Object.assign(new Error(refusal.message), { returnCode: refusal.returnCode }) as AuthenticateError,
+          false,
+        );
+      }
+    },
+    authorizeSubscribe(client, subscription, callback) {
+      const state = states.get(client);
+      const kind =
+        state === undefined ? undefined : subscriptionFor(state.session.deviceId, subscription.topic);
+      if (state === undefined || kind === undefined) {
+        logger.debug("IoT Hub subscription refused", { clientId: client.id, topic: subscription.topic });
+        callback(null, null);
+        return;
+      }
+      const qos: 0 | 1 = subscription.qos === 0 ? 0 : 1;
+      state.subscriptions.set(kind, qos);
+      callback(null, { ...subscription, qos });
+    },
+    authorizePublish(client, packet, callback) {
+      if (client === null) {
+        callback(null);
+        return;
+      }
+      const state = states.get(client);
+      if (state === undefined) {
+        callback(new Error("not connected"));
+        return;
+      }
+      if (packet.qos === 2) {
+        logger.warn("IoT Hub does not support QoS 2; disconnecting", { deviceId: state.session.deviceId });
+        callback(new Error("QoS 2 is not supported"));
+        return;
+      }
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? "");
+      try {
+        // Synchronous: telemetry is in the database before aedes sends PUBACK.
+        service.handlePublish(state.session, packet.topic, payload, packet.retain === true);
+      } catch (error) {
+        callback(error as Error);
+        return;
+      }
+      packet.retain = false;
+      callback(null);
+    },
+    authorizeForward(_client, packet) {
+      return (packet as { clientId?: string }).clientId === SERVER_MARK ? packet : null;
     },
   });
-  const sockets = new Set<Socket>();
-  const server = createTlsServer(
-    {
-      cert: options.tls.certificateChainPem,
-      key: options.tls.keyPem,
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: "TLSv1.2",
-      handshakeTimeout: 10_000,
-    },
-    (socket) => {
-      socket.on("error", () => {});
-      broker.handle(socket);
-    },
-  );
-  server.on("connection", (socket: Socket) => {
+
+  broker.on("client", (client) => {
+    const state = states.get(client);
+    if (state === undefined) return;
+    const link: HubLink = {
+      deviceId: state.session.deviceId,
+      hub: state.session.hub,
+      authMethod: state.session.authMethod,
+      transport: state.transport,
+      connectedAt: options.nowIso(),
+      subscribed: (kind) => state.subscriptions.has(kind),
+      subscriptions: () => [...state.subscriptions.keys()],
+      send(kind, topic, payload) {
+        const qos = state.subscriptions.get(kind);
+        if (qos === undefined || client.closed) return false;
+        const packet = {
+          cmd: "publish",
+          topic,
+          payload,
+          qos,
+          retain: false,
+          dup: false,
+          clientId: SERVER_MARK,
+        } as PublishPacket & { clientId: string };
+        client.publish(packet, (error) => {
+          if (error)
+            logger.debug("IoT Hub message not delivered", { deviceId: link.deviceId, error: error.message });
+        });
+        return true;
+      },
+      close(reason) {
+        logger.info("IoT Hub connection closed by the hub", { deviceId: link.deviceId, reason });
+        client.close();
+      },
+    };
+    state.link = link;
+    service.attach(link);
+  });
+  broker.on("unsubscribe", (topics, client) => {
+    const state = states.get(client);
+    if (state === undefined) return;
+    for (const topic of topics) {
+      const kind = subscriptionFor(state.session.deviceId, topic);
+      if (kind !== undefined) state.subscriptions.delete(kind);
+    }
+  });
+  broker.on("clientDisconnect", (client) => {
+    const link = states.get(client)?.link;
+    if (link !== undefined) service.detach(link, "disconnected");
+  });
+  broker.on("clientError", (client, error) => {
+    logger.debug("IoT Hub client error", { clientId: client?.id, error: error.message });
+    const link = client === undefined ? undefined : states.get(client)?.link;
+    if (link !== undefined) service.detach(link, error.message);
+  });
+  broker.on("connectionError", (client, error) => {
+    logger.debug("IoT Hub connection error", { clientId: client?.id, error: error.message });
+  });
+
+  const accept = (
+    conn: Duplex,
+    chain: Buffer[],
+    transport: ClientState["transport"],
+    request?: IncomingMessage,
+  ): void => {
+    peerChains.set(conn, { chain, transport });
+    conn.on("error", () => {});
+    broker.handle(conn, request);
+  };
+  const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-  });
-  server.on("tlsClientError", () => {});
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (error: NodeJS.ErrnoException) =>
-        reject(
-          new Error(
-            error.code === "EADDRINUSE"
-              ? `The IoT Hub port ${options.host}:${options.port} is in use; pick another port or 0 for any free one.`
-              : `Cannot listen on ${options.host}:${options.port} for the IoT Hub: ${error.message}`,
-            { cause: error },
-          ),
-        ),
-      );
-      server.listen(options.port, options.host, resolve);
+  };
+  const tlsOptions = {
+    cert: options.tls.certificateChainPem,
+    key: options.tls.keyPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: "TLSv1.2" as const,
+    handshakeTimeout: 10_000,
+  };
+
+  const tlsServer = createTlsServer(tlsOptions, (socket) => {
+    const conn = guardConnection(socket, options.maxPacketBytes, (declared) => {
+      logger.warn("IoT Hub connection closed: MQTT packet too large", {
+        declaredBytes: declared,
+        limitBytes: options.maxPacketBytes,
+      });
     });
+    accept(conn, peerChainOf(socket), "mqtt");
+  });
+  tlsServer.on("connection", track);
+  tlsServer.on("tlsClientError", (error) =>
+    logger.debug("IoT Hub TLS handshake failed", { error: error.message }),
+  );
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPacketBytes + 16,
+    handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
+  });
+  const httpsServer = createHttpsServer(tlsOptions, (_request, response) => {
+    response
+      .writeHead(404, { "content-type": "text/plain" })
+      .end(`Use MQTT over WebSocket at ${WEBSOCKET_PATH}.\n`);
+  });
+  httpsServer.on("connection", track);
+  httpsServer.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    const path = (request.url ?? "").split("?")[0];
+    if (path !== WEBSOCKET_PATH) {
+      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      accept(createWebSocketStream(ws), peerChainOf(socket as TLSSocket), "mqtt-ws", request);
+    });
+  });
+  httpsServer.on("tlsClientError", (error) =>
+    logger.debug("IoT Hub WSS handshake failed", { error: error.message }),
+  );
+
+  let port: number;
+  let wsPort: number;
+  try {
+    port = await listen(tlsServer, options.port, options.host, "IoT Hub MQTT");
+    wsPort = await listen(httpsServer, options.wsPort, options.host, "IoT Hub WebSocket");
   } catch (error) {
+    tlsServer.close();
+    httpsServer.close();
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     throw error;
   }
+
   let closing: Promise<void> | undefined;
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
+    wsPort,
     close() {
       closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const closed = Promise.all([
+          new Promise<void>((resolve) => tlsServer.close(() => resolve())),
+          new Promise<void>((resolve) => httpsServer.close(() => resolve())),
+        ]);
         for (const socket of sockets) socket.destroy();
+        httpsServer.closeAllConnections();
+        for (const client of wss.clients) client.terminate();
+        wss.close();
         await new Promise<void>((resolve) => broker.close(() => resolve()));
         await closed;
       })();

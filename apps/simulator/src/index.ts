@@ -7,7 +7,10 @@ export {
 } from "./admin-client.ts";
 export { type CliIo, type MainOptions, main } from "./cli.ts";
 export { SimulatorError, type SimulatorErrorCode } from "./errors.ts";
+export type { HubDeviceView } from "./hub-api.ts";
+export type { HubAuthMethod, HubConnectionEvent, TelemetryView } from "./hub-service.ts";
 export type {
+  AdrDeviceRecord,
   AdrPolicy,
   AllocationPolicy,
   AuditEvent,
@@ -23,6 +26,7 @@ export type {
   ReprovisionPolicy,
   Settings,
   Substatus,
+  Twin,
 } from "./model.ts";
 export { API_VERSIONS, CSR_API_VERSION, DpsErrorCode } from "./protocol.ts";
 export {

@@ -197,3 +197,70 @@ export interface Operation {
   status: number;
   response: Record<string, unknown>;
 }
+
+// --- part 2: IoT Hub and ADR REST ---------------------------------------------------------------
+
+/** A device-to-cloud message as stored. */
+export interface StoredTelemetry {
+  id: number;
+  hub: string;
+  deviceId: string;
+  /** Epoch ms when the hub accepted it. */
+  enqueuedAt: number;
+  /** System properties from the topic's property bag (`$.mid` → messageId, …), plus the connection's. */
+  systemProperties: Record<string, string>;
+  /** Application properties from the topic's property bag, URL-decoded. */
+  properties: Record<string, string>;
+  /** Skittle colour read from a JSON body (`color`/`colour`) or a `color` property, for the dashboard. */
+  color?: string;
+  body: Buffer;
+}
+
+export interface TelemetryQuery {
+  deviceId?: string;
+  fromMs?: number;
+  toMs?: number;
+  afterId?: number;
+  limit?: number;
+}
+
+/** A device twin: desired and reported property documents with their versions. */
+export interface Twin {
+  hub: string;
+  deviceId: string;
+  tags: Record<string, unknown>;
+  desired: Record<string, unknown>;
+  desiredVersion: number;
+  desiredUpdated: string;
+  reported: Record<string, unknown>;
+  reportedVersion: number;
+  reportedUpdated: string;
+  /** Incremented on every change. */
+  version: number;
+  etag: string;
+}
+
+/** An ADR namespace device (`Microsoft.DeviceRegistry/namespaces/devices`), without its computed ARM id. */
+export interface AdrDeviceRecord {
+  namespace: string;
+  name: string;
+  location: string;
+  tags: Record<string, string>;
+  etag: string;
+  /** The `properties` object as ARM answers it (provisioningState, version, … included). */
+  properties: Record<string, unknown>;
+  systemData: {
+    createdBy: string;
+    createdByType: string;
+    createdAt: string;
+    lastModifiedBy: string;
+    lastModifiedByType: string;
+    lastModifiedAt: string;
+  };
+}
+
+/** The issuing CAs the simulator's hub trusts: those of the credential policies at the last synchronization. */
+export interface HubTrust {
+  synchronizedAt: string;
+  policies: { name: string; sha256Thumbprint: string; certificatePem: string }[];
+}

@@ -2,7 +2,14 @@ import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { createSasToken, deriveDeviceKey, dpsResourceUri } from "@skittlesorter/attestation";
+import {
+  createSasToken,
+  deriveDeviceKey,
+  dpsResourceUri,
+  symmetricKeyAttestation,
+} from "@skittlesorter/attestation";
+import { createCsr, generateKeyPair, privateKeyToPem } from "@skittlesorter/csr";
+import { provision } from "@skittlesorter/dps-mqtt";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { connectAsync, type MqttClient } from "mqtt";
 import { AdminClient } from "./admin-client.ts";
@@ -219,4 +226,71 @@ export async function runCli(
   };
   const code = await main(argv, { io });
   return { code, stdout, stderr };
+}
+
+export interface ProvisionedDevice {
+  deviceId: string;
+  assignedHub: string;
+  /** The device's SAS key (derived from the group key). */
+  deviceKey: string;
+  /** With `csr`: the issued chain (leaf, issuing CA, root) as one PEM bundle, and the key PEM. */
+  chainPem?: string;
+  keyPem?: string;
+}
+
+/** Provisions through the simulator's DPS with `@skittlesorter/dps-mqtt` (group key; with `csr`, gets a certificate). */
+export async function provisionDevice(
+  sim: TestSim,
+  registrationId: string,
+  options: { csr?: boolean; groupKey?: string } = {},
+): Promise<ProvisionedDevice> {
+  const groupKey = options.groupKey ?? sim.groupKey;
+  const keyPair = options.csr ? await generateKeyPair("ec-p256") : undefined;
+  const csr = keyPair === undefined ? undefined : await createCsr(registrationId, keyPair);
+  const result = await provision({
+    host: sim.config.dps.host,
+    port: sim.config.dps.port,
+    idScope: sim.config.idScope,
+    ca: sim.rootPem,
+    attestation: symmetricKeyAttestation({ registrationId, groupKey }),
+    ...(csr === undefined || keyPair === undefined
+      ? {}
+      : { csr: { wire: csr.wire, publicKey: keyPair.publicKey } }),
+    minRetryAfterMs: 0,
+    maxRetryAfterMs: 50,
+    timeoutMs: 20_000,
+  });
+  const device: ProvisionedDevice = {
+    deviceId: result.deviceId,
+    assignedHub: result.assignedHub,
+    deviceKey: deriveDeviceKey(groupKey, registrationId),
+  };
+  if (keyPair !== undefined && result.issuedCertificateChain !== undefined) {
+    device.chainPem = result.issuedCertificateChain.bundle;
+    device.keyPem = privateKeyToPem(keyPair.privateKey);
+  }
+  return device;
+}
+
+/** The certificate chain and key of a device provisioned with `csr: true`. */
+export function x509Of(device: ProvisionedDevice): { cert: string; key: string } {
+  if (device.chainPem === undefined || device.keyPem === undefined) {
+    throw new Error(`device ${device.deviceId} was provisioned without a CSR: it has no certificate`);
+  }
+  return { cert: device.chainPem, key: device.keyPem };
+}
+
+/** Resolves once `predicate()` is true (polling), or rejects after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }

@@ -6,12 +6,17 @@ import { join, resolve } from "node:path";
 import { type Clock, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
 import { writeFileAtomic } from "@skittlesorter/csr";
 import { putPolicy, registerAdminRoutes } from "./admin-api.ts";
+import { ADR_API_VERSION, registerAdrRoutes } from "./adr-api.ts";
+import { AdrService } from "./adr-service.ts";
 import { DEFAULT_SETTINGS, LIMITS, type SimContext } from "./context.ts";
+import { registerDashboardRoutes } from "./dashboard.ts";
 import { type DpsEndpoint, startDpsEndpoint, WEBSOCKET_PATH } from "./dps-endpoint.ts";
 import { DpsService, newEtag } from "./dps-service.ts";
 import { SimulatorError } from "./errors.ts";
 import { Router, startJsonServer } from "./http.ts";
+import { registerHubRoutes } from "./hub-api.ts";
 import { type HubEndpoint, startHubEndpoint } from "./hub-endpoint.ts";
+import { HubService } from "./hub-service.ts";
 import type { AdrNamespace, Enrollment, EnrollmentGroup, Settings } from "./model.ts";
 import { createCredentialRoot, ensureTlsMaterial, KeyCache } from "./pki.ts";
 import { API_VERSIONS } from "./protocol.ts";
@@ -26,7 +31,6 @@ export const DEFAULT_GROUP_ID = "skittlesorter";
 export const DEFAULT_POLICY = "default";
 export const DEFAULT_NAMESPACE = "skittle-ns";
 export const DEFAULT_RESOURCE_GROUP = "skittle-sim";
-export const ADR_API_VERSION = "2025-11-01-preview";
 
 export interface StartSimulatorOptions {
   /** Where the database, keys and `sim.json` live; created if missing. */
@@ -37,9 +41,11 @@ export interface StartSimulatorOptions {
   dpsPort?: number;
   /** DPS MQTT-over-WebSocket (TLS) port. Default: the previous run's, else 0. */
   dpsWsPort?: number;
-  /** The linked IoT hub's MQTT/TLS port. Default: the previous run's, else 0. */
+  /** The simulator's IoT hub: MQTT/TLS port. Default: the previous run's, else 0. */
   hubPort?: number;
-  /** Admin HTTP API port (also ADR REST, later). Default: the previous run's, else 0. */
+  /** The simulator's IoT hub: MQTT-over-WebSocket (TLS) port. Default: the previous run's, else 0. */
+  hubWsPort?: number;
+  /** Admin HTTP API, ADR REST and dashboard port. Default: the previous run's, else 0. */
   httpPort?: number;
   /** Overrides the stored setting (and stores it). */
   assignmentDelayMs?: number;
@@ -49,6 +55,12 @@ export interface StartSimulatorOptions {
   maxPacketBytes?: number;
   /** Register bodies larger than this are answered 413. Default 64 KiB. */
   maxRequestBytes?: number;
+  /** ADR REST: devices per list page when the request has no `$top`. Default 100. */
+  adrPageSize?: number;
+  /** ADR REST: how long long-running operations (PATCH, DELETE, synchronize) stay `InProgress`. Default 0. */
+  adrOperationDelayMs?: number;
+  /** Telemetry messages kept in the database (older ones are pruned). Default 100 000. */
+  maxTelemetryMessages?: number;
   logger?: Logger;
   clock?: Clock;
   signal?: AbortSignal;
@@ -79,8 +91,10 @@ export interface SimConfig {
     wsUrl: string;
     apiVersions: string[];
   };
-  hubs: { name: string; hostname: string; host: string; port: number }[];
-  http: { url: string; adminUrl: string };
+  /** The simulator's own hub: `hostname` (= DPS `assignedHub`), MQTT/TLS `port`, MQTT over WebSocket `wsUrl`. */
+  hubs: { name: string; hostname: string; host: string; port: number; wsPort: number; wsUrl: string }[];
+  /** Admin API (`adminUrl`), dashboard (`dashboardUrl`); ADR REST is at `adr.baseUrl`. */
+  http: { url: string; adminUrl: string; dashboardUrl: string };
   trustedCaFile: string;
   enrollmentGroups: SimEnrollmentGroupInfo[];
   adr: {
@@ -90,6 +104,8 @@ export interface SimConfig {
     namespace: string;
     token: string;
     apiVersion: string;
+    /** ARM id of the namespace, `/subscriptions/…/providers/Microsoft.DeviceRegistry/namespaces/{namespace}`. */
+    namespaceId: string;
     credentialPolicies: { name: string; validityDays: number }[];
     /** PEM of the namespace credential root (the last certificate of issued chains). */
     rootCaFile: string;
@@ -116,6 +132,7 @@ interface Ports {
   dps: number;
   dpsWs: number;
   hub: number;
+  hubWs: number;
   http: number;
 }
 
@@ -207,6 +224,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
     ["dpsPort", options.dpsPort],
     ["dpsWsPort", options.dpsWsPort],
     ["hubPort", options.hubPort],
+    ["hubWsPort", options.hubWsPort],
     ["httpPort", options.httpPort],
   ] as const) {
     checkPort(name, value);
@@ -318,6 +336,22 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
       await putPolicy(context, DEFAULT_POLICY, LIMITS.defaultValidityDays);
     }
 
+    const adrService = new AdrService({
+      store,
+      clock,
+      logger,
+      namespace: { name: adr.name, subscriptionId: adr.subscriptionId, resourceGroup: adr.resourceGroup },
+    });
+    adrService.trust(); // first start, or a data directory of part 1: the existing policies are synchronized
+    const hubService = new HubService({
+      store,
+      clock,
+      logger,
+      adr: adrService,
+      maxTelemetryMessages: options.maxTelemetryMessages ?? 100_000,
+    });
+    cleanups.push(() => hubService.close());
+
     const service = new DpsService({
       store,
       idScope: instance.idScope,
@@ -327,10 +361,26 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
       clock,
       logger,
       maxRequestBytes: options.maxRequestBytes ?? 64 * 1024,
+      onAssigned: ({ deviceId, hub: assignedHub, enrollment }) =>
+        adrService.recordProvisioned({
+          deviceId,
+          hub: assignedHub,
+          credentialPolicy: enrollment.credentialPolicy,
+        }),
     });
 
     const router = new Router();
     registerAdminRoutes(router, context);
+    router.add("POST", "/admin/adr/synchronize", () => ({ body: adrService.synchronize("admin-api") }));
+    registerHubRoutes(router, { context, hub: hubService, adr: adrService });
+    registerAdrRoutes(router, {
+      context,
+      adr: adrService,
+      token: () => adr.token,
+      pageSize: options.adrPageSize ?? 100,
+      operationDelayMs: options.adrOperationDelayMs ?? 0,
+    });
+    await registerDashboardRoutes(router);
     const http = await startJsonServer({
       host,
       port: options.httpPort ?? previousPorts.http ?? 0,
@@ -361,12 +411,27 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
         maxPacketBytes: options.maxPacketBytes ?? 256 * 1024,
       });
       cleanups.push(() => dps.close());
-      hub = await startHubEndpoint({ host, port: options.hubPort ?? previousPorts.hub ?? 0, tls, logger });
+      hub = await startHubEndpoint({
+        host,
+        port: options.hubPort ?? previousPorts.hub ?? 0,
+        wsPort: options.hubWsPort ?? previousPorts.hubWs ?? 0,
+        tls,
+        service: hubService,
+        logger,
+        maxPacketBytes: options.maxPacketBytes ?? 256 * 1024,
+        nowIso,
+      });
       cleanups.push(() => hub.close());
     } catch (error) {
       throw new SimulatorError("SIM_LISTEN_FAILED", (error as Error).message, { cause: error });
     }
-    const ports: Ports = { dps: dps.port, dpsWs: dps.wsPort, hub: hub.port, http: http.port };
+    const ports: Ports = {
+      dps: dps.port,
+      dpsWs: dps.wsPort,
+      hub: hub.port,
+      hubWs: hub.wsPort,
+      http: http.port,
+    };
     store.setMeta("ports", ports);
 
     // The simulator's own hub follows its port; created on first start.
@@ -429,8 +494,15 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
       hubs: store
         .listHubs()
         .filter((item) => item.local)
-        .map((item) => ({ name: item.name, hostname: item.hostname, host: dpsHost, port: hub.port })),
-      http: { url: httpUrl, adminUrl: `${httpUrl}/admin` },
+        .map((item) => ({
+          name: item.name,
+          hostname: item.hostname,
+          host: dpsHost,
+          port: hub.port,
+          wsPort: hub.wsPort,
+          wsUrl: `wss://${isIP(dpsHost) === 6 ? `[${dpsHost}]` : dpsHost}:${hub.wsPort}${WEBSOCKET_PATH}`,
+        })),
+      http: { url: httpUrl, adminUrl: `${httpUrl}/admin`, dashboardUrl: `${httpUrl}/dashboard/` },
       trustedCaFile: tls.rootFile,
       // The default group first, then the others by id.
       enrollmentGroups: (store.listEnrollments("group") as EnrollmentGroup[])
@@ -451,6 +523,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
         namespace: adr.name,
         token: adr.token,
         apiVersion: ADR_API_VERSION,
+        namespaceId: adrService.namespaceId,
         credentialPolicies: store
           .listPolicies(adr.name)
           .map((policy) => ({ name: policy.name, validityDays: policy.validityDays })),

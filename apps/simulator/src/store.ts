@@ -2,6 +2,7 @@ import { chmodSync, closeSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import { SimulatorError } from "./errors.ts";
 import type {
+  AdrDeviceRecord,
   AdrPolicy,
   AuditEvent,
   CaCertificate,
@@ -12,6 +13,9 @@ import type {
   LinkedHub,
   Operation,
   Registration,
+  StoredTelemetry,
+  TelemetryQuery,
+  Twin,
 } from "./model.ts";
 
 /**
@@ -54,6 +58,22 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE adr_policies (namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (namespace, name));
   `,
+  // Part 2: IoT Hub telemetry and twins, ADR device records.
+  `
+  CREATE TABLE telemetry (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hub TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    color TEXT,
+    doc TEXT NOT NULL,
+    body BLOB NOT NULL
+  );
+  CREATE INDEX telemetry_device ON telemetry (device_id, id);
+  CREATE INDEX telemetry_time ON telemetry (enqueued_at);
+  CREATE TABLE twins (hub TEXT NOT NULL, device_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (hub, device_id));
+  CREATE TABLE adr_devices (namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (namespace, name));
+  `,
 ];
 
 /** The schema version this build writes. */
@@ -65,6 +85,7 @@ type Row = { doc: string };
 export class Store {
   readonly #db: Database.Database;
   #closed = false;
+  readonly #eventListeners = new Set<(event: AuditEvent) => void>();
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -318,9 +339,24 @@ export class Store {
   // audit events ----------------------------------------------------------------------------------
 
   addEvent(at: string, kind: string, subject: string, details: Record<string, unknown> = {}): void {
-    this.#db
+    const result = this.#db
       .prepare("INSERT INTO audit_events (at, kind, subject, details) VALUES (?, ?, ?, ?)")
       .run(at, kind, subject, JSON.stringify(details));
+    if (this.#eventListeners.size === 0) return;
+    const event: AuditEvent = { id: Number(result.lastInsertRowid), at, kind, subject, details };
+    for (const listener of this.#eventListeners) {
+      try {
+        listener(event);
+      } catch {
+        // a listener (e.g. a closed stream) never breaks the write
+      }
+    }
+  }
+
+  /** Calls `listener` after every audit event is written; returns the unsubscribe function. */
+  onEvent(listener: (event: AuditEvent) => void): () => void {
+    this.#eventListeners.add(listener);
+    return () => this.#eventListeners.delete(listener);
   }
 
   /** The newest `limit` events (oldest first), optionally only those with `id > afterId`. */
@@ -365,6 +401,139 @@ export class Store {
       .run(policy.namespace, policy.name, JSON.stringify(policy));
   }
 
+  // telemetry -------------------------------------------------------------------------------------
+
+  /** Stores one device-to-cloud message; returns its id. */
+  addTelemetry(message: Omit<StoredTelemetry, "id">): number {
+    const { body, hub, deviceId, enqueuedAt, color, ...doc } = message;
+    const result = this.#db
+      .prepare(
+        "INSERT INTO telemetry (hub, device_id, enqueued_at, color, doc, body) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(hub, deviceId, enqueuedAt, color ?? null, JSON.stringify(doc), body);
+    return Number(result.lastInsertRowid);
+  }
+
+  /**
+   * Messages matching `query`, oldest first: the newest `limit` of them (or, with `afterId`, the oldest
+   * `limit` after that id, for following a stream).
+   */
+  listTelemetry(query: TelemetryQuery = {}): StoredTelemetry[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.deviceId !== undefined) {
+      where.push("device_id = ?");
+      params.push(query.deviceId);
+    }
+    if (query.fromMs !== undefined) {
+      where.push("enqueued_at >= ?");
+      params.push(query.fromMs);
+    }
+    if (query.toMs !== undefined) {
+      where.push("enqueued_at <= ?");
+      params.push(query.toMs);
+    }
+    if (query.afterId !== undefined) {
+      where.push("id > ?");
+      params.push(query.afterId);
+    }
+    const limit = Math.max(1, Math.min(query.limit ?? 100, 10_000));
+    const order = query.afterId === undefined ? "DESC" : "ASC";
+    const rows = this.#db
+      .prepare(
+        `SELECT id, hub, device_id, enqueued_at, color, doc, body FROM telemetry ${
+          where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`
+        } ORDER BY id ${order} LIMIT ?`,
+      )
+      .all(...params, limit) as TelemetryRow[];
+    if (order === "DESC") rows.reverse();
+    return rows.map(telemetryFromRow);
+  }
+
+  /** Message counts per device (with the last enqueue time) and per colour. */
+  telemetrySummary(deviceId?: string): {
+    total: number;
+    devices: { deviceId: string; count: number; lastEnqueuedAt: number }[];
+    colors: { color: string; count: number }[];
+  } {
+    const filter = deviceId === undefined ? "" : "WHERE device_id = ?";
+    const params = deviceId === undefined ? [] : [deviceId];
+    const devices = this.#db
+      .prepare(
+        `SELECT device_id AS deviceId, COUNT(*) AS count, MAX(enqueued_at) AS lastEnqueuedAt FROM telemetry ${filter} GROUP BY device_id ORDER BY device_id`,
+      )
+      .all(...params) as { deviceId: string; count: number; lastEnqueuedAt: number }[];
+    const colors = this.#db
+      .prepare(
+        `SELECT color, COUNT(*) AS count FROM telemetry ${filter === "" ? "WHERE" : `${filter} AND`} color IS NOT NULL GROUP BY color ORDER BY count DESC, color`,
+      )
+      .all(...params) as { color: string; count: number }[];
+    return { total: devices.reduce((sum, item) => sum + item.count, 0), devices, colors };
+  }
+
+  /** Keeps only the newest `keep` messages; returns how many were deleted. */
+  pruneTelemetry(keep: number): number {
+    const row = this.#db.prepare("SELECT MAX(id) AS max FROM telemetry").get() as { max: number | null };
+    if (row.max === null) return 0;
+    return this.#db.prepare("DELETE FROM telemetry WHERE id <= ?").run(row.max - keep).changes;
+  }
+
+  // twins -----------------------------------------------------------------------------------------
+
+  getTwin(hub: string, deviceId: string): Twin | undefined {
+    return this.#doc<Twin>("SELECT doc FROM twins WHERE hub = ? AND device_id = ?", hub, deviceId);
+  }
+
+  putTwin(twin: Twin): void {
+    this.#db
+      .prepare(
+        "INSERT INTO twins (hub, device_id, doc) VALUES (?, ?, ?) ON CONFLICT (hub, device_id) DO UPDATE SET doc = excluded.doc",
+      )
+      .run(twin.hub, twin.deviceId, JSON.stringify(twin));
+  }
+
+  deleteTwin(hub: string, deviceId: string): boolean {
+    return (
+      this.#db.prepare("DELETE FROM twins WHERE hub = ? AND device_id = ?").run(hub, deviceId).changes > 0
+    );
+  }
+
+  // ADR devices -----------------------------------------------------------------------------------
+
+  /** ADR devices of `namespace` ordered by name; `afterName` and `limit` page through them. */
+  listAdrDevices(namespace: string, options: { afterName?: string; limit?: number } = {}): AdrDeviceRecord[] {
+    return this.#docs<AdrDeviceRecord>(
+      "SELECT doc FROM adr_devices WHERE namespace = ? AND name > ? ORDER BY name LIMIT ?",
+      namespace,
+      options.afterName ?? "",
+      options.limit ?? -1,
+    );
+  }
+
+  getAdrDevice(namespace: string, name: string): AdrDeviceRecord | undefined {
+    return this.#doc<AdrDeviceRecord>(
+      "SELECT doc FROM adr_devices WHERE namespace = ? AND name = ?",
+      namespace,
+      name,
+    );
+  }
+
+  putAdrDevice(device: AdrDeviceRecord): void {
+    this.#db
+      .prepare(
+        "INSERT INTO adr_devices (namespace, name, doc) VALUES (?, ?, ?) " +
+          "ON CONFLICT (namespace, name) DO UPDATE SET doc = excluded.doc",
+      )
+      .run(device.namespace, device.name, JSON.stringify(device));
+  }
+
+  deleteAdrDevice(namespace: string, name: string): boolean {
+    return (
+      this.#db.prepare("DELETE FROM adr_devices WHERE namespace = ? AND name = ?").run(namespace, name)
+        .changes > 0
+    );
+  }
+
   #docs<T>(sql: string, ...params: unknown[]): T[] {
     return (this.#db.prepare(sql).all(...params) as Row[]).map((row) => JSON.parse(row.doc) as T);
   }
@@ -373,4 +542,28 @@ export class Store {
     const row = this.#db.prepare(sql).get(...params) as Row | undefined;
     return row === undefined ? undefined : (JSON.parse(row.doc) as T);
   }
+}
+
+interface TelemetryRow {
+  id: number;
+  hub: string;
+  device_id: string;
+  enqueued_at: number;
+  color: string | null;
+  doc: string;
+  body: Buffer;
+}
+
+function telemetryFromRow(row: TelemetryRow): StoredTelemetry {
+  const doc = JSON.parse(row.doc) as Omit<StoredTelemetry, "id" | "hub" | "deviceId" | "enqueuedAt" | "body">;
+  const message: StoredTelemetry = {
+    ...doc,
+    id: row.id,
+    hub: row.hub,
+    deviceId: row.device_id,
+    enqueuedAt: row.enqueued_at,
+    body: row.body,
+  };
+  if (row.color !== null) message.color = row.color;
+  return message;
 }

@@ -1,0 +1,348 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AdrService } from "./adr-service.ts";
+import type { SimContext } from "./context.ts";
+import { HttpError, type RouteRequest, type Router } from "./http.ts";
+import {
+  HUB_LIMITS,
+  type HubConnectionEvent,
+  type HubService,
+  type TelemetryView,
+  telemetryView,
+} from "./hub-service.ts";
+import type { AuditEvent, HubDevice, Twin } from "./model.ts";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const HEARTBEAT_MS = 15_000;
+const STREAM_TYPES = ["telemetry", "connection", "twin", "audit"] as const;
+type StreamType = (typeof STREAM_TYPES)[number];
+
+const bad = (message: string): HttpError => new HttpError(400, "INVALID_BODY", message);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function timeParam(request: RouteRequest, name: string): number | undefined {
+  const text = request.query.get(name);
+  if (text === null || text === "") return undefined;
+  const value = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(value)) {
+    throw new HttpError(
+      400,
+      "INVALID_QUERY",
+      `"${name}" must be an ISO 8601 time or epoch milliseconds, got "${text.slice(0, 64)}".`,
+    );
+  }
+  return value;
+}
+
+function integerParam(request: RouteRequest, name: string, min: number, max: number): number | undefined {
+  const text = request.query.get(name);
+  if (text === null || text === "") return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new HttpError(400, "INVALID_QUERY", `"${name}" must be a whole number from ${min} to ${max}.`);
+  }
+  return value;
+}
+
+/** A hub device with what the dashboard shows: connection, activity, message count, certificate. */
+export interface HubDeviceView extends HubDevice {
+  connectionState: "Connected" | "Disconnected";
+  connectionStateUpdatedTime: string | null;
+  /** While connected: what the device subscribed to (twinResponses, desiredUpdates, methods, cloudToDevice). */
+  subscriptions: string[];
+  authMethod: string | null;
+  lastActivityTime: string | null;
+  messageCount: number;
+  adrDeviceName: string | null;
+  certificate: {
+    serialNumber: string;
+    subject: string;
+    sha256Thumbprint: string;
+    notBefore: string;
+    notAfter: string;
+    daysLeft: number;
+  } | null;
+}
+
+/** `/admin/devices…` (hub registry, twins, methods) and `/admin/telemetry…`, `/admin/stream` (live events). */
+export function registerHubRoutes(
+  router: Router,
+  options: { context: SimContext; hub: HubService; adr: AdrService },
+): void {
+  const { context, hub, adr } = options;
+  const { store } = context;
+
+  const deviceViews = (devices: HubDevice[]): HubDeviceView[] => {
+    const counts = new Map(store.telemetrySummary().devices.map((item) => [item.deviceId, item]));
+    const now = context.clock.now();
+    return devices.map((device) => {
+      const connection = hub.connectionState(device.deviceId);
+      const live = hub.link(device.deviceId);
+      const issued = store.listIssuedCertificates(device.registrationId).at(-1);
+      const activity = counts.get(device.deviceId);
+      const adrRecord = adr.forDeviceId(device.deviceId);
+      return {
+        ...device,
+        connectionState: live !== undefined ? "Connected" : "Disconnected",
+        connectionStateUpdatedTime: connection?.at ?? null,
+        subscriptions: live?.subscriptions() ?? [],
+        authMethod: live?.authMethod ?? connection?.authMethod ?? null,
+        lastActivityTime:
+          activity === undefined ? (connection?.at ?? null) : new Date(activity.lastEnqueuedAt).toISOString(),
+        messageCount: activity?.count ?? 0,
+        adrDeviceName: adrRecord?.name ?? null,
+        certificate:
+          issued === undefined
+            ? null
+            : {
+                serialNumber: issued.serialNumber,
+                subject: issued.subject,
+                sha256Thumbprint: issued.sha256Thumbprint,
+                notBefore: issued.notBefore,
+                notAfter: issued.notAfter,
+                daysLeft: Math.floor((Date.parse(issued.notAfter) - now) / DAY_MS),
+              },
+      };
+    });
+  };
+
+  const findDevice = (request: RouteRequest): HubDevice => {
+    const deviceId = request.params.id ?? "";
+    const device = hub.device(deviceId);
+    if (device === undefined) {
+      throw new HttpError(
+        404,
+        "DEVICE_NOT_FOUND",
+        `No device "${deviceId}" in the simulator's hub; provision it through DPS first (GET /admin/devices lists them).`,
+      );
+    }
+    return device;
+  };
+
+  const twinView = (device: HubDevice, twin: Twin): Record<string, unknown> => ({
+    deviceId: device.deviceId,
+    etag: twin.etag,
+    version: twin.version,
+    status: device.status,
+    connectionState: hub.link(device.deviceId) === undefined ? "Disconnected" : "Connected",
+    authenticationType: device.authentication.type,
+    tags: twin.tags,
+    properties: {
+      desired: {
+        ...twin.desired,
+        $metadata: { $lastUpdated: twin.desiredUpdated },
+        $version: twin.desiredVersion,
+      },
+      reported: {
+        ...twin.reported,
+        $metadata: { $lastUpdated: twin.reportedUpdated },
+        $version: twin.reportedVersion,
+      },
+    },
+  });
+
+  router.add("GET", "/admin/devices", (request) => ({
+    body: deviceViews(store.listDevices(request.query.get("hub") ?? undefined)),
+  }));
+  router.add("GET", "/admin/devices/:id", (request) => ({ body: deviceViews([findDevice(request)])[0] }));
+  router.add("GET", "/admin/devices/:id/twin", (request) => {
+    const device = findDevice(request);
+    const twin = hub.twin(device.hub, device.deviceId);
+    return { body: twinView(device, twin), headers: { etag: twin.etag } };
+  });
+  router.add("PATCH", "/admin/devices/:id/twin", (request) => {
+    const device = findDevice(request);
+    if (!isObject(request.body)) {
+      throw bad(
+        'Send {"properties": {"desired": {…}}} and/or {"tags": {…}} (JSON merge patch: null deletes).',
+      );
+    }
+    const { properties, tags } = request.body;
+    const desired = isObject(properties) ? properties.desired : undefined;
+    if (
+      properties !== undefined &&
+      (!isObject(properties) || Object.keys(properties).some((key) => key !== "desired"))
+    ) {
+      throw bad(
+        'Only "properties.desired" can be patched from the service side; reported properties come from the device.',
+      );
+    }
+    if (desired === undefined && tags === undefined) {
+      throw bad('Nothing to change: send {"properties": {"desired": {…}}} and/or {"tags": {…}}.');
+    }
+    const ifMatch = request.headers["if-match"];
+    const twin = hub.patchDesired(
+      device.deviceId,
+      {
+        ...(desired === undefined ? {} : { desired: desired as Record<string, unknown> }),
+        ...(tags === undefined ? {} : { tags: tags as Record<string, unknown> }),
+      },
+      typeof ifMatch === "string" ? ifMatch.replace(/^W\//, "").replace(/^"(.*)"$/, "$1") : undefined,
+    );
+    return { body: twinView(device, twin), headers: { etag: twin.etag } };
+  });
+  router.add("POST", "/admin/devices/:id/methods", async (request) => {
+    const device = findDevice(request);
+    if (!isObject(request.body)) {
+      throw bad(
+        'Send {"methodName": "…", "payload"?: any JSON, "responseTimeoutInSeconds"?: 5-300, "connectTimeoutInSeconds"?: 0-300}.',
+      );
+    }
+    const { methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds } = request.body;
+    if (typeof methodName !== "string" || !/^[^/#+?\s]{1,100}$/.test(methodName)) {
+      throw bad('"methodName" must be 1-100 characters without "/", "#", "+", "?" or spaces.');
+    }
+    if (Buffer.byteLength(JSON.stringify(payload ?? null)) > HUB_LIMITS.maxMethodPayloadBytes) {
+      throw bad(`"payload" is over ${HUB_LIMITS.maxMethodPayloadBytes} bytes of JSON.`);
+    }
+    const seconds = (value: unknown, name: string, min: number, fallback: number): number => {
+      if (value === undefined) return fallback;
+      if (
+        typeof value !== "number" ||
+        !Number.isInteger(value) ||
+        value < min ||
+        value > HUB_LIMITS.maxMethodTimeoutSeconds
+      ) {
+        throw bad(
+          `"${name}" must be a whole number of seconds from ${min} to ${HUB_LIMITS.maxMethodTimeoutSeconds}.`,
+        );
+      }
+      return value;
+    };
+    const response = await hub.invokeMethod(device.deviceId, methodName, payload, {
+      responseTimeoutMs:
+        seconds(
+          responseTimeoutInSeconds,
+          "responseTimeoutInSeconds",
+          HUB_LIMITS.minMethodTimeoutSeconds,
+          HUB_LIMITS.defaultMethodTimeoutSeconds,
+        ) * 1000,
+      connectTimeoutMs: seconds(connectTimeoutInSeconds, "connectTimeoutInSeconds", 0, 0) * 1000,
+    });
+    return { body: response };
+  });
+
+  router.add("GET", "/admin/telemetry", (request) => {
+    const deviceId = request.query.get("device") ?? undefined;
+    const fromMs = timeParam(request, "from");
+    const toMs = timeParam(request, "to");
+    const afterId = integerParam(request, "after", 0, Number.MAX_SAFE_INTEGER);
+    const limit = integerParam(request, "limit", 1, 10_000) ?? 100;
+    return {
+      body: store
+        .listTelemetry({
+          ...(deviceId === undefined ? {} : { deviceId }),
+          ...(fromMs === undefined ? {} : { fromMs }),
+          ...(toMs === undefined ? {} : { toMs }),
+          ...(afterId === undefined ? {} : { afterId }),
+          limit,
+        })
+        .map(telemetryView),
+    };
+  });
+  router.add("GET", "/admin/telemetry/summary", (request) => {
+    const summary = store.telemetrySummary(request.query.get("device") ?? undefined);
+    return {
+      body: {
+        total: summary.total,
+        devices: summary.devices.map((item) => ({
+          deviceId: item.deviceId,
+          count: item.count,
+          lastEnqueuedTime: new Date(item.lastEnqueuedAt).toISOString(),
+        })),
+        colors: summary.colors,
+      },
+    };
+  });
+
+  const stream = (request: RouteRequest, types: readonly StreamType[]) => {
+    const deviceId = request.query.get("device") ?? undefined;
+    const lastEventId = request.headers["last-event-id"];
+    return {
+      stream(response: ServerResponse, incoming: IncomingMessage) {
+        response.writeHead(200, {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          connection: "keep-alive",
+          "x-accel-buffering": "no",
+        });
+        const write = (event: string, data: unknown, id?: number): void => {
+          if (response.writableEnded || response.destroyed) return;
+          response.write(
+            `${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
+          );
+        };
+        response.write("retry: 2000\n: connected\n\n");
+        const wanted = (id: string): boolean => deviceId === undefined || id === deviceId;
+        // A reconnecting EventSource sends the id of the last message it saw: replay what it missed.
+        if (types.includes("telemetry") && typeof lastEventId === "string" && /^\d+$/.test(lastEventId)) {
+          for (const message of store.listTelemetry({
+            afterId: Number(lastEventId),
+            limit: 1000,
+            ...(deviceId === undefined ? {} : { deviceId }),
+          })) {
+            write("telemetry", telemetryView(message), message.id);
+          }
+        }
+        const cleanups: (() => void)[] = [];
+        const on = <T>(event: string, listener: (value: T) => void): void => {
+          hub.on(event, listener);
+          cleanups.push(() => hub.off(event, listener));
+        };
+        if (types.includes("telemetry")) {
+          on<TelemetryView>("telemetry", (message) => {
+            if (wanted(message.deviceId)) write("telemetry", message, message.id);
+          });
+        }
+        if (types.includes("connection")) {
+          on<HubConnectionEvent>("connection", (event) => {
+            if (wanted(event.deviceId)) write("connection", event);
+          });
+        }
+        if (types.includes("twin")) {
+          on<{ deviceId: string }>("twin", (event) => {
+            if (wanted(event.deviceId)) write("twin", event);
+          });
+        }
+        if (types.includes("audit")) {
+          cleanups.push(
+            store.onEvent((event: AuditEvent) => {
+              if (deviceId === undefined || event.subject === deviceId) write("audit", event);
+            }),
+          );
+        }
+        const heartbeat = setInterval(() => {
+          if (!response.writableEnded) response.write(": ping\n\n");
+        }, HEARTBEAT_MS);
+        heartbeat.unref();
+        cleanups.push(() => clearInterval(heartbeat));
+        const cleanup = (): void => {
+          for (const fn of cleanups.splice(0)) fn();
+        };
+        incoming.once("close", cleanup);
+        response.once("close", cleanup);
+      },
+    };
+  };
+
+  router.add("GET", "/admin/telemetry/stream", (request) => stream(request, ["telemetry"]));
+  router.add("GET", "/admin/stream", (request) => {
+    const text = request.query.get("types");
+    const types =
+      text === null || text === ""
+        ? STREAM_TYPES
+        : text.split(",").map((type) => {
+            if (!(STREAM_TYPES as readonly string[]).includes(type)) {
+              throw new HttpError(
+                400,
+                "INVALID_QUERY",
+                `"types" takes a comma list of ${STREAM_TYPES.join(", ")}.`,
+              );
+            }
+            return type as StreamType;
+          });
+    return stream(request, types);
+  });
+}
