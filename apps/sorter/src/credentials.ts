@@ -1,0 +1,478 @@
+import type { KeyObject } from "node:crypto";
+import { chmod, mkdir, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import {
+  type Clock,
+  delay,
+  type Logger,
+  noopLogger,
+  type OperationOptions,
+  systemClock,
+} from "@skittlesorter/core";
+import {
+  assertKeyMatchesCertificate,
+  certificateFacts,
+  createCsr,
+  generateKeyPair,
+  isKeyType,
+  type KeyType,
+  privateKeyToPem,
+  readPrivateKeyFile,
+  splitPemBundle,
+  writeFileAtomic,
+  writePrivateKeyFile,
+} from "@skittlesorter/csr";
+import { describeError, SorterError } from "./errors.ts";
+
+/** The facts about the operational certificate that the app shows and reports. */
+export interface CertificateSummary {
+  subject: string;
+  commonName: string | undefined;
+  issuer: string;
+  serialNumber: string;
+  sha256Thumbprint: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** The device's operational identity: what DPS assigned and the certificate it issued. */
+export interface DeviceCredentials {
+  registrationId: string;
+  deviceId: string;
+  assignedHub: string;
+  keyType: KeyType;
+  /** PKCS#8 PEM. Secret: never log it. */
+  privateKeyPem: string;
+  /** Leaf first, then the issuing CA(s) and root as DPS returned them. */
+  chainPem: string;
+  certificate: CertificateSummary;
+  /** When this device obtained it (ms since the epoch). */
+  obtainedAtMs: number;
+}
+
+export interface ProvisionRequest extends OperationOptions {
+  registrationId: string;
+  /** The CSR as DPS wants it (base64 DER) and its key pair's public key. */
+  csr: { wire: string; publicKey: KeyObject };
+}
+
+export interface ProvisionedIdentity {
+  deviceId: string;
+  assignedHub: string;
+  /** The issued chain, one PEM per certificate, leaf first. */
+  chainPems: readonly string[];
+}
+
+/** Registers with DPS (or anything else that issues a certificate for a CSR). */
+export type Provisioner = (request: ProvisionRequest) => Promise<ProvisionedIdentity>;
+
+export interface CredentialPaths {
+  keyFile: string;
+  chainFile: string;
+  csrFile: string;
+  metadataFile: string;
+}
+
+const METADATA_FORMAT = "skittlesorter-device-credentials";
+
+interface Metadata {
+  format: typeof METADATA_FORMAT;
+  version: 1;
+  registrationId: string;
+  deviceId: string;
+  assignedHub: string;
+  keyType: KeyType;
+  sha256Thumbprint: string;
+  notBefore: string;
+  notAfter: string;
+  obtainedAt: string;
+}
+
+export type LoadResult =
+  | { credentials: DeviceCredentials; problem?: undefined }
+  | { credentials?: undefined; problem: string };
+
+/**
+ * The operational key (mode 0600), issued chain, CSR and a metadata file in the data directory. Files are
+ * written atomically, key first; a set that does not fit together (a crash between writes) loads as a problem,
+ * and the app provisions again.
+ */
+export class CredentialStore {
+  readonly paths: Readonly<CredentialPaths>;
+
+  constructor(paths: CredentialPaths) {
+    const { keyFile, chainFile, csrFile, metadataFile } = paths;
+    this.paths = Object.freeze({ keyFile, chainFile, csrFile, metadataFile });
+  }
+
+  async load(options: OperationOptions = {}): Promise<LoadResult> {
+    const { signal } = options;
+    let metadata: Metadata;
+    try {
+      metadata = JSON.parse(
+        await readFile(this.paths.metadataFile, { encoding: "utf8", signal }),
+      ) as Metadata;
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if ((error as { code?: unknown }).code === "ENOENT") return { problem: "no stored certificate" };
+      return {
+        problem: `the credential metadata ${this.paths.metadataFile} is unreadable (${describeError(error)})`,
+      };
+    }
+    if (metadata.format !== METADATA_FORMAT || metadata.version !== 1 || !isKeyType(metadata.keyType)) {
+      return { problem: `the credential metadata ${this.paths.metadataFile} has an unknown format` };
+    }
+    try {
+      const chainPem = await readFile(this.paths.chainFile, { encoding: "utf8", signal });
+      const key = await readPrivateKeyFile(this.paths.keyFile, { signal });
+      const [leafPem] = splitPemBundle(chainPem);
+      if (leafPem === undefined) return { problem: `${this.paths.chainFile} holds no certificate` };
+      assertKeyMatchesCertificate(key, leafPem);
+      const facts = certificateFacts(leafPem);
+      if (facts.sha256Thumbprint !== metadata.sha256Thumbprint) {
+        return { problem: "the stored certificate does not match its metadata (an interrupted write?)" };
+      }
+      return {
+        credentials: {
+          registrationId: metadata.registrationId,
+          deviceId: metadata.deviceId,
+          assignedHub: metadata.assignedHub,
+          keyType: metadata.keyType,
+          privateKeyPem: privateKeyToPem(key),
+          chainPem,
+          certificate: summarize(facts),
+          obtainedAtMs: Date.parse(metadata.obtainedAt),
+        },
+      };
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      return { problem: `the stored key or certificate cannot be used (${describeError(error)})` };
+    }
+  }
+
+  async save(credentials: DeviceCredentials, csrPem: string, options: OperationOptions = {}): Promise<void> {
+    const { signal } = options;
+    for (const dir of new Set(Object.values(this.paths).map((path) => dirname(path)))) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+    await chmod(dirname(this.paths.keyFile), 0o700);
+    await writePrivateKeyFile(this.paths.keyFile, credentials.privateKeyPem, { overwrite: true, signal });
+    await writeFileAtomic(this.paths.csrFile, csrPem, { mode: 0o644, signal });
+    await writeFileAtomic(this.paths.chainFile, credentials.chainPem, { mode: 0o644, signal });
+    const metadata: Metadata = {
+      format: METADATA_FORMAT,
+      version: 1,
+      registrationId: credentials.registrationId,
+      deviceId: credentials.deviceId,
+      assignedHub: credentials.assignedHub,
+      keyType: credentials.keyType,
+      sha256Thumbprint: credentials.certificate.sha256Thumbprint,
+      notBefore: credentials.certificate.notBefore.toISOString(),
+      notAfter: credentials.certificate.notAfter.toISOString(),
+      obtainedAt: new Date(credentials.obtainedAtMs).toISOString(),
+    };
+    await writeFileAtomic(this.paths.metadataFile, `${JSON.stringify(metadata, null, 2)}\n`, {
+      mode: 0o644,
+      signal,
+    });
+  }
+}
+
+function summarize(facts: ReturnType<typeof certificateFacts>): CertificateSummary {
+  return {
+    subject: facts.subject,
+    commonName: facts.commonName,
+    issuer: facts.issuer,
+    serialNumber: facts.serialNumber,
+    sha256Thumbprint: facts.sha256Thumbprint,
+    notBefore: facts.notBefore,
+    notAfter: facts.notAfter,
+  };
+}
+
+/**
+ * When renewal is due: `renewalWindowMs` before expiry; for a certificate whose whole lifetime fits in the window,
+ * at half its lifetime instead (otherwise every fresh certificate would be due at once).
+ */
+export function effectiveRenewalDueMs(certificate: CertificateSummary, renewalWindowMs: number): number {
+  const notBefore = certificate.notBefore.getTime();
+  const notAfter = certificate.notAfter.getTime();
+  const due = notAfter - renewalWindowMs;
+  return due > notBefore ? due : notBefore + (notAfter - notBefore) / 2;
+}
+
+export interface CredentialManagerOptions {
+  store: CredentialStore;
+  provisioner: Provisioner;
+  registrationId: string;
+  keyType?: KeyType | undefined;
+  /** Renew this long before expiry. Default 7 days. */
+  renewalWindowMs?: number | undefined;
+  /** First retry after a failed renewal; doubles up to `retryMaxMs`. Default 60 s. */
+  retryInitialMs?: number | undefined;
+  retryMaxMs?: number | undefined;
+  /** Never provision twice within this interval (a hub refusing every certificate must not hammer DPS). Default 30 s. */
+  minProvisionIntervalMs?: number | undefined;
+  clock?: Clock | undefined;
+  logger?: Logger | undefined;
+}
+
+export interface EnsureResult {
+  credentials: DeviceCredentials;
+  source: "stored" | "provisioned";
+  /** Why it provisioned (or why the stored certificate was fine). */
+  reason: string;
+}
+
+interface ManagerSettings {
+  registrationId: string;
+  keyType: KeyType;
+  renewalWindowMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  minProvisionIntervalMs: number;
+  clock: Clock;
+  logger: Logger;
+}
+
+type RenewedListener = (credentials: DeviceCredentials, reason: string) => void;
+
+const DAY_MS = 24 * 3600 * 1000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Owns the device's operational credentials: reuses the stored certificate while it is valid and outside the
+ * renewal window, otherwise provisions with a fresh key and CSR; renews in the background before expiry (again with
+ * a new key), and provisions again on demand (the hub refused the certificate). Listeners hear of every new one.
+ */
+export class CredentialManager {
+  readonly #options: ManagerSettings;
+  readonly #store: CredentialStore;
+  readonly #provisioner: Provisioner;
+  readonly #listeners = new Set<RenewedListener>();
+  #current: DeviceCredentials | undefined;
+  #inFlight: Promise<DeviceCredentials> | undefined;
+  #lastProvisionMs = Number.NEGATIVE_INFINITY;
+  #timer: unknown;
+  #retryMs: number;
+  #closed = false;
+  #renewalStarted = false;
+  #renewals = 0;
+  #backgroundAbort = new AbortController();
+
+  constructor(options: CredentialManagerOptions) {
+    this.#store = options.store;
+    this.#provisioner = options.provisioner;
+    this.#options = {
+      registrationId: options.registrationId,
+      keyType: options.keyType ?? "ec-p384",
+      renewalWindowMs: options.renewalWindowMs ?? 7 * DAY_MS,
+      retryInitialMs: options.retryInitialMs ?? 60_000,
+      retryMaxMs: options.retryMaxMs ?? 3_600_000,
+      minProvisionIntervalMs: options.minProvisionIntervalMs ?? 30_000,
+      clock: options.clock ?? systemClock,
+      logger: options.logger ?? noopLogger,
+    };
+    this.#retryMs = this.#options.retryInitialMs;
+  }
+
+  /** The credentials in use, once {@link ensure} has run. */
+  get current(): DeviceCredentials | undefined {
+    return this.#current;
+  }
+
+  /** How many certificates this manager obtained (first provisioning, renewals, re-provisioning). */
+  get provisionCount(): number {
+    return this.#renewals;
+  }
+
+  /** When the current certificate becomes due for renewal (ms since the epoch). */
+  get renewalDueMs(): number | undefined {
+    return this.#current === undefined
+      ? undefined
+      : effectiveRenewalDueMs(this.#current.certificate, this.#options.renewalWindowMs);
+  }
+
+  /** Calls `listener` with each new certificate obtained after {@link ensure}. Returns an unsubscribe function. */
+  onRenewed(listener: RenewedListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Loads the stored certificate, or provisions when there is none usable. */
+  async ensure(options: OperationOptions = {}): Promise<EnsureResult> {
+    const { signal } = options;
+    const { logger, clock, registrationId } = this.#options;
+    const loaded = await this.#store.load({ signal });
+    let reason: string;
+    if (loaded.credentials === undefined) {
+      reason = loaded.problem;
+    } else {
+      const stored = loaded.credentials;
+      const now = clock.now();
+      if (stored.registrationId !== registrationId) {
+        reason = `the stored certificate belongs to registration id "${stored.registrationId}", not "${registrationId}"`;
+      } else if (now >= stored.certificate.notAfter.getTime()) {
+        reason = `the stored certificate expired at ${stored.certificate.notAfter.toISOString()}`;
+      } else if (now >= effectiveRenewalDueMs(stored.certificate, this.#options.renewalWindowMs)) {
+        reason = `the stored certificate expires at ${stored.certificate.notAfter.toISOString()}, inside the renewal window`;
+      } else {
+        this.#current = stored;
+        logger.info("reusing the stored certificate", {
+          deviceId: stored.deviceId,
+          assignedHub: stored.assignedHub,
+          subject: stored.certificate.subject,
+          notAfter: stored.certificate.notAfter.toISOString(),
+        });
+        return {
+          credentials: stored,
+          source: "stored",
+          reason: "the stored certificate is valid and outside the renewal window",
+        };
+      }
+    }
+    logger.info("provisioning a new certificate", { reason });
+    const credentials = await this.#provisionOnce(reason, signal, false);
+    return { credentials, source: "provisioned", reason };
+  }
+
+  /**
+   * Gets a new certificate with a new key now (renewal, or the hub refused the current one). Concurrent calls share
+   * one provisioning. Listeners are told on success.
+   */
+  renew(reason: string, options: OperationOptions = {}): Promise<DeviceCredentials> {
+    return this.#provisionOnce(reason, options.signal, true);
+  }
+
+  /** Starts the background renewal timer (call after {@link ensure}). */
+  startRenewal(): void {
+    this.#renewalStarted = true;
+    this.#schedule();
+  }
+
+  /** Stops the background renewal (an ongoing provisioning is aborted). Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#backgroundAbort.abort(new SorterError("HUB_CLOSED", "The credential manager was closed."));
+    if (this.#timer !== undefined) this.#options.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #provisionOnce(
+    reason: string,
+    signal: AbortSignal | undefined,
+    notify: boolean,
+  ): Promise<DeviceCredentials> {
+    if (this.#inFlight === undefined) {
+      const run = this.#provision(reason, signal).then((credentials) => {
+        if (notify) {
+          for (const listener of this.#listeners) listener(credentials, reason);
+        }
+        return credentials;
+      });
+      this.#inFlight = run.finally(() => {
+        this.#inFlight = undefined;
+      });
+    }
+    return this.#inFlight;
+  }
+
+  async #provision(reason: string, signal: AbortSignal | undefined): Promise<DeviceCredentials> {
+    const { clock, logger, registrationId, keyType, minProvisionIntervalMs } = this.#options;
+    const wait = this.#lastProvisionMs + minProvisionIntervalMs - clock.now();
+    if (wait > 0) {
+      logger.info("waiting before provisioning again", { waitMs: Math.round(wait) });
+      await delay(wait, { clock, signal });
+    }
+    this.#lastProvisionMs = clock.now();
+    const keyPair = await generateKeyPair(keyType, { signal });
+    const csr = await createCsr(registrationId, keyPair, { signal });
+    const identity = await this.#provisioner({
+      registrationId,
+      csr: { wire: csr.wire, publicKey: keyPair.publicKey },
+      ...(signal === undefined ? {} : { signal }),
+    });
+    const [leafPem] = identity.chainPems;
+    if (leafPem === undefined) {
+      throw new SorterError(
+        "CREDENTIALS_INVALID",
+        "Provisioning returned no certificate chain. Link the DPS enrollment to an ADR credential policy so that DPS issues certificates.",
+      );
+    }
+    try {
+      assertKeyMatchesCertificate(keyPair.privateKey, leafPem);
+    } catch (error) {
+      throw new SorterError(
+        "CREDENTIALS_INVALID",
+        "The issued certificate does not carry the key of the CSR that was sent; it was not stored. Provision again.",
+        { cause: error },
+      );
+    }
+    const facts = certificateFacts(leafPem);
+    const credentials: DeviceCredentials = {
+      registrationId,
+      deviceId: identity.deviceId,
+      assignedHub: identity.assignedHub,
+      keyType,
+      privateKeyPem: privateKeyToPem(keyPair.privateKey),
+      chainPem: identity.chainPems.map((pem) => (pem.endsWith("\n") ? pem : `${pem}\n`)).join(""),
+      certificate: summarize(facts),
+      obtainedAtMs: clock.now(),
+    };
+    await this.#store.save(credentials, csr.pem, { signal });
+    this.#current = credentials;
+    this.#renewals += 1;
+    logger.info("obtained a new certificate", {
+      reason,
+      deviceId: credentials.deviceId,
+      assignedHub: credentials.assignedHub,
+      subject: facts.subject,
+      notAfter: facts.notAfter.toISOString(),
+      sha256Thumbprint: facts.sha256Thumbprint,
+    });
+    if (this.#renewalStarted) this.#schedule();
+    return credentials;
+  }
+
+  #schedule(delayOverrideMs?: number): void {
+    if (this.#closed || this.#current === undefined) return;
+    const { clock } = this.#options;
+    if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
+    const due = this.renewalDueMs ?? clock.now();
+    const delayMs = delayOverrideMs ?? Math.max(0, due - clock.now());
+    const fire = (): void => {
+      this.#timer = undefined;
+      if (this.#closed) return;
+      if (delayOverrideMs === undefined && clock.now() < due) {
+        this.#schedule();
+        return;
+      }
+      void this.#renewInBackground();
+    };
+    this.#timer = clock.setTimeout(fire, Math.min(delayMs, MAX_TIMER_MS));
+  }
+
+  async #renewInBackground(): Promise<void> {
+    const { logger, retryMaxMs, retryInitialMs, clock } = this.#options;
+    try {
+      await this.#provisionOnce("renewal due", this.#backgroundAbort.signal, true);
+      this.#retryMs = retryInitialMs;
+      const due = this.renewalDueMs ?? 0;
+      if (due <= clock.now()) {
+        logger.warn(
+          "the new certificate is already due for renewal; check the clock and the credential policy",
+          {},
+        );
+        this.#schedule(retryMaxMs);
+      }
+    } catch (error) {
+      if (this.#closed) return;
+      logger.warn("certificate renewal failed; retrying", {
+        error: describeError(error),
+        retryInMs: this.#retryMs,
+      });
+      this.#schedule(this.#retryMs);
+      this.#retryMs = Math.min(this.#retryMs * 2, retryMaxMs);
+    }
+  }
+}

@@ -1,0 +1,111 @@
+export {
+  applyDesired,
+  type RunSummary,
+  type SorterApp,
+  type SorterAppDeps,
+  startSorterApp,
+  type TelemetrySummary,
+  telemetryMessage,
+} from "./app.ts";
+export {
+  type CliIo,
+  EXIT_CONFIG,
+  EXIT_FAILURE,
+  EXIT_OK,
+  formatSummary,
+  main,
+  type SignalSource,
+} from "./cli.ts";
+export {
+  COLOR_NAMES,
+  type DpsAttestationSettings,
+  type DpsSettings,
+  ENV_PREFIX,
+  type LoadConfigOptions,
+  loadConfig,
+  type RawConfig,
+  type ResolveConfigOptions,
+  rawConfigSchema,
+  redactConfig,
+  resolveConfig,
+  type ServoSettings,
+  type SkittleColorName,
+  type SorterConfig,
+} from "./config.ts";
+export {
+  type CertificateSummary,
+  CredentialManager,
+  type CredentialManagerOptions,
+  type CredentialPaths,
+  CredentialStore,
+  type DeviceCredentials,
+  type EnsureResult,
+  effectiveRenewalDueMs,
+  type LoadResult,
+  type ProvisionedIdentity,
+  type Provisioner,
+  type ProvisionRequest,
+} from "./credentials.ts";
+export {
+  ConfigError,
+  type ConfigProblem,
+  describeError,
+  isConfigError,
+  isSorterError,
+  SorterError,
+  type SorterErrorCode,
+} from "./errors.ts";
+export {
+  type OpenHardwareOptions,
+  openEmulatedHardware,
+  openHardware,
+  openRealHardware,
+  type SorterHardware,
+} from "./hardware.ts";
+export {
+  type AzureHubConnectorOptions,
+  azureHubConnector,
+  classifyHubError,
+  type DesiredListener,
+  type HubConnection,
+  type HubConnector,
+  type HubMessage,
+  type MethodHandler,
+  type MethodResult,
+} from "./hub.ts";
+export { type ConsoleLoggerOptions, createConsoleLogger, type LogLevel, redact } from "./logging.ts";
+export { MemoryHub, mergePatch, type ReceivedMessage } from "./memory-hub.ts";
+export {
+  type EnqueueResult,
+  Outbox,
+  type OutboxEntry,
+  type OutboxFullPolicy,
+  type OutboxMessage,
+  type OutboxOptions,
+  type OutboxStats,
+} from "./outbox.ts";
+export { createDpsProvisioner, type DpsProvisionerOptions } from "./provisioning.ts";
+export {
+  EmulatedRig,
+  type EmulatedRigOptions,
+  type RigDrop,
+  type RigItem,
+  type RigReport,
+  type RigServo,
+  rigItems,
+} from "./rig.ts";
+export {
+  type ChuteName,
+  type ChutePositions,
+  type SkittleClassifier,
+  type SortedSkittle,
+  Sorter,
+  type SorterOptions,
+  type SorterPositions,
+  type SorterState,
+  type SorterSummary,
+  type StopReason,
+} from "./sorter.ts";
+export { toHubMessage, Uplink, type UplinkOptions, type UplinkStats } from "./uplink.ts";
+export { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.ts";
+export { VirtualClock, type VirtualClockOptions } from "./virtual-clock.ts";
