@@ -10,9 +10,9 @@ import {
   staticTokenCredential,
   type TokenCredential,
 } from "@skittlesorter/adr-client";
-import type { Logger } from "@skittlesorter/core";
 import type { Command } from "commander";
 import { CliError, type CliIo, usageError } from "../io.ts";
+import { stderrLogger } from "../logger.ts";
 import { type CommandGroup, cliVersion } from "../program.ts";
 import { readSimFile, type SimAdr, simAdr, simTrustedCaFile } from "../sim-file.ts";
 
@@ -374,27 +374,4 @@ function table(rows: readonly string[][]): string {
         .join("  "),
     )
     .join("\n");
-}
-
-/** Warnings (throttling, 5xx) always go to stderr; every HTTP attempt only with --verbose. Tokens are never logged. */
-function stderrLogger(io: CliIo, verbose: boolean): Logger {
-  const write =
-    (level: string) =>
-    (message: string, fields?: Record<string, unknown>): void => {
-      const detail =
-        fields === undefined
-          ? ""
-          : ` ${Object.entries(fields)
-              .filter(([, value]) => value !== undefined)
-              .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
-              .join(" ")}`;
-      io.stderr(`${level}: ${message}${detail}\n`);
-    };
-  const ignore = (): void => {};
-  return {
-    debug: verbose ? write("debug") : ignore,
-    info: verbose ? write("info") : ignore,
-    warn: write("warning"),
-    error: write("error"),
-  };
 }

@@ -1,7 +1,6 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type Attestation, loadX509Attestation, symmetricKeyAttestation } from "@skittlesorter/attestation";
-import type { Logger } from "@skittlesorter/core";
 import {
   createCsr,
   generateKeyPair,
@@ -19,6 +18,7 @@ import {
   type RegistrationResult,
 } from "@skittlesorter/dps-mqtt";
 import { type CliIo, usageError } from "../io.ts";
+import { stderrLogger } from "../logger.ts";
 import type { CommandGroup } from "../program.ts";
 import { readSimFile, simDps } from "../sim-file.ts";
 
@@ -292,27 +292,4 @@ function humanResult(
     );
   }
   return lines.join("\n");
-}
-
-/** Warnings (retries, reconnects) always go to stderr; the protocol trace only with --verbose. */
-function stderrLogger(io: CliIo, verbose: boolean): Logger {
-  const write =
-    (level: string) =>
-    (message: string, fields?: Record<string, unknown>): void => {
-      const detail =
-        fields === undefined
-          ? ""
-          : ` ${Object.entries(fields)
-              .filter(([, value]) => value !== undefined)
-              .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
-              .join(" ")}`;
-      io.stderr(`${level}: ${message}${detail}\n`);
-    };
-  const ignore = (): void => {};
-  return {
-    debug: verbose ? write("debug") : ignore,
-    info: verbose ? write("info") : ignore,
-    warn: write("warning"),
-    error: write("error"),
-  };
 }
