@@ -85,13 +85,21 @@ export class Uplink {
     this.#notify();
   }
 
-  /** Waits until the outbox is empty or `timeoutMs` passed; resolves to the number of messages still pending. */
+  /**
+   * Waits until the outbox is empty and, while connected, queued reported properties were sent too (the final
+   * counts at shutdown), or `timeoutMs` passed; resolves to the number of messages still pending.
+   */
   async flush(options: { timeoutMs?: number | undefined } = {}): Promise<number> {
     const deadline = this.#clock.now() + (options.timeoutMs ?? 10_000);
     this.#notify();
     for (;;) {
       const pending = this.#options.outbox.size;
-      if (pending === 0 || this.#clock.now() >= deadline || this.#closing !== undefined) return pending;
+      const twinPending =
+        (this.#pendingTwin !== undefined || this.#twinInFlight) &&
+        this.#connection !== undefined &&
+        !this.#broken;
+      if ((pending === 0 && !twinPending) || this.#clock.now() >= deadline || this.#closing !== undefined)
+        return pending;
       await delay(Math.min(25, Math.max(1, deadline - this.#clock.now())), { clock: this.#clock });
     }
   }
@@ -207,6 +215,8 @@ export class Uplink {
       })
       .finally(() => {
         this.#twinInFlight = false;
+        // A patch queued while this one was in flight waits for the loop: wake it.
+        if (this.#pendingTwin !== undefined) this.#notify();
       });
   }
 

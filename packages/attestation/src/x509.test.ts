@@ -1,7 +1,10 @@
+import { execFile } from "node:child_process";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { openssl, type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mqttCredentials } from "./attestation.ts";
@@ -214,5 +217,26 @@ describe("mqttCredentials for X.509", () => {
     expect(certs).toHaveLength(2);
     expect(credentials.cert?.startsWith(attestation.certificatePem)).toBe(true);
     expect(() => createSecureContext({ cert: credentials.cert, key: credentials.key })).not.toThrow();
+  });
+});
+
+describe("loadX509Attestation in a fresh process", () => {
+  // Node 20 breaks node:tls for the whole process when X509Certificate#toLegacyObject() runs before node:tls is
+  // loaded; only a fresh process shows it. Loading an onboarding certificate must leave TLS usable.
+  it("leaves tls.createSecureContext usable", async () => {
+    const moduleUrl = new URL("./x509.ts", import.meta.url).href;
+    const script = [
+      `const { loadX509Attestation } = await import(${JSON.stringify(moduleUrl)});`,
+      `const attestation = await loadX509Attestation({ cert: ${JSON.stringify(path("leaf.pem"))}, key: ${JSON.stringify(path("leaf.key"))} });`,
+      'const tls = await import("node:tls");',
+      "tls.createSecureContext({ cert: attestation.certificatePem, key: attestation.privateKeyPem });",
+      "process.stdout.write(attestation.registrationId);",
+    ].join("\n");
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--conditions=@skittlesorter/source", "--import", "tsx", "--input-type=module", "-e", script],
+      { cwd: fileURLToPath(new URL("..", import.meta.url)), encoding: "utf8" },
+    );
+    expect(stdout).toBe("sorter-pi-01");
   });
 });

@@ -147,9 +147,12 @@ function parsePrivateKey(text: string, origin: string): KeyObject {
 }
 
 function registrationIdOf(leaf: X509Certificate): string {
-  const subject = leaf.toLegacyObject().subject as Record<string, string | string[] | undefined> | undefined;
-  const cn = subject?.CN;
-  const cns = cn === undefined ? [] : Array.isArray(cn) ? cn : [cn];
+  // One "TYPE=value" line per attribute. (Not toLegacyObject(): on Node 20 its first call loads node:tls half-way
+  // and leaves tls.createSecureContext undefined for the rest of the process.)
+  const cns = leaf.subject
+    .split("\n")
+    .filter((line) => line.startsWith("CN="))
+    .map((line) => line.slice("CN=".length));
   const where = `certificate "${leaf.subject.replaceAll("\n", ", ")}"`;
   if (cns.length > 1) {
     throw new AttestationError(
