@@ -1,6 +1,7 @@
 import { adrCommands } from "./commands/adr.ts";
 import { certCommands } from "./commands/cert.ts";
 import { csrCommands } from "./commands/csr.ts";
+import { fleetCommands } from "./commands/fleet.ts";
 import { keysCommands } from "./commands/keys.ts";
 import { pkiCommands } from "./commands/pki.ts";
 import { provisionCommands } from "./commands/provision.ts";
@@ -16,6 +17,7 @@ const groups: readonly CommandGroup[] = [
   csrCommands,
   certCommands,
   provisionCommands,
+  fleetCommands,
   adrCommands,
   pkiCommands,
   sensorCommands,

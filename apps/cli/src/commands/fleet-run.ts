@@ -1,0 +1,493 @@
+import { setMaxListeners } from "node:events";
+import { performance } from "node:perf_hooks";
+import { redactSasToken, symmetricKeyAttestation, validateRegistrationId } from "@skittlesorter/attestation";
+import type { Logger } from "@skittlesorter/core";
+import { createCsr, generateKeyPair, type KeyType, privateKeyToPem } from "@skittlesorter/csr";
+import { type DpsTransport, isDpsError, type ProvisionCsr, provision } from "@skittlesorter/dps-mqtt";
+import { usageError } from "../io.ts";
+import { type Percentiles, percentiles, perSecond } from "./fleet-stats.ts";
+
+/** What `runFleet` provisions and, optionally, sends telemetry with. */
+export interface FleetOptions {
+  /** DPS host. */
+  host: string;
+  /** DPS port (default 8883, or 443 with `transport: "wss"`). */
+  port?: number | undefined;
+  transport?: DpsTransport | undefined;
+  idScope: string;
+  /** Enrollment-group key; each device key is derived from it. */
+  groupKey: string;
+  /** PEM root(s) trusted for DPS's and the hub's TLS certificates (a simulator's root); default: system roots. */
+  ca?: string | undefined;
+  /** Number of devices (registration ids `{prefix}{index}`, index zero-padded). */
+  devices: number;
+  /** Devices provisioned at once; also the number connected to IoT Hub at once for telemetry. */
+  concurrency: number;
+  /** Registration id prefix. Default `fleet-`. */
+  prefix?: string | undefined;
+  /** Generate a key of this type and a CSR per device; DPS issues the certificate. Default: no CSR. */
+  csrKeyType?: KeyType | undefined;
+  /** Telemetry messages per device, sent through the assigned IoT Hub with QoS 1. Default 0. */
+  telemetry?: number | undefined;
+  /** Deadline of one device's provisioning, retries included. Default 300 000. */
+  timeoutMs?: number | undefined;
+  /** Clamp of DPS `retry-after` (see `provision`); lowering them load-tests a simulator without waiting. */
+  minRetryAfterMs?: number | undefined;
+  maxRetryAfterMs?: number | undefined;
+  /** Wait for the hub's CONNACK / one message's PUBACK. Default 30 000 each. */
+  hubConnectTimeoutMs?: number | undefined;
+  sendTimeoutMs?: number | undefined;
+  /** Called after each device or message completes. */
+  onProgress?: ((progress: FleetProgress) => void) | undefined;
+  /** Stops starting new work; in-flight provisioning is aborted. */
+  signal?: AbortSignal | undefined;
+}
+
+export type FleetPhase = "provision" | "connect" | "telemetry";
+
+export interface FleetProgress {
+  phase: FleetPhase;
+  done: number;
+  total: number;
+  failed: number;
+}
+
+export type FleetStage = "keygen" | "provision" | "connect" | "telemetry";
+
+/** Failures grouped by stage and code (DPS `errorCode` when DPS sent one). */
+export interface FleetErrorGroup {
+  stage: FleetStage;
+  code: string;
+  errorCode?: number;
+  count: number;
+  /** The first such failure's message. */
+  message: string;
+}
+
+export interface FleetReport {
+  target: { host: string; port: number | null; idScope: string; transport: DpsTransport };
+  devices: number;
+  concurrency: number;
+  prefix: string;
+  csrKeyType: KeyType | null;
+  telemetryPerDevice: number;
+  startedAt: string;
+  durationMs: number;
+  /** `succeeded + failed + skipped = devices`. */
+  provisioning: {
+    succeeded: number;
+    failed: number;
+    /** Not started because the run was aborted. */
+    skipped: number;
+    durationMs: number;
+    /** Successful registrations per second of the provisioning phase (key generation included). */
+    perSecond: number;
+    /** `provision()` from connect to assigned, per successful device. */
+    latencyMs: Percentiles | null;
+    /** Key pair generation, per device (CSR runs only). */
+    keyGenMs: Percentiles | null;
+    /** CSR creation, per device (CSR runs only). */
+    csrMs: Percentiles | null;
+    /** Retries after 429/5xx answers, dropped connections and unanswered requests. */
+    retries: number;
+  };
+  /** With `telemetryPerDevice > 0`: `acknowledged + failed + notSent = attempted = provisioned × M`. */
+  telemetry: {
+    /** Provisioned devices that tried to connect: `connected + connectFailed`. */
+    devices: number;
+    connected: number;
+    connectFailed: number;
+    connectMs: Percentiles | null;
+    attempted: number;
+    acknowledged: number;
+    failed: number;
+    /** Messages of devices that could not connect (or of an aborted run). */
+    notSent: number;
+    /** Time spent sending (all devices of a wave connected), summed over waves. */
+    durationMs: number;
+    perSecond: number;
+    /** From `sendEvent` to the hub's PUBACK. */
+    ackLatencyMs: Percentiles | null;
+  } | null;
+  /** Every failure once: device-level for keygen/provision/connect, message-level for telemetry. */
+  errors: FleetErrorGroup[];
+  retries: number;
+}
+
+interface ProvisionedDevice {
+  deviceId: string;
+  assignedHub: string;
+  deviceKey: string;
+  chainPem?: string;
+  keyPem?: string;
+}
+
+/** The part of the official device client the fleet uses. */
+interface HubClient {
+  setOptions(options: Record<string, unknown>): Promise<unknown>;
+  setRetryPolicy(policy: {
+    shouldRetry(error: Error): boolean;
+    nextRetryTimeout(count: number, throttled: boolean): number;
+  }): void;
+  open(): Promise<unknown>;
+  close(): Promise<unknown>;
+  sendEvent(message: unknown): Promise<unknown>;
+  on(event: "disconnect" | "error", listener: (error?: Error) => void): unknown;
+  removeAllListeners(): unknown;
+}
+
+/** No retries inside the SDK: a load test reports failures instead of hiding them behind back-off. */
+const NO_RETRY = { shouldRetry: () => false, nextRetryTimeout: () => -1 };
+const COLORS = ["Red", "Green", "Yellow", "Orange", "Purple"] as const;
+const ignore = (): void => {};
+
+/** Registration id of device `index` of `devices`: `{prefix}{index}` zero-padded to the widest index. */
+export function fleetRegistrationId(prefix: string, index: number, devices: number): string {
+  const width = String(Math.max(0, devices - 1)).length;
+  return `${prefix}${String(index).padStart(width, "0")}`;
+}
+
+function checkCount(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw usageError(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
+  }
+}
+
+/**
+ * Provisions `devices` devices through DPS (group key, optional CSR), `concurrency` at a time, then, with
+ * `telemetry > 0`, connects them to their assigned hub with the official `azure-iot-device` client in waves
+ * of `concurrency` and sends `telemetry` QoS 1 messages from each. Never throws for a device's failure:
+ * failures are counted in the report.
+ */
+export async function runFleet(options: FleetOptions): Promise<FleetReport> {
+  checkCount("devices", options.devices, 1, 1_000_000);
+  checkCount("concurrency", options.concurrency, 1, 10_000);
+  const telemetryPerDevice = options.telemetry ?? 0;
+  checkCount("telemetry", telemetryPerDevice, 0, 1_000_000);
+  const prefix = options.prefix ?? "fleet-";
+  for (const index of [0, options.devices - 1]) {
+    const id = fleetRegistrationId(prefix, index, options.devices);
+    try {
+      validateRegistrationId(id);
+    } catch (error) {
+      throw usageError(
+        `the prefix "${prefix}" makes invalid registration ids such as "${id}": ${(error as Error).message}`,
+      );
+    }
+  }
+  const transport = options.transport ?? "mqtts";
+  // One signal shared by every in-flight device: lift the listener limit on our own copy, not the caller's.
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  const signal = controller.signal;
+  const forward = (): void => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) forward();
+  options.signal?.addEventListener("abort", forward, { once: true });
+  try {
+    return await fleet(options, { transport, prefix, telemetryPerDevice, signal });
+  } finally {
+    options.signal?.removeEventListener("abort", forward);
+  }
+}
+
+async function fleet(
+  options: FleetOptions,
+  settings: { transport: DpsTransport; prefix: string; telemetryPerDevice: number; signal: AbortSignal },
+): Promise<FleetReport> {
+  const { transport, prefix, telemetryPerDevice, signal } = settings;
+  const errors = new Map<string, FleetErrorGroup>();
+  const record = (stage: FleetStage, error: unknown): void => {
+    const code = codeOf(error);
+    const errorCode = isDpsError(error) ? error.errorCode : undefined;
+    const key = `${stage}|${code}|${errorCode ?? ""}`;
+    const group = errors.get(key);
+    if (group !== undefined) {
+      group.count += 1;
+      return;
+    }
+    const message = redactSasToken(error instanceof Error ? error.message : String(error));
+    errors.set(key, {
+      stage,
+      code,
+      ...(errorCode === undefined ? {} : { errorCode }),
+      count: 1,
+      message,
+    });
+  };
+
+  const startedAt = new Date();
+  const runStarted = performance.now();
+
+  // Phase 1: provisioning.
+  const latencies: number[] = [];
+  const keyGenTimes: number[] = [];
+  const csrTimes: number[] = [];
+  const provisioned: ProvisionedDevice[] = [];
+  let retries = 0;
+  let failed = 0;
+  let started = 0;
+  const retryLogger: Logger = {
+    debug: ignore,
+    info: ignore,
+    warn: (message) => {
+      if (message === "dps retrying") retries += 1;
+    },
+    error: ignore,
+  };
+  const keepCredentials = telemetryPerDevice > 0;
+  const progress = (phase: FleetPhase, done: number, total: number, failures: number): void =>
+    options.onProgress?.({ phase, done, total, failed: failures });
+
+  const provisionOne = async (index: number): Promise<void> => {
+    const registrationId = fleetRegistrationId(prefix, index, options.devices);
+    let stage: FleetStage = "keygen";
+    try {
+      const attestation = symmetricKeyAttestation({ registrationId, groupKey: options.groupKey });
+      let csr: ProvisionCsr | undefined;
+      let keyPem: string | undefined;
+      if (options.csrKeyType !== undefined) {
+        const keyStarted = performance.now();
+        const keyPair = await generateKeyPair(options.csrKeyType, { signal });
+        const csrStarted = performance.now();
+        const request = await createCsr(registrationId, keyPair, { signal });
+        const csrDone = performance.now();
+        keyGenTimes.push(csrStarted - keyStarted);
+        csrTimes.push(csrDone - csrStarted);
+        csr = { wire: request.wire, publicKey: keyPair.publicKey };
+        if (keepCredentials) keyPem = privateKeyToPem(keyPair.privateKey);
+      }
+      stage = "provision";
+      const provisionStarted = performance.now();
+      const result = await provision({
+        host: options.host,
+        port: options.port,
+        transport,
+        idScope: options.idScope,
+        attestation,
+        csr,
+        ca: options.ca,
+        timeoutMs: options.timeoutMs,
+        minRetryAfterMs: options.minRetryAfterMs,
+        maxRetryAfterMs: options.maxRetryAfterMs,
+        logger: retryLogger,
+        signal,
+      });
+      latencies.push(performance.now() - provisionStarted);
+      if (keepCredentials) {
+        const device: ProvisionedDevice = {
+          deviceId: result.deviceId,
+          assignedHub: result.assignedHub,
+          deviceKey: attestation.deviceKey,
+        };
+        if (result.issuedCertificateChain !== undefined && keyPem !== undefined) {
+          device.chainPem = result.issuedCertificateChain.bundle;
+          device.keyPem = keyPem;
+        }
+        provisioned.push(device);
+      } else {
+        provisioned.push({ deviceId: result.deviceId, assignedHub: result.assignedHub, deviceKey: "" });
+      }
+    } catch (error) {
+      failed += 1;
+      record(stage, signal.aborted && error === signal.reason ? abortedError() : error);
+    }
+    progress("provision", provisioned.length + failed, options.devices, failed);
+  };
+
+  const indices = Array.from({ length: options.devices }, (_, index) => index);
+  await pool(indices, options.concurrency, signal, async (index) => {
+    started += 1;
+    await provisionOne(index);
+  });
+  const provisionDurationMs = performance.now() - runStarted;
+  const skipped = options.devices - started;
+
+  // Phase 2: telemetry, in waves of `concurrency` connected devices.
+  let telemetry: FleetReport["telemetry"] = null;
+  if (telemetryPerDevice > 0) {
+    telemetry = await runTelemetry(provisioned, telemetryPerDevice, { ...options, signal }, record, progress);
+  }
+
+  const sortedErrors = [...errors.values()].sort((a, b) => b.count - a.count || a.code.localeCompare(b.code));
+  return {
+    target: { host: options.host, port: options.port ?? null, idScope: options.idScope, transport },
+    devices: options.devices,
+    concurrency: options.concurrency,
+    prefix,
+    csrKeyType: options.csrKeyType ?? null,
+    telemetryPerDevice,
+    startedAt: startedAt.toISOString(),
+    durationMs: round(performance.now() - runStarted),
+    provisioning: {
+      succeeded: provisioned.length,
+      failed,
+      skipped,
+      durationMs: round(provisionDurationMs),
+      perSecond: perSecond(provisioned.length, provisionDurationMs),
+      latencyMs: percentiles(latencies),
+      keyGenMs: percentiles(keyGenTimes),
+      csrMs: percentiles(csrTimes),
+      retries,
+    },
+    telemetry,
+    errors: sortedErrors,
+    retries,
+  };
+}
+
+async function runTelemetry(
+  devices: readonly ProvisionedDevice[],
+  messagesPerDevice: number,
+  options: FleetOptions,
+  record: (stage: FleetStage, error: unknown) => void,
+  progress: (phase: FleetPhase, done: number, total: number, failures: number) => void,
+): Promise<NonNullable<FleetReport["telemetry"]>> {
+  const [{ default: deviceSdk }, { default: deviceMqtt }] = await Promise.all([
+    import("azure-iot-device"),
+    import("azure-iot-device-mqtt"),
+  ]);
+  const { signal } = options;
+  const connectTimeoutMs = options.hubConnectTimeoutMs ?? 30_000;
+  const sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
+  const attempted = devices.length * messagesPerDevice;
+  const connectTimes: number[] = [];
+  const ackTimes: number[] = [];
+  let connectFailed = 0;
+  let connectAttempts = 0;
+  let connectDone = 0;
+  let acknowledged = 0;
+  let failed = 0;
+  let sendWindowMs = 0;
+
+  const connect = async (device: ProvisionedDevice): Promise<HubClient | undefined> => {
+    connectAttempts += 1;
+    const credential = device.chainPem === undefined ? `SharedAccessKey=${device.deviceKey}` : "x509=true";
+    const client = deviceSdk.Client.fromConnectionString(
+      `HostName=${device.assignedHub};DeviceId=${device.deviceId};${credential}`,
+      deviceMqtt.Mqtt,
+    ) as unknown as HubClient;
+    client.setRetryPolicy(NO_RETRY);
+    client.on("error", ignore);
+    client.on("disconnect", ignore);
+    const started = performance.now();
+    try {
+      await client.setOptions({
+        ...(device.chainPem === undefined ? {} : { cert: device.chainPem, key: device.keyPem }),
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+      });
+      await withTimeout(client.open(), connectTimeoutMs, `connecting to ${device.assignedHub}`);
+      connectTimes.push(performance.now() - started);
+      return client;
+    } catch (error) {
+      connectFailed += 1;
+      record("connect", error);
+      await client.close().catch(ignore);
+      client.removeAllListeners();
+      return undefined;
+    } finally {
+      connectDone += 1;
+      progress("connect", connectDone, devices.length, connectFailed);
+    }
+  };
+
+  const sendAll = async (client: HubClient, device: ProvisionedDevice): Promise<void> => {
+    for (let seq = 0; seq < messagesPerDevice; seq += 1) {
+      if (signal?.aborted) return;
+      const message = new deviceSdk.Message(
+        JSON.stringify({ deviceId: device.deviceId, seq, color: COLORS[seq % COLORS.length] }),
+      );
+      message.contentType = "application/json";
+      message.contentEncoding = "utf-8";
+      message.messageId = `${device.deviceId}-${seq}`;
+      const started = performance.now();
+      try {
+        await withTimeout(client.sendEvent(message), sendTimeoutMs, "waiting for the hub's PUBACK");
+        ackTimes.push(performance.now() - started);
+        acknowledged += 1;
+      } catch (error) {
+        failed += 1;
+        record("telemetry", error);
+      }
+      progress("telemetry", acknowledged + failed, attempted, failed);
+    }
+  };
+
+  for (let start = 0; start < devices.length && signal?.aborted !== true; start += options.concurrency) {
+    const wave = devices.slice(start, start + options.concurrency);
+    const clients = await Promise.all(wave.map(connect));
+    const sendStarted = performance.now();
+    await Promise.all(
+      clients.map((client, index) =>
+        client === undefined ? Promise.resolve() : sendAll(client, wave[index] as ProvisionedDevice),
+      ),
+    );
+    sendWindowMs += performance.now() - sendStarted;
+    await Promise.all(
+      clients.map(async (client) => {
+        if (client === undefined) return;
+        await client.close().catch(ignore);
+        client.removeAllListeners();
+      }),
+    );
+  }
+
+  return {
+    devices: connectAttempts,
+    connected: connectAttempts - connectFailed,
+    connectFailed,
+    connectMs: percentiles(connectTimes),
+    attempted,
+    acknowledged,
+    failed,
+    notSent: attempted - acknowledged - failed,
+    durationMs: round(sendWindowMs),
+    perSecond: perSecond(acknowledged, sendWindowMs),
+    ackLatencyMs: percentiles(ackTimes),
+  };
+}
+
+/** Runs `work` over `items`, at most `concurrency` at a time; stops taking new items once `signal` aborts. */
+async function pool<T>(
+  items: readonly T[],
+  concurrency: number,
+  signal: AbortSignal | undefined,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const runner = async (): Promise<void> => {
+    while (next < items.length && signal?.aborted !== true) {
+      const item = items[next] as T;
+      next += 1;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, runner));
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`no answer within ${timeoutMs} ms while ${what}`);
+      error.name = "TimeoutError";
+      reject(error);
+    }, timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** `code` of our errors and Node's system errors, else the error's class name (the official SDK's). */
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code !== "") return code;
+  if (error instanceof Error && error.name !== "") return error.name;
+  return "UNEXPECTED";
+}
+
+function abortedError(): Error {
+  const error = new Error("the fleet run was interrupted before this device finished");
+  error.name = "AbortError";
+  return error;
+}
+
+const round = (value: number): number => Math.round(value * 100) / 100;

@@ -1,0 +1,234 @@
+import { join } from "node:path";
+import { processCpuMs, processRssMiB, runClient, type SimProcess, startSimProcess } from "../processes.ts";
+import type { BenchContext, BenchItem, Row } from "../results.ts";
+import { ratio, round } from "../stats.ts";
+import type { Input as FloorInput, Output as FloorOutput } from "./crypto-floor.client.ts";
+import type { Input as FleetInput, Output as FleetOutput } from "./fleet.client.ts";
+
+interface CapacityRun {
+  concurrency: number;
+  devices: number;
+  perSecond: number;
+  succeeded: number;
+  failed: number;
+  errors: number;
+  retries: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number } | null;
+  simIdleRssMiB: number | null;
+  simPeakRssMiB: number | null;
+  simCpuMsPerRegistration: number | null;
+  clientCpuMsPerRegistration: number;
+  durationMs: number;
+}
+
+async function capacityRun(
+  context: BenchContext,
+  concurrency: number,
+  devices: number,
+): Promise<{ run: CapacityRun; sim: SimProcess }> {
+  const sim = await startSimProcess({
+    dataDir: join(context.workDir, `sim-c${concurrency}`),
+    assignmentDelayMs: 0,
+  });
+  const group = sim.config.enrollmentGroups[0];
+  if (group?.primaryKey === undefined) throw new Error("the simulator has no symmetric-key group");
+  // Let the freshly started simulator settle before reading its idle RSS.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const simIdleRssMiB = processRssMiB(sim.pid);
+  let simPeakRssMiB = simIdleRssMiB;
+  const sampler = setInterval(() => {
+    const rss = processRssMiB(sim.pid);
+    if (rss !== null && (simPeakRssMiB === null || rss > simPeakRssMiB)) simPeakRssMiB = rss;
+  }, 100);
+  const cpuBefore = processCpuMs(sim.pid);
+  const input: FleetInput = {
+    host: sim.config.dps.host,
+    port: sim.config.dps.port,
+    idScope: sim.config.idScope,
+    groupKey: group.primaryKey,
+    caFile: sim.config.trustedCaFile,
+    devices,
+    concurrency,
+    prefix: `bench-cap-c${concurrency}-`,
+    csrKeyType: "ec-p384",
+    telemetry: 0,
+    timeoutMs: 300_000,
+  };
+  let output: FleetOutput;
+  try {
+    output = await runClient<FleetOutput>("fleet.client.ts", input, {
+      workDir: context.workDir,
+      timeoutMs: 400_000,
+    });
+  } finally {
+    clearInterval(sampler);
+  }
+  const cpuAfter = processCpuMs(sim.pid);
+  const { report } = output;
+  const succeeded = report.provisioning.succeeded;
+  const latency = report.provisioning.latencyMs;
+  return {
+    sim,
+    run: {
+      concurrency,
+      devices,
+      perSecond: report.provisioning.perSecond,
+      succeeded,
+      failed: report.provisioning.failed,
+      errors: report.errors.reduce((total, group) => total + group.count, 0),
+      retries: report.retries,
+      latencyMs:
+        latency === null ? null : { p50: latency.p50, p90: latency.p90, p99: latency.p99, max: latency.max },
+      simIdleRssMiB: simIdleRssMiB === null ? null : round(simIdleRssMiB, 1),
+      simPeakRssMiB: simPeakRssMiB === null ? null : round(simPeakRssMiB, 1),
+      simCpuMsPerRegistration:
+        cpuBefore === null || cpuAfter === null || succeeded === 0
+          ? null
+          : round((cpuAfter - cpuBefore) / succeeded, 2),
+      clientCpuMsPerRegistration: succeeded === 0 ? 0 : round(output.clientCpuMs / succeeded, 2),
+      durationMs: report.provisioning.durationMs,
+    },
+  };
+}
+
+export const capacity: BenchItem = {
+  id: 3,
+  title: "Simulator capacity with CSR (EC P-384), and the crypto floor of one registration",
+  async run(context) {
+    const devices = context.quick ? 100 : 1000;
+    const runs: CapacityRun[] = [];
+    let floor: FloorOutput | undefined;
+    for (const concurrency of [50, 200]) {
+      context.log(`  ${devices} devices with CSR, concurrency ${concurrency} (skittle fleet's runFleet)`);
+      const { run, sim } = await capacityRun(context, concurrency, devices);
+      try {
+        runs.push(run);
+        if (floor === undefined) {
+          context.log("  crypto floor: TLS handshake, CSR verification, leaf signing in tight loops");
+          const tlsDir = join(sim.config.dataDir, "pki", "tls");
+          const input: FloorInput = {
+            serverCertFile: join(tlsDir, "server.pem"),
+            serverKeyFile: join(tlsDir, "server.key"),
+            caFile: sim.config.trustedCaFile,
+            handshakes: context.quick ? 100 : 400,
+            libraryLoops: context.quick ? 50 : 300,
+            primitiveLoops: context.quick ? 200 : 2000,
+          };
+          await sim.close(); // the floor is measured on an idle machine
+          floor = await runClient<FloorOutput>("crypto-floor.client.ts", input, {
+            workDir: context.workDir,
+            timeoutMs: 180_000,
+          });
+        }
+      } finally {
+        await sim.close();
+      }
+    }
+    if (floor === undefined) throw new Error("the crypto floor was not measured");
+    const floorMs = floor.tlsServerMs + floor.verifyPrimitiveMs + floor.signPrimitiveMs;
+    const implementedMs = floor.tlsServerMs + floor.parseCsrMs + floor.issueCertificateMs;
+    // The simulator is one Node.js process: its TLS, CSR checks and signing run on one core.
+    const floorPerSecond = 1000 / floorMs;
+    const rows: Row[] = [];
+    for (const run of runs) {
+      rows.push(
+        {
+          measure: `registrations/s, ${run.devices} devices, concurrency ${run.concurrency}`,
+          unit: "/s",
+          ours: run.perSecond,
+          baselineName: "crypto floor, 1 core",
+          baseline: round(floorPerSecond, 1),
+          ratio: ratio(run.perSecond, floorPerSecond),
+          better: "higher",
+        },
+        { measure: `  errors (of ${run.devices})`, unit: "", ours: run.errors, better: "lower" },
+        { measure: "  retries", unit: "", ours: run.retries, better: "lower" },
+        { measure: "  latency p50", unit: "ms", ours: run.latencyMs?.p50 ?? null, better: "lower" },
+        { measure: "  latency p99", unit: "ms", ours: run.latencyMs?.p99 ?? null, better: "lower" },
+        {
+          measure: "  simulator CPU per registration",
+          unit: "ms",
+          ours: run.simCpuMsPerRegistration,
+          baselineName: "crypto floor",
+          baseline: round(floorMs, 2),
+          ratio: ratio(run.simCpuMsPerRegistration, floorMs),
+          better: "lower",
+        },
+        {
+          measure: "  client CPU per registration",
+          unit: "ms",
+          ours: run.clientCpuMsPerRegistration,
+          better: "lower",
+        },
+        { measure: "  simulator RSS, peak", unit: "MiB", ours: run.simPeakRssMiB, better: "lower" },
+      );
+    }
+    rows.push(
+      {
+        measure: "crypto floor: TLS handshake, server side",
+        unit: "ms",
+        ours: round(floor.tlsServerMs, 3),
+        better: "lower",
+      },
+      {
+        measure: "crypto floor: CSR verification (ECDSA P-384)",
+        unit: "ms",
+        ours: round(floor.parseCsrMs, 3),
+        baselineName: "node:crypto verify",
+        baseline: round(floor.verifyPrimitiveMs, 3),
+        ratio: ratio(floor.parseCsrMs, floor.verifyPrimitiveMs),
+        better: "lower",
+      },
+      {
+        measure: "crypto floor: leaf signing (ECDSA P-384)",
+        unit: "ms",
+        ours: round(floor.issueCertificateMs, 3),
+        baselineName: "node:crypto sign",
+        baseline: round(floor.signPrimitiveMs, 3),
+        ratio: ratio(floor.issueCertificateMs, floor.signPrimitiveMs),
+        better: "lower",
+      },
+      {
+        measure: "fleet client: issued-chain check (3 certificates)",
+        unit: "ms",
+        ours: round(floor.chainCheckMs, 3),
+        baselineName: "node:crypto X509Certificate",
+        baseline: round(floor.chainCheckPrimitiveMs, 3),
+        ratio: ratio(floor.chainCheckMs, floor.chainCheckPrimitiveMs),
+        better: "lower",
+      },
+      {
+        measure: "fleet client: CSR creation (P-384)",
+        unit: "ms",
+        ours: round(floor.createCsrMs, 3),
+        baselineName: "node:crypto sign",
+        baseline: round(floor.signPrimitiveMs, 3),
+        ratio: ratio(floor.createCsrMs, floor.signPrimitiveMs),
+        better: "lower",
+      },
+    );
+    return {
+      status: "ok",
+      rows,
+      details: {
+        runs,
+        floor: {
+          ...Object.fromEntries(
+            Object.entries(floor).map(([key, value]) => [
+              key,
+              typeof value === "number" ? round(value, 4) : value,
+            ]),
+          ),
+          floorMs: round(floorMs, 3),
+          floorPerSecondOneCore: round(floorPerSecond, 1),
+          asImplementedMs: round(implementedMs, 3),
+          asImplementedPerSecondOneCore: round(1000 / implementedMs, 1),
+        },
+      },
+      notes: [
+        `Each concurrency runs against a freshly started simulator process; the fleet (\`runFleet\`, the core of \`skittle fleet\`) runs in a second process on the same machine, generating an EC P-384 key and CSR per device and honouring the simulator's 1 s \`retry-after\`. Simulator CPU comes from /proc (user + system time over the run), its RSS is sampled every 100 ms.`,
+        `Crypto floor: the server's share of one ${floor.tlsProtocol} handshake with the simulator's own certificate (${floor.tlsCipher}; main-thread busy time, the client in a worker thread), one ECDSA P-384/SHA-384 verification and one signature with node:crypto: ${round(floorMs, 2)} ms, so one core can do at most ${round(floorPerSecond, 0)} registrations/s. The library calls the simulator makes for the same work (\`parseCsr\`, \`issueCertificate\` from @skittlesorter/csr) take ${round(implementedMs, 2)} ms (${round(1000 / implementedMs, 0)}/s).`,
+      ],
+    };
+  },
+};
