@@ -52,6 +52,8 @@ export interface IssueCertificateOptions {
   clock?: Clock | undefined;
   /** Default: SHA-384 for a P-384 issuer key, SHA-256 otherwise. */
   hash?: "SHA-256" | "SHA-384" | undefined;
+  /** Mark basicConstraints (cA false) critical. Default true; OpenSSL-made device certificates leave it non-critical. */
+  criticalBasicConstraints?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -258,7 +260,7 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
     ? lib.KeyUsageFlags.digitalSignature | lib.KeyUsageFlags.keyEncipherment
     : lib.KeyUsageFlags.digitalSignature;
   const extensions: Extension[] = [
-    new lib.BasicConstraintsExtension(false, undefined, true),
+    new lib.BasicConstraintsExtension(false, undefined, options.criticalBasicConstraints ?? true),
     new lib.KeyUsagesExtension(usages, true),
   ];
   if (options.extendedKeyUsage !== undefined && options.extendedKeyUsage.length > 0) {

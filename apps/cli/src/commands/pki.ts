@@ -250,6 +250,8 @@ export const pkiCommands: CommandGroup = (program, context) => {
         validityDays: days,
         dnsNames: [registrationId],
         extendedKeyUsage: ["clientAuth"],
+        // As the original's [v3_req]: basicConstraints=CA:FALSE, not critical.
+        criticalBasicConstraints: false,
       });
       const check = verifyChain([leafPem, intermediatePem, rootPem]);
       if (!check.valid) {
