@@ -119,4 +119,25 @@ const EXPLAIN: Record<number, (details: Details, results: BenchResults) => strin
     }
     return paragraphs;
   },
+
+  6(details) {
+    const skittles = num(details.skittles);
+    const configured = num(at(details, "slowServos", "configuredSecondsPer60Deg"));
+    const slow = num(at(details, "slowServos", "rigSecondsPer60Deg"));
+    const oursCorrect = num(at(details, "slowServos", "ours", "correct"));
+    const fixedCorrect = num(at(details, "slowServos", "fixed", "correct"));
+    const margin = num(at(details, "margin", "configuredSecondsPer60Deg"));
+    const marginCorrect = num(at(details, "margin", "ours", "correct"));
+    const marginPerMinute = num(at(details, "margin", "ours", "skittlesPerMinute"));
+    const fixedPerMinute = num(at(details, "margin", "fixed", "skittlesPerMinute"));
+    const oursPerMinute = num(at(details, "ours", "skittlesPerMinute"));
+    const toHopperMs = num(at(details, "steps", "toHopperMs"));
+    const pick = num(at(details, "model", "positions", "pick"));
+    const drop = num(at(details, "model", "positions", "drop"));
+    if (!(oursCorrect < fixedCorrect)) return [];
+    const shortDeg = Math.abs(pick - drop) * (1 - configured / slow);
+    return [
+      `Derived waits have no margin. With servos ${f((slow / configured - 1) * 100)} % slower than the configuration says, the arm is sent back from the hopper after ${f(toHopperMs)} ms, about ${f(shortDeg, 1)}° before it gets there, so it never picks a skittle: ${f(oursCorrect)} of ${f(skittles)} sorted, where the fixed sleeps (1.5 to 7.5 times the modelled travel) sort ${f(fixedCorrect)}. The fixed cycle buys that tolerance with time. Fix: measure the servos' \`SecondsPer60Deg\` on the rig (the sorter's README asks for it) and configure it with a margin: at ${margin} s per 60° the same slow rig sorts ${f(marginCorrect)} of ${f(skittles)} correctly at ${f(marginPerMinute, 1)}/min (${f(marginPerMinute / fixedPerMinute, 2)}× the fixed sleeps, ${f((1 - marginPerMinute / oursPerMinute) * 100)} % below the no-margin figure). Better still, give the sorter a proportional travel margin setting (e.g. \`Hardware.TravelMargin\` 1.1, applied to every modelled wait) so the margin is explicit rather than a deliberately wrong speed.`,
+    ];
+  },
 };

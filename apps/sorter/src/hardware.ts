@@ -62,8 +62,10 @@ export async function openEmulatedHardware(
     secondsPer60Deg: rigSettings.servoSecondsPer60Deg ?? settings.secondsPer60Deg,
     settleMs: 0,
   });
-  const bins: Record<string, number> = { Reject: chutes.reject };
+  // Colour bins first: when the reject chute shares a colour's angle (the default), that bin goes by the colour.
+  const bins: Record<string, number> = {};
   for (const name of COLOR_NAMES) bins[name] = chutes[name];
+  bins.Reject = chutes.reject;
   const rig = new EmulatedRig({
     clock,
     positions,

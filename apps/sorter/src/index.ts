@@ -47,6 +47,11 @@ export {
   type ProvisionRequest,
 } from "./credentials.ts";
 export {
+  type EmulatedSortOptions,
+  type EmulatedSortResult,
+  runEmulatedSort,
+} from "./emulated-sort.ts";
+export {
   ConfigError,
   type ConfigProblem,
   describeError,
@@ -97,6 +102,8 @@ export {
 export {
   type ChuteName,
   type ChutePositions,
+  type FixedSleepTiming,
+  ORIGINAL_FIXED_SLEEPS,
   type SkittleClassifier,
   type SortedSkittle,
   Sorter,
@@ -104,6 +111,7 @@ export {
   type SorterPositions,
   type SorterState,
   type SorterSummary,
+  type SortTiming,
   type StopReason,
 } from "./sorter.ts";
 export { toHubMessage, Uplink, type UplinkOptions, type UplinkStats } from "./uplink.ts";

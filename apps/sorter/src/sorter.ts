@@ -3,6 +3,7 @@ import { type Clock, delay, type Logger, noopLogger, type OperationOptions } fro
 import type { Servo } from "@skittlesorter/servo";
 import type { ColorSensor } from "@skittlesorter/tcs34725";
 import { COLOR_NAMES, type SkittleColorName } from "./config.ts";
+import { ConfigError } from "./errors.ts";
 
 /** The subset of a classifier the loop uses (`CalibratedClassifier` from `@skittlesorter/classifier`). */
 export interface SkittleClassifier {
@@ -42,6 +43,34 @@ export interface SorterPositions {
 
 export type ChutePositions = Record<SkittleColorName, number> & { default: number; reject: number };
 
+/** Fixed sleeps after each command of a cycle, in the original C# loop's manner (`Thread.Sleep`). */
+export interface FixedSleepTiming {
+  /** After commanding the arm to the pick position. */
+  pickMs: number;
+  /** After commanding the arm to the detect position (before the sensor read). */
+  detectMs: number;
+  /** After commanding the chute, only when it moves. */
+  chuteMs: number;
+  /** After commanding the arm to the drop position. */
+  dropMs: number;
+}
+
+/**
+ * How the loop waits for its moves. `"derived"` (default): each move waits the servo's modelled travel time, and
+ * the chute's move overlaps the arm's move to the drop position. A {@link FixedSleepTiming}: every move sleeps a
+ * fixed time after its command, one move at a time, as the original did; the chute moves only when its angle
+ * changes. The sensor read is the same in both (one integration time, in the driver).
+ */
+export type SortTiming = "derived" | FixedSleepTiming;
+
+/** The original C# loop's sleeps: pick 1000 ms, detect 500 ms, chute 200 ms, drop 1500 ms. */
+export const ORIGINAL_FIXED_SLEEPS: Readonly<FixedSleepTiming> = Object.freeze({
+  pickMs: 1000,
+  detectMs: 500,
+  chuteMs: 200,
+  dropMs: 1500,
+});
+
 export interface SorterOptions {
   sensor: ColorSensor;
   /** The feeder arm: pick → detect → drop. */
@@ -54,6 +83,8 @@ export interface SorterOptions {
   readsPerSkittle?: number | undefined;
   /** Every wait runs on this clock (the emulated rig's virtual clock, or the system clock). */
   clock: Clock;
+  /** Derived waits (default), or fixed sleeps (to compare with the original's cycle). */
+  timing?: SortTiming | undefined;
   logger?: Logger | undefined;
   onSorted?: ((skittle: SortedSkittle) => void) | undefined;
   onStateChange?: ((state: SorterState) => void) | undefined;
@@ -81,12 +112,14 @@ export interface SorterSummary {
  * moves wait their modelled travel time (from the servo calibration), sensor reads wait one integration time (in
  * the driver). The chute and the arm's move to the drop position overlap: the arm starts late enough to arrive just
  * after the chute. Unrecognised objects go to the reject chute. {@link stop} finishes the skittle in hand, parks
- * and releases the servos.
+ * and releases the servos. `timing` can replace the derived waits with the original's fixed sleeps (for comparison).
  */
 export class Sorter {
   readonly #options: SorterOptions;
   readonly #logger: Logger;
   readonly #chutes: ChutePositions;
+  /** Undefined: derived waits. */
+  readonly #sleeps: Readonly<FixedSleepTiming> | undefined;
   readonly #byColor: Record<string, number> = {};
   #state: SorterState = "idle";
   #stopRequested = false;
@@ -100,6 +133,7 @@ export class Sorter {
     this.#options = options;
     this.#logger = options.logger ?? noopLogger;
     this.#chutes = { ...options.chutes };
+    this.#sleeps = fixedSleeps(options.timing);
   }
 
   get state(): SorterState {
@@ -263,10 +297,21 @@ export class Sorter {
     ]);
   }
 
+  /** Commands a move and waits: its modelled travel time, or the fixed sleep `sleepMs`. */
+  async #move(servo: Servo, angleDeg: number, sleepMs: number | undefined, signal: AbortSignal | undefined) {
+    if (sleepMs === undefined) {
+      await servo.moveTo(angleDeg, { signal });
+      return;
+    }
+    await servo.moveTo(angleDeg, { signal, wait: false });
+    if (sleepMs > 0) await delay(sleepMs, { clock: this.#options.clock, signal });
+  }
+
   async #sortOne(signal: AbortSignal | undefined): Promise<"empty" | "sorted"> {
     const { pick, chute, sensor, classifier, positions, clock } = this.#options;
-    await pick.moveTo(positions.pick, { signal });
-    await pick.moveTo(positions.detect, { signal });
+    const sleeps = this.#sleeps;
+    await this.#move(pick, positions.pick, sleeps?.pickMs, signal);
+    await this.#move(pick, positions.detect, sleeps?.detectMs, signal);
     const readings = [];
     for (let index = 0; index < (this.#options.readsPerSkittle ?? 1); index += 1) {
       readings.push(await sensor.read({ signal }));
@@ -281,14 +326,20 @@ export class Sorter {
     const chuteName: ChuteName = color === "Unknown" ? "Reject" : color;
     const target = color === "Unknown" ? this.#chutes.reject : this.#chutes[color];
 
-    // Overlap: the chute moves at once; the arm leaves late enough to reach the drop position after the chute.
-    const chuteTravel = chute.angleDeg === target ? 0 : chute.travelTimeMs(chute.angleDeg, target);
-    const armTravel = pick.travelTimeMs(pick.angleDeg, positions.drop);
-    const chuteMove = chute.moveTo(target, { signal, wait: false });
-    const lead = Math.max(0, chuteTravel - armTravel);
-    if (lead > 0) await delay(lead, { clock, signal });
-    await chuteMove;
-    await pick.moveTo(positions.drop, { signal });
+    if (sleeps === undefined) {
+      // Overlap: the chute moves at once; the arm leaves late enough to reach the drop position after the chute.
+      const chuteTravel = chute.angleDeg === target ? 0 : chute.travelTimeMs(chute.angleDeg, target);
+      const armTravel = pick.travelTimeMs(pick.angleDeg, positions.drop);
+      const chuteMove = chute.moveTo(target, { signal, wait: false });
+      const lead = Math.max(0, chuteTravel - armTravel);
+      if (lead > 0) await delay(lead, { clock, signal });
+      await chuteMove;
+      await pick.moveTo(positions.drop, { signal });
+    } else {
+      // The original's cycle: the chute (only if it changes), then the arm, each followed by its sleep.
+      if (chute.angleDeg !== target) await this.#move(chute, target, sleeps.chuteMs, signal);
+      await this.#move(pick, positions.drop, sleeps.dropMs, signal);
+    }
 
     this.#sorted += 1;
     this.#byColor[color] = (this.#byColor[color] ?? 0) + 1;
@@ -316,6 +367,19 @@ export class Sorter {
     this.#options.onSorted?.(skittle);
     return "sorted";
   }
+}
+
+function fixedSleeps(timing: SortTiming | undefined): Readonly<FixedSleepTiming> | undefined {
+  if (timing === undefined || timing === "derived") return undefined;
+  const problems = (["pickMs", "detectMs", "chuteMs", "dropMs"] as const)
+    .filter((key) => !(Number.isFinite(timing[key]) && timing[key] >= 0))
+    .map((key) => ({
+      path: `timing.${key}`,
+      message: `must be a finite number of milliseconds ≥ 0 (got ${String(timing[key])}).`,
+      fix: `Give ${key} a sleep in ms, e.g. the original's ${ORIGINAL_FIXED_SLEEPS[key]}, or use timing "derived".`,
+    }));
+  if (problems.length > 0) throw new ConfigError("CONFIG_INVALID", undefined, problems);
+  return { ...timing };
 }
 
 function toColorName(label: string): SkittleColorName | "Unknown" {
