@@ -1,17 +1,11 @@
-import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
-import type { Duplex } from "node:stream";
-import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import { validateRegistrationId } from "@skittlesorter/attestation";
 import type { Logger } from "@skittlesorter/core";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
-import { createWebSocketStream, WebSocketServer } from "ws";
 import type { DeviceSession, DpsAnswer, DpsService } from "./dps-service.ts";
-import { guardConnection } from "./packet-guard.ts";
+import { startMqttListeners } from "./mqtt-listeners.ts";
 import type { TlsMaterial } from "./pki.ts";
 import { DpsErrorCode, DpsFailure, parseUserName, RESPONSE_TOPIC_FILTER, responseTopic } from "./protocol.ts";
 
-export const WEBSOCKET_PATH = "/$iothub/websocket";
 /** Marks packets the simulator sends, the only ones forwarded to devices. */
 const SERVER_MARK = "$skittle-sim";
 
@@ -44,50 +38,8 @@ export function asciiJson(value: unknown): string {
   );
 }
 
-function peerChainOf(socket: TLSSocket): Buffer[] {
-  const chain: Buffer[] = [];
-  const seen = new Set<string>();
-  let certificate = socket.getPeerCertificate(true) as
-    | { raw?: Buffer; fingerprint256?: string; issuerCertificate?: unknown }
-    | undefined;
-  while (certificate?.raw !== undefined && !seen.has(certificate.fingerprint256 ?? "")) {
-    chain.push(certificate.raw);
-    seen.add(certificate.fingerprint256 ?? "");
-    certificate = certificate.issuerCertificate as typeof certificate;
-  }
-  return chain;
-}
-
 function connackError(returnCode: 1 | 2 | 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
-}
-
-async function listen(
-  server: TlsServer | HttpsServer,
-  port: number,
-  host: string,
-  what: string,
-): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      reject(
-        Object.assign(
-          new Error(
-            error.code === "EADDRINUSE"
-              ? `The ${what} port ${host}:${port} is in use; pick another port or 0 for any free one.`
-              : `Cannot listen on ${host}:${port} for the ${what}: ${error.message}`,
-          ),
-          { cause: error },
-        ),
-      );
-    };
-    server.once("error", onError);
-    server.listen(port, host, () => {
-      server.off("error", onError);
-      resolve();
-    });
-  });
-  return (server.address() as AddressInfo).port;
 }
 
 /** The DPS device endpoint: MQTT over TLS on `port`, MQTT over WebSocket (TLS) on `wsPort` at `/$iothub/websocket`. */
@@ -95,7 +47,6 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
   const { service, logger } = options;
   const sessions = new WeakMap<Client, SessionState>();
   const peerChains = new WeakMap<object, Buffer[]>();
-  const sockets = new Set<Socket>();
 
   const deliver = (client: Client, answer: DpsAnswer): void => {
     const session = sessions.get(client);
@@ -201,104 +152,32 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
     logger.debug("DPS connection error", { clientId: client?.id, error: error.message });
   });
 
-  const accept = (conn: Duplex, chain: Buffer[], request?: import("node:http").IncomingMessage): void => {
-    peerChains.set(conn, chain);
-    conn.on("error", () => {});
-    broker.handle(conn, request);
-  };
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  };
-
-  const tlsServer = createTlsServer(
-    {
-      cert: options.tls.certificateChainPem,
-      key: options.tls.keyPem,
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: "TLSv1.2",
-      handshakeTimeout: 10_000,
+  const listeners = await startMqttListeners({
+    label: "DPS",
+    host: options.host,
+    port: options.port,
+    wsPort: options.wsPort,
+    tls: options.tls,
+    maxPacketBytes: options.maxPacketBytes,
+    logger,
+    accept(conn, chain, _transport, request) {
+      peerChains.set(conn, chain);
+      conn.on("error", () => {});
+      broker.handle(conn, request);
     },
-    (socket) => {
-      const conn = guardConnection(socket, options.maxPacketBytes, (declared) => {
-        logger.warn("DPS connection closed: MQTT packet too large", {
-          declaredBytes: declared,
-          limitBytes: options.maxPacketBytes,
-        });
-      });
-      accept(conn, peerChainOf(socket));
-    },
-  );
-  tlsServer.on("connection", track);
-  tlsServer.on("tlsClientError", (error) =>
-    logger.debug("DPS TLS handshake failed", { error: error.message }),
-  );
-
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: options.maxPacketBytes + 16,
-    handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
-  });
-  const httpsServer = createHttpsServer(
-    {
-      cert: options.tls.certificateChainPem,
-      key: options.tls.keyPem,
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: "TLSv1.2",
-      handshakeTimeout: 10_000,
-    },
-    (_request, response) => {
-      response
-        .writeHead(404, { "content-type": "text/plain" })
-        .end(`Use MQTT over WebSocket at ${WEBSOCKET_PATH}.\n`);
-    },
-  );
-  httpsServer.on("connection", track);
-  httpsServer.on("upgrade", (request, socket: Socket, head: Buffer) => {
-    const path = (request.url ?? "").split("?")[0];
-    if (path !== WEBSOCKET_PATH) {
-      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-      return;
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      const stream = createWebSocketStream(ws);
-      accept(stream, peerChainOf(socket as TLSSocket), request);
-    });
-  });
-  httpsServer.on("tlsClientError", (error) =>
-    logger.debug("DPS WSS handshake failed", { error: error.message }),
-  );
-
-  let port: number;
-  let wsPort: number;
-  try {
-    port = await listen(tlsServer, options.port, options.host, "DPS MQTT");
-    wsPort = await listen(httpsServer, options.wsPort, options.host, "DPS WebSocket");
-  } catch (error) {
-    tlsServer.close();
-    httpsServer.close();
+  }).catch(async (error: unknown) => {
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     throw error;
-  }
+  });
 
   let closing: Promise<void> | undefined;
   return {
-    port,
-    wsPort,
+    port: listeners.port,
+    wsPort: listeners.wsPort,
     close() {
       closing ??= (async () => {
-        const closed = Promise.all([
-          new Promise<void>((resolve) => tlsServer.close(() => resolve())),
-          new Promise<void>((resolve) => httpsServer.close(() => resolve())),
-        ]);
-        for (const socket of sockets) socket.destroy();
-        httpsServer.closeAllConnections();
-        for (const client of wss.clients) client.terminate();
-        wss.close();
+        await listeners.close();
         await new Promise<void>((resolve) => broker.close(() => resolve()));
-        await closed;
       })();
       return closing;
     },

@@ -1,12 +1,5 @@
-import type { IncomingMessage } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo, Server, Socket } from "node:net";
-import type { Duplex } from "node:stream";
-import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import type { Logger } from "@skittlesorter/core";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
-import { createWebSocketStream, WebSocketServer } from "ws";
-import { WEBSOCKET_PATH } from "./dps-endpoint.ts";
 import {
   type HubLink,
   HubRefusal,
@@ -14,7 +7,7 @@ import {
   type HubSession,
   type HubSubscription,
 } from "./hub-service.ts";
-import { guardConnection } from "./packet-guard.ts";
+import { startMqttListeners } from "./mqtt-listeners.ts";
 import type { TlsMaterial } from "./pki.ts";
 
 export interface HubEndpoint {
@@ -54,41 +47,6 @@ interface ClientState {
   link?: HubLink;
 }
 
-function peerChainOf(socket: TLSSocket): Buffer[] {
-  const chain: Buffer[] = [];
-  const seen = new Set<string>();
-  let certificate = socket.getPeerCertificate(true) as
-    | { raw?: Buffer; fingerprint256?: string; issuerCertificate?: unknown }
-    | undefined;
-  while (certificate?.raw !== undefined && !seen.has(certificate.fingerprint256 ?? "")) {
-    chain.push(certificate.raw);
-    seen.add(certificate.fingerprint256 ?? "");
-    certificate = certificate.issuerCertificate as typeof certificate;
-  }
-  return chain;
-}
-
-async function listen(server: Server, port: number, host: string, what: string): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      reject(
-        new Error(
-          error.code === "EADDRINUSE"
-            ? `The ${what} port ${host}:${port} is in use; pick another port or 0 for any free one.`
-            : `Cannot listen on ${host}:${port} for the ${what}: ${error.message}`,
-          { cause: error },
-        ),
-      );
-    };
-    server.once("error", onError);
-    server.listen(port, host, () => {
-      server.off("error", onError);
-      resolve();
-    });
-  });
-  return (server.address() as AddressInfo).port;
-}
-
 /**
  * The simulator's IoT Hub device endpoint: MQTT 3.1.1 over TLS on `port` and over WebSocket (TLS) at
  * `/$iothub/websocket` on `wsPort`. Authentication, topics and behaviour come from {@link HubService}.
@@ -97,7 +55,6 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
   const { service, logger } = options;
   const states = new WeakMap<Client, ClientState>();
   const peerChains = new WeakMap<object, { chain: Buffer[]; transport: ClientState["transport"] }>();
-  const sockets = new Set<Socket>();
 
   const broker = await Aedes.createBroker({
     maxClientsIdLength: 256,
@@ -230,96 +187,32 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
     logger.debug("IoT Hub connection error", { clientId: client?.id, error: error.message });
   });
 
-  const accept = (
-    conn: Duplex,
-    chain: Buffer[],
-    transport: ClientState["transport"],
-    request?: IncomingMessage,
-  ): void => {
-    peerChains.set(conn, { chain, transport });
-    conn.on("error", () => {});
-    broker.handle(conn, request);
-  };
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  };
-  const tlsOptions = {
-    cert: options.tls.certificateChainPem,
-    key: options.tls.keyPem,
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: "TLSv1.2" as const,
-    handshakeTimeout: 10_000,
-  };
-
-  const tlsServer = createTlsServer(tlsOptions, (socket) => {
-    const conn = guardConnection(socket, options.maxPacketBytes, (declared) => {
-      logger.warn("IoT Hub connection closed: MQTT packet too large", {
-        declaredBytes: declared,
-        limitBytes: options.maxPacketBytes,
-      });
-    });
-    accept(conn, peerChainOf(socket), "mqtt");
-  });
-  tlsServer.on("connection", track);
-  tlsServer.on("tlsClientError", (error) =>
-    logger.debug("IoT Hub TLS handshake failed", { error: error.message }),
-  );
-
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: options.maxPacketBytes + 16,
-    handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
-  });
-  const httpsServer = createHttpsServer(tlsOptions, (_request, response) => {
-    response
-      .writeHead(404, { "content-type": "text/plain" })
-      .end(`Use MQTT over WebSocket at ${WEBSOCKET_PATH}.\n`);
-  });
-  httpsServer.on("connection", track);
-  httpsServer.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    const path = (request.url ?? "").split("?")[0];
-    if (path !== WEBSOCKET_PATH) {
-      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-      return;
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(createWebSocketStream(ws), peerChainOf(socket as TLSSocket), "mqtt-ws", request);
-    });
-  });
-  httpsServer.on("tlsClientError", (error) =>
-    logger.debug("IoT Hub WSS handshake failed", { error: error.message }),
-  );
-
-  let port: number;
-  let wsPort: number;
-  try {
-    port = await listen(tlsServer, options.port, options.host, "IoT Hub MQTT");
-    wsPort = await listen(httpsServer, options.wsPort, options.host, "IoT Hub WebSocket");
-  } catch (error) {
-    tlsServer.close();
-    httpsServer.close();
+  const listeners = await startMqttListeners({
+    label: "IoT Hub",
+    host: options.host,
+    port: options.port,
+    wsPort: options.wsPort,
+    tls: options.tls,
+    maxPacketBytes: options.maxPacketBytes,
+    logger,
+    accept(conn, chain, transport, request) {
+      peerChains.set(conn, { chain, transport });
+      conn.on("error", () => {});
+      broker.handle(conn, request);
+    },
+  }).catch(async (error: unknown) => {
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     throw error;
-  }
+  });
 
   let closing: Promise<void> | undefined;
   return {
-    port,
-    wsPort,
+    port: listeners.port,
+    wsPort: listeners.wsPort,
     close() {
       closing ??= (async () => {
-        const closed = Promise.all([
-          new Promise<void>((resolve) => tlsServer.close(() => resolve())),
-          new Promise<void>((resolve) => httpsServer.close(() => resolve())),
-        ]);
-        for (const socket of sockets) socket.destroy();
-        httpsServer.closeAllConnections();
-        for (const client of wss.clients) client.terminate();
-        wss.close();
+        await listeners.close();
         await new Promise<void>((resolve) => broker.close(() => resolve()));
-        await closed;
       })();
       return closing;
     },

@@ -1,0 +1,162 @@
+import type { IncomingMessage } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo, Server, Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import type { Logger } from "@skittlesorter/core";
+import { createWebSocketStream, WebSocketServer } from "ws";
+import { guardConnection } from "./packet-guard.ts";
+import type { TlsMaterial } from "./pki.ts";
+
+export const WEBSOCKET_PATH = "/$iothub/websocket";
+
+export type MqttTransport = "mqtt" | "mqtt-ws";
+
+export interface MqttListenersOptions {
+  /** Names the endpoint in logs and errors, e.g. "DPS" or "IoT Hub". */
+  label: string;
+  host: string;
+  port: number;
+  wsPort: number;
+  tls: TlsMaterial;
+  /** MQTT packets declaring more close the connection. */
+  maxPacketBytes: number;
+  logger: Logger;
+  /** Hands an accepted connection, with the client certificate chain it presented, to the broker. */
+  accept(conn: Duplex, peerChain: Buffer[], transport: MqttTransport, request?: IncomingMessage): void;
+}
+
+export interface MqttListeners {
+  port: number;
+  wsPort: number;
+  /** Stops listening and drops every connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * The front of an Azure-style MQTT endpoint: MQTT 3.1.1 over TLS on `port` and over WebSocket (TLS) at
+ * `/$iothub/websocket` on `wsPort`, both asking for (but not requiring) a client certificate, whose chain is
+ * checked by the service behind.
+ */
+export async function startMqttListeners(options: MqttListenersOptions): Promise<MqttListeners> {
+  const { label, logger, accept } = options;
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  };
+  const tlsOptions = {
+    cert: options.tls.certificateChainPem,
+    key: options.tls.keyPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: "TLSv1.2" as const,
+    handshakeTimeout: 10_000,
+  };
+
+  const tlsServer = createTlsServer(tlsOptions, (socket) => {
+    const conn = guardConnection(socket, options.maxPacketBytes, (declared) => {
+      logger.warn(`${label} connection closed: MQTT packet too large`, {
+        declaredBytes: declared,
+        limitBytes: options.maxPacketBytes,
+      });
+    });
+    accept(conn, peerChainOf(socket), "mqtt");
+  });
+  tlsServer.on("connection", track);
+  tlsServer.on("tlsClientError", (error) =>
+    logger.debug(`${label} TLS handshake failed`, { error: error.message }),
+  );
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPacketBytes + 16,
+    handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
+  });
+  const httpsServer = createHttpsServer(tlsOptions, (_request, response) => {
+    response
+      .writeHead(404, { "content-type": "text/plain" })
+      .end(`Use MQTT over WebSocket at ${WEBSOCKET_PATH}.\n`);
+  });
+  httpsServer.on("connection", track);
+  httpsServer.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    const path = (request.url ?? "").split("?")[0];
+    if (path !== WEBSOCKET_PATH) {
+      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      accept(createWebSocketStream(ws), peerChainOf(socket as TLSSocket), "mqtt-ws", request);
+    });
+  });
+  httpsServer.on("tlsClientError", (error) =>
+    logger.debug(`${label} WSS handshake failed`, { error: error.message }),
+  );
+
+  let port: number;
+  let wsPort: number;
+  try {
+    port = await listen(tlsServer, options.port, options.host, `${label} MQTT`);
+    wsPort = await listen(httpsServer, options.wsPort, options.host, `${label} WebSocket`);
+  } catch (error) {
+    tlsServer.close();
+    httpsServer.close();
+    throw error;
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    wsPort,
+    close() {
+      closing ??= (async () => {
+        const closed = Promise.all([
+          new Promise<void>((resolve) => tlsServer.close(() => resolve())),
+          new Promise<void>((resolve) => httpsServer.close(() => resolve())),
+        ]);
+        for (const socket of sockets) socket.destroy();
+        httpsServer.closeAllConnections();
+        for (const client of wss.clients) client.terminate();
+        wss.close();
+        await closed;
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The certificate chain the TLS client presented, leaf first, as DER. */
+function peerChainOf(socket: TLSSocket): Buffer[] {
+  const chain: Buffer[] = [];
+  const seen = new Set<string>();
+  let certificate = socket.getPeerCertificate(true) as
+    | { raw?: Buffer; fingerprint256?: string; issuerCertificate?: unknown }
+    | undefined;
+  while (certificate?.raw !== undefined && !seen.has(certificate.fingerprint256 ?? "")) {
+    chain.push(certificate.raw);
+    seen.add(certificate.fingerprint256 ?? "");
+    certificate = certificate.issuerCertificate as typeof certificate;
+  }
+  return chain;
+}
+
+async function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(
+        new Error(
+          error.code === "EADDRINUSE"
+            ? `The ${what} port ${host}:${port} is in use; pick another port or 0 for any free one.`
+            : `Cannot listen on ${host}:${port} for the ${what}: ${error.message}`,
+          { cause: error },
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
