@@ -3,14 +3,14 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { deriveDeviceKey } from "@skittlesorter/attestation";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createTestPki,
   type ScriptedDps,
   standardDps,
   startScriptedDps,
   type TestPki,
-} from "../../../packages/dps-mqtt/src/scripted-dps.test-support.ts";
+} from "@skittlesorter/test-utils/scripted-dps";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSummary } from "./app.ts";
 import { type CliIo, EXIT_CONFIG, EXIT_OK, main } from "./cli.ts";
 import { waitFor } from "./fakes.test-support.ts";

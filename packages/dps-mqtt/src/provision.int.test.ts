@@ -2,9 +2,6 @@ import { X509Certificate } from "node:crypto";
 import { loadX509Attestation, symmetricKeyAttestation } from "@skittlesorter/attestation";
 import type { Logger } from "@skittlesorter/core";
 import { createCsr, generateKeyPair, type KeyType, publicKeyToPem } from "@skittlesorter/csr";
-import { type MqttClient, connect as mqttConnect } from "mqtt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DpsError, isDpsError, type MqttConnect, type ProvisionOptions, provision } from "./index.ts";
 import {
   createTestPki,
   type DpsScript,
@@ -15,7 +12,10 @@ import {
   type TestPki,
   type WarpClock,
   warpClock,
-} from "./scripted-dps.test-support.ts";
+} from "@skittlesorter/test-utils/scripted-dps";
+import { type MqttClient, connect as mqttConnect } from "mqtt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DpsError, isDpsError, type MqttConnect, type ProvisionOptions, provision } from "./index.ts";
 
 const idScope = "0ne00000A0A";
 const groupKey = Buffer.alloc(64, 3).toString("base64");

@@ -2,15 +2,15 @@ import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// The scripted DPS (aedes behind TLS/WSS on loopback) lives with the dps-mqtt tests.
+// The scripted DPS (aedes behind TLS/WSS on loopback) is shared through @skittlesorter/test-utils.
 import {
   createTestPki,
   type ScriptedDps,
   standardDps,
   startScriptedDps,
   type TestPki,
-} from "../../../../packages/dps-mqtt/src/scripted-dps.test-support.ts";
+} from "@skittlesorter/test-utils/scripted-dps";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../run-cli.test-support.ts";
 
 const ID_SCOPE = "0ne00000A0A";

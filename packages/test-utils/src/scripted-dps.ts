@@ -11,9 +11,9 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import type { Clock } from "@skittlesorter/core";
-import { openssl, type TempDir, tempDir } from "@skittlesorter/test-utils";
 import type { Aedes, Client, PublishPacket } from "aedes";
 import { createWebSocketStream, WebSocketServer } from "ws";
+import { openssl, type TempDir, tempDir } from "./index.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // PKI
