@@ -3,7 +3,7 @@ import type { BenchResults } from "./results.ts";
 /**
  * Per item: paragraphs for docs/benchmarks.md saying where we lose (slower than the baseline, or far from the
  * limit), why, and what would fix it. Every number comes from this run's results; the causes named were
- * measured by the bench itself (the TCP_NODELAY experiments, the library-vs-primitive rows).
+ * measured by the bench itself (the library-vs-primitive rows, the CPU figures, the sorting experiments).
  */
 export function analyse(results: BenchResults): Map<number, string[]> {
   const out = new Map<number, string[]>();
@@ -29,25 +29,15 @@ const at = (value: unknown, ...path: string[]): unknown => {
 };
 const f = (value: number, digits = 0): string => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
 
-const NODELAY_FIX =
-  "Fix: create the simulator's TLS servers (DPS and IoT Hub, MQTT and WebSocket) with `noDelay: true`, or call `socket.setNoDelay(true)` on every accepted socket, so that small MQTT packets leave at once.";
-
 const EXPLAIN: Record<number, (details: Details, results: BenchResults) => string[]> = {
   1(details) {
     const paragraphs: string[] = [];
     const retryAfter = num(details.retryAfterMs);
     const ours = num(at(details, "oursMs", "median")) - retryAfter;
     const official = num(at(details, "officialMs", "median")) - retryAfter;
-    const oursFast = num(at(details, "noDelayExperiment", "oursMs", "median")) - retryAfter;
-    const officialFast = num(at(details, "noDelayExperiment", "officialMs", "median")) - retryAfter;
     if (ours > official * 1.05) {
       paragraphs.push(
         `The official client needs ${f(official)} ms beyond the wait, ours ${f(ours)} ms. Both make the same protocol exchanges (TLS, CONNECT, SUBSCRIBE, register, one poll, DISCONNECT), so the difference is client-side work per registration; profile \`bench/src/items/provision-latency.client.ts\` with \`node --cpu-prof\` to find it.`,
-      );
-    }
-    if (ours - oursFast > 20 && official - officialFast > 20) {
-      paragraphs.push(
-        `Both clients lose most of their time beyond the wait to the simulator, not to themselves: with TCP_NODELAY on the simulator's sockets it falls from ${f(ours)} to ${f(oursFast)} ms (ours) and from ${f(official)} to ${f(officialFast)} ms (official). The simulator's broker sends small MQTT packets in separate TCP segments (the PUBACK of a request, then the answer a moment later), and Nagle's algorithm holds a segment while an earlier one is unacknowledged, until the client's delayed ACK (up to 40 ms on Linux), on each request/answer exchange. ${NODELAY_FIX}`,
       );
     }
     return paragraphs;
@@ -66,7 +56,7 @@ const EXPLAIN: Record<number, (details: Details, results: BenchResults) => strin
     ];
   },
 
-  3(details) {
+  3(details, results) {
     const runs = Array.isArray(details.runs) ? (details.runs as Record<string, unknown>[]) : [];
     const floor = (details.floor ?? {}) as Record<string, unknown>;
     const floorPerSecond = num(floor.floorPerSecondOneCore);
@@ -85,23 +75,35 @@ const EXPLAIN: Record<number, (details: Details, results: BenchResults) => strin
     const clientCpu = num(first.clientCpuMsPerRegistration);
     paragraphs.push(
       `One core could do ${f(floorPerSecond)} registrations/s if only the crypto floor counted (${f(floorMs, 2)} ms). The simulator did ${described}. Three things keep it far from that limit, each measured above.`,
-      `**Waiting.** A device holds its slot for its whole latency: the simulator's 1 s \`retry-after\` between register and poll, the Nagle stalls described under item 1 on each exchange, and queueing for the CPU of the two busy processes below. Concurrency ÷ latency bounds the rate (the figures in brackets above), whatever the CPU could do. Fix: TCP_NODELAY on the simulator's sockets (item 1's experiment); the 1 s minimum \`retry-after\` is deliberate (real DPS sends one too), so a capacity test of the simulator itself can lower it with \`skittle fleet --max-retry-after-ms 0\`.`,
+      `**Waiting.** A device holds its slot for its whole latency: the simulator's 1 s \`retry-after\` between register and poll, and queueing for the CPU of the two busy processes below (a device's p50 latency beyond the 1 s wait is ${f(num(at(first, "latencyMs", "p50")) - 1000)} ms at concurrency ${f(num(first.concurrency))}, where one device alone needs ${f(num(at(results.items.find((item) => item.id === 2)?.details, "ec-p384", "totalMs")) - 1000)} ms beyond it for its key, CSR and provisioning, item 2). Concurrency ÷ latency bounds the rate (the figures in brackets above), whatever the CPU could do. Fix: the 1 s minimum \`retry-after\` is deliberate (real DPS sends one too), so a capacity test of the simulator itself can lower it with \`skittle fleet --max-retry-after-ms 0\`; the queueing shrinks with the CPU fixes below.`,
       `**The client is the busier process.** The fleet used ${f(clientCpu, 1)} ms of CPU per registration, the simulator ${f(simCpu, 1)} ms, on the same machine. Most of the client's share is @skittlesorter/dps-mqtt checking the issued chain (${f(num(floor.chainCheckMs), 1)} ms through @peculiar/x509's JavaScript ASN.1 parser, against ${f(num(floor.chainCheckPrimitiveMs), 1)} ms for the same checks with node:crypto's native \`X509Certificate\`) and @skittlesorter/csr creating the CSR (${f(num(floor.createCsrMs), 1)} ms against ${f(num(floor.signPrimitiveMs), 2)} ms for the signature itself). Fix: in @skittlesorter/csr, implement \`certificateFacts\` and \`verifyChain\` on node:crypto's \`X509Certificate\` (parse each certificate once; keep @peculiar/x509 only for building certificates and CSRs); for a load test of the simulator, run the fleet on another machine.`,
       `**The simulator's own work.** ${f(simCpu, 1)} ms of CPU per registration is ${f(simCpu / floorMs, 1)}× the floor. Verifying the CSR through \`parseCsr\` (@peculiar/x509 on WebCrypto) takes ${f(num(floor.parseCsrMs), 2)} ms against ${f(num(floor.verifyPrimitiveMs), 2)} ms for the bare ECDSA verification, and signing the leaf through \`issueCertificate\` ${f(num(floor.issueCertificateMs), 2)} ms against ${f(num(floor.signPrimitiveMs), 2)} ms, because it parses the issuing CA's certificate again on every call and builds the certificate through ASN.1 schema classes; the rest is MQTT and TLS handling and the database writes of each registration (operation, registration, issued certificate, ADR device, audit events). Fix: let \`issueCertificate\` take a pre-loaded issuer (parse the policy CA once per policy, not per device), verify CSR signatures with node:crypto once @peculiar/x509 has parsed them, and batch the audit writes.`,
     );
     return paragraphs;
   },
 
-  4(details) {
+  4(details, results) {
     const perSecond = num(at(details, "telemetry", "perSecond"));
     const p50 = num(at(details, "telemetry", "ackLatencyMs", "p50"));
-    const fastPerSecond = num(at(details, "noDelayExperiment", "telemetry", "perSecond"));
-    const fastP50 = num(at(details, "noDelayExperiment", "telemetry", "ackLatencyMs", "p50"));
     const devices = num(details.devices);
-    if (!(fastPerSecond > perSecond * 1.2)) return [];
-    return [
-      `Each device waits for its PUBACK before it sends the next message, so throughput is at most ${f(devices)} devices ÷ the acknowledgement latency: ${f(devices)} ÷ ${f(p50, 1)} ms ≈ ${f(devices / (p50 / 1000))}/s, close to the ${f(perSecond)}/s measured. That latency is mostly Nagle's algorithm on the simulator's hub sockets, not ingest work: with TCP_NODELAY the p50 falls to ${f(fastP50, 1)} ms and throughput rises to ${f(fastPerSecond)}/s, where the simulator's one core (TLS, MQTT parsing and one SQLite insert per message) becomes the limit. ${NODELAY_FIX}`,
+    const simMs = num(at(details, "simCpu", "msPerMessage"));
+    const simShare = num(at(details, "simCpu", "coreSharePercent"));
+    const clientMs = num(at(details, "clientCpu", "msPerMessage"));
+    const clientShare = num(at(details, "clientCpu", "coreSharePercent"));
+    const bound = devices / (p50 / 1000);
+    const paragraphs = [
+      `Each device waits for its PUBACK before it sends the next message, so throughput is at most ${f(devices)} devices ÷ the acknowledgement latency: ${f(devices)} ÷ ${f(p50, 1)} ms ≈ ${f(bound)}/s, close to the ${f(perSecond)}/s measured. While the messages flowed, the simulator used ${f(simMs, 3)} ms of CPU per message (${f(simShare)} % of one core) and the client process, all ${f(devices)} official device clients, ${f(clientMs, 3)} ms (${f(clientShare)} % of one core), on a machine with ${f(results.machine.cores)} cores.`,
     ];
+    if (simShare >= 85) {
+      paragraphs.push(
+        `The simulator's JavaScript thread is the limit: it is busy nearly the whole window, so the acknowledgement latency is mostly messages queueing for it. A CPU profile of the simulator under this load (\`node --cpu-prof\` on the simulator while \`skittle fleet --telemetry 200\` runs; not part of this run) puts nearly half of its time in \`Store.addTelemetry\`: one SQLite insert per message in its own transaction, with the statement prepared again on every call; about a quarter goes to writing each PUBACK through TLS as its own record and send; aedes' MQTT parsing and routing is a small share. Fix: in the simulator's store, prepare the insert once, and insert the messages that arrive in one event-loop turn in one transaction before their PUBACKs go out (each message is still stored before it is acknowledged).`,
+      );
+    } else if (clientShare >= 85) {
+      paragraphs.push(
+        `The client process is the limit, not the simulator: the ${f(devices)} official device clients share one JavaScript thread, busy nearly the whole window, so the acknowledgement latency is mostly messages queueing for it. Fix: for a load test of the simulator, run the devices in several processes or on another machine (\`skittle fleet\` runs them in one).`,
+      );
+    }
+    return paragraphs;
   },
 
   5(details) {
@@ -122,22 +124,37 @@ const EXPLAIN: Record<number, (details: Details, results: BenchResults) => strin
 
   6(details) {
     const skittles = num(details.skittles);
+    const margin = num(at(details, "model", "travelMarginPercent"));
     const configured = num(at(details, "slowServos", "configuredSecondsPer60Deg"));
     const slow = num(at(details, "slowServos", "rigSecondsPer60Deg"));
-    const oursCorrect = num(at(details, "slowServos", "ours", "correct"));
-    const fixedCorrect = num(at(details, "slowServos", "fixed", "correct"));
-    const margin = num(at(details, "margin", "configuredSecondsPer60Deg"));
-    const marginCorrect = num(at(details, "margin", "ours", "correct"));
-    const marginPerMinute = num(at(details, "margin", "ours", "skittlesPerMinute"));
-    const fixedPerMinute = num(at(details, "margin", "fixed", "skittlesPerMinute"));
+    const slowCorrect = num(at(details, "slowServos", "ours", "correct"));
+    const slowNoMarginCorrect = num(at(details, "slowServos", "oursNoMargin", "correct"));
+    const oursTolerance = num(at(details, "tolerance", "oursPercent"));
+    const noMarginTolerance = num(at(details, "tolerance", "oursNoMarginPercent"));
+    const fixedTolerance = num(at(details, "tolerance", "fixedPercent"));
+    const failure = at(details, "tolerance", "ours", "firstFailure");
+    const fixedFailure = at(details, "tolerance", "fixed", "firstFailure");
     const oursPerMinute = num(at(details, "ours", "skittlesPerMinute"));
-    const toHopperMs = num(at(details, "steps", "toHopperMs"));
-    const pick = num(at(details, "model", "positions", "pick"));
-    const drop = num(at(details, "model", "positions", "drop"));
-    if (!(oursCorrect < fixedCorrect)) return [];
-    const shortDeg = Math.abs(pick - drop) * (1 - configured / slow);
+    const noMarginPerMinute = num(at(details, "noMargin", "skittlesPerMinute"));
+    const fixedPerMinute = num(at(details, "fixed", "skittlesPerMinute"));
+    const matchedMargin = num(at(details, "matched", "marginPercent"));
+    const matchedPerMinute = num(at(details, "matched", "ours", "skittlesPerMinute"));
+    const matchedTolerance = num(at(details, "matched", "tolerancePercent"));
+    const toHopperMs = num(at(details, "waits", "toHopperMs"));
+    if (!(oursTolerance < fixedTolerance)) return [];
+    const beyond =
+      failure === undefined || failure === null
+        ? ""
+        : num(at(failure, "fed")) === 0
+          ? ` One step further (${f(num(at(failure, "percent")))} %) the arm turns back from the hopper (after ${f(toHopperMs)} ms for its 160°) before it gets there, so nothing is picked at all.`
+          : ` One step further (${f(num(at(failure, "percent")))} %) ${f(num(at(failure, "misplaced")))} of ${f(num(at(failure, "sorted")))} sorted skittles land in the wrong bin.`;
+    const fixedBeyond =
+      fixedFailure === undefined || fixedFailure === null
+        ? ""
+        : ` (at ${f(num(at(fixedFailure, "percent")))} % it misplaces ${f(num(at(fixedFailure, "misplaced")))} of ${f(num(at(fixedFailure, "sorted")))})`;
     return [
-      `Derived waits have no margin. With servos ${f((slow / configured - 1) * 100)} % slower than the configuration says, the arm is sent back from the hopper after ${f(toHopperMs)} ms, about ${f(shortDeg, 1)}° before it gets there, so it never picks a skittle: ${f(oursCorrect)} of ${f(skittles)} sorted, where the fixed sleeps (1.5 to 7.5 times the modelled travel) sort ${f(fixedCorrect)}. The fixed cycle buys that tolerance with time. Fix: measure the servos' \`SecondsPer60Deg\` on the rig (the sorter's README asks for it) and configure it with a margin: at ${margin} s per 60° the same slow rig sorts ${f(marginCorrect)} of ${f(skittles)} correctly at ${f(marginPerMinute, 1)}/min (${f(marginPerMinute / fixedPerMinute, 2)}× the fixed sleeps, ${f((1 - marginPerMinute / oursPerMinute) * 100)} % below the no-margin figure). Better still, give the sorter a proportional travel margin setting (e.g. \`Hardware.TravelMargin\` 1.1, applied to every modelled wait) so the margin is explicit rather than a deliberately wrong speed.`,
+      `Derived waits tolerate less slow servos than fixed sleeps. With the default \`Hardware.TravelMarginPercent\` ${f(margin)}, ours sorts every skittle correctly on servos up to ${f(oursTolerance)} % slower than configured; the fixed sleeps, 1.5 to 7.5 times the modelled travel, up to ${f(fixedTolerance)} %${fixedBeyond}.${beyond} Without the margin ours tolerates ${f(noMarginTolerance)} %: servos ${f((slow / configured - 1) * 100)} % slower than configured sort ${f(slowNoMarginCorrect)} of ${f(skittles)} correctly, ${f(slowCorrect)} with it. The margin costs ${f((1 - oursPerMinute / noMarginPerMinute) * 100)} % of the throughput (${f(oursPerMinute, 1)}/min against ${f(noMarginPerMinute, 1)}/min without it); the fixed cycle buys its tolerance with far more time (${f(fixedPerMinute, 1)}/min).`,
+      `Fix: measure the servos' speed on the rig, at its supply voltage and under load, configure it as \`SecondsPer60Deg\`, and raise \`Hardware.TravelMarginPercent\` where the speed varies more than the default allows (a sagging supply, wear). A margin as large as the fixed sleeps' tolerance (${f(matchedMargin)} %) tolerates ${f(matchedTolerance)} % slower servos and still sorts ${f(matchedPerMinute, 1)}/min, ${f(matchedPerMinute / fixedPerMinute, 2)}× the fixed sleeps. Only feedback would remove the trade-off: servos that report their position, or a sensor at the hopper, could confirm arrival instead of the loop assuming it.`,
     ];
   },
 };

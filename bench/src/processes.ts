@@ -57,14 +57,10 @@ export interface SimProcess {
 
 /**
  * Starts the simulator in its own process (as `skittle-sim start` would run), through `startSimulator`
- * with these options, and waits for it to be ready. `experiment.noDelay`: see sim-process.ts.
+ * with these options, and waits for it to be ready.
  */
-export async function startSimProcess(
-  options: StartSimulatorOptions,
-  experiment: { noDelay?: boolean } = {},
-): Promise<SimProcess> {
+export async function startSimProcess(options: StartSimulatorOptions): Promise<SimProcess> {
   const args = [...nodeArgs(), join(here, "sim-process.ts"), JSON.stringify(options)];
-  if (experiment.noDelay === true) args.push("no-delay");
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {

@@ -52,6 +52,10 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
     rejectUnauthorized: false,
     minVersion: "TLSv1.2" as const,
     handshakeTimeout: 10_000,
+    // TCP_NODELAY on every accepted socket (a net.createServer option, honoured by tls and https servers). The
+    // broker answers with small packets in separate writes (a PUBACK, then the response); with Nagle's algorithm
+    // the second waits for the client's delayed ACK, up to 40 ms per exchange.
+    noDelay: true,
   };
 
   const tlsServer = createTlsServer(tlsOptions, (socket) => {

@@ -141,6 +141,30 @@ describe("configuration", () => {
     expect(JSON.stringify(bad)).not.toContain(secret);
   });
 
+  it("lengthens servo waits by Hardware.TravelMarginPercent (default 10) and rejects a margin out of range", () => {
+    expect(resolveConfig({ IoTHub: { SendTelemetry: false } }).hardware.travelMarginPercent).toBe(10);
+    const zero = resolveConfig(
+      { IoTHub: { SendTelemetry: false } },
+      {
+        env: { SKITTLE__Hardware__TravelMarginPercent: "0" },
+      },
+    );
+    expect(zero.hardware.travelMarginPercent).toBe(0);
+    for (const value of [-5, 250, "lots"]) {
+      const problems = problemsOf(() =>
+        resolveConfig({ IoTHub: { SendTelemetry: false }, Hardware: { TravelMarginPercent: value } }),
+      );
+      expect(problems).toEqual([
+        expect.objectContaining({ path: "Hardware.TravelMarginPercent", fix: expect.stringMatching(/\w/) }),
+      ]);
+    }
+    const [outOfRange] = problemsOf(() =>
+      resolveConfig({ IoTHub: { SendTelemetry: false }, Hardware: { TravelMarginPercent: 250 } }),
+    );
+    expect(outOfRange?.message).toMatch(/0 to 200/);
+    expect(outOfRange?.fix).toMatch(/use 10/);
+  });
+
   it("needs no DPS settings when telemetry is off", () => {
     const config = resolveConfig({
       IoTHub: { SendTelemetry: false },

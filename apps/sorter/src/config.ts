@@ -110,6 +110,7 @@ export const rawConfigSchema = z.strictObject({
       FrequencyHz: num.optional(),
       PickServo: servoSchema.optional(),
       ChuteServo: servoSchema.optional(),
+      TravelMarginPercent: num.optional(),
     })
     .optional(),
   Sensor: z
@@ -258,6 +259,11 @@ export interface SorterConfig {
     frequencyHz: number;
     pick: ServoSettings;
     chute: ServoSettings;
+    /**
+     * Every modelled servo wait (travel + settle) is this much longer than the servo's `secondsPer60Deg` and
+     * `settleMs` say, so servos a little slower than configured still arrive before the loop moves on.
+     */
+    travelMarginPercent: number;
   };
   sensor: {
     address: number;
@@ -430,6 +436,9 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
 // Building the resolved config, with the semantic checks.
 
 const DAY_MS = 24 * 3600 * 1000;
+/** Servos often run a little slower than their data sheet (supply voltage, load, wear). */
+export const DEFAULT_TRAVEL_MARGIN_PERCENT = 10;
+const MAX_TRAVEL_MARGIN_PERCENT = 200;
 
 function buildConfig(
   raw: RawConfig,
@@ -518,6 +527,14 @@ function buildConfig(
       "Hardware.ChuteServo.Channel",
       "is the same channel as Hardware.PickServo.Channel.",
       "wire and configure the two servos on different channels.",
+    );
+  }
+  const travelMarginPercent = hw.TravelMarginPercent ?? DEFAULT_TRAVEL_MARGIN_PERCENT;
+  if (!(travelMarginPercent >= 0 && travelMarginPercent <= MAX_TRAVEL_MARGIN_PERCENT)) {
+    problem(
+      "Hardware.TravelMarginPercent",
+      `must be a percentage from 0 to ${MAX_TRAVEL_MARGIN_PERCENT}: how much longer than the modelled travel time each servo wait is.`,
+      `use ${DEFAULT_TRAVEL_MARGIN_PERCENT} (the default); if the servos need much more, measure their SecondsPer60Deg under load and configure that instead.`,
     );
   }
   const servoDriver = hw.ServoDriver ?? "pca9685";
@@ -875,6 +892,7 @@ function buildConfig(
       frequencyHz: hw.FrequencyHz ?? 50,
       pick,
       chute,
+      travelMarginPercent,
     },
     sensor: {
       address: sn.Address ?? 0x29,

@@ -36,6 +36,42 @@ describe("runEmulatedSort", () => {
     expect(result.bins.floor).toBeDefined();
   });
 
+  it("sorts correctly on servos 5 % slower than configured thanks to the default travel margin", async () => {
+    // The rig's horns move at 0.21 s per 60°; the configuration says 0.2 (the default).
+    const slowRig = (hardware: Record<string, unknown> = {}) =>
+      resolveConfig({
+        IoTHub: { SendTelemetry: false },
+        EmulatedRig: { Enabled: true, ServoSecondsPer60Deg: 0.21 },
+        Hardware: hardware,
+      });
+    const withMargin = slowRig();
+    expect(withMargin.hardware.travelMarginPercent).toBe(10);
+    expect(withMargin.hardware.pick.secondsPer60Deg).toBe(0.2);
+    const sorted = await runEmulatedSort({ skittles: 60, seed: 3, config: withMargin });
+    expect(sorted).toMatchObject({ sorted: 60, correct: 60, misplaced: 0, accuracy: 1 });
+
+    // Without the margin the arm turns back from the hopper before it gets there: nothing is picked.
+    const noMargin = await runEmulatedSort({
+      skittles: 60,
+      seed: 3,
+      config: slowRig({ TravelMarginPercent: 0 }),
+    });
+    expect(noMargin.correct).toBe(0);
+    expect(noMargin.stopReason).toBe("hopper-empty");
+
+    // On servos as fast as configured, the margin costs time, not accuracy.
+    const exact = { IoTHub: { SendTelemetry: false }, EmulatedRig: { Enabled: true } };
+    const tight = await runEmulatedSort({
+      skittles: 60,
+      seed: 3,
+      config: resolveConfig({ ...exact, Hardware: { TravelMarginPercent: 0 } }),
+    });
+    const margined = await runEmulatedSort({ skittles: 60, seed: 3, config: resolveConfig(exact) });
+    expect(tight.accuracy).toBe(1);
+    expect(margined.accuracy).toBe(1);
+    expect(margined.skittlesPerMinute).toBeLessThan(tight.skittlesPerMinute);
+  });
+
   it("is deterministic for a seed and sorts given hopper contents", async () => {
     const options = { items: ["red", "none", "orange", "red", "yellow"] as const, seed: 7 };
     const first = await runEmulatedSort(options);

@@ -27,14 +27,25 @@ export interface OpenHardwareOptions extends OperationOptions {
   items?: readonly RigItem[] | undefined;
 }
 
-function servoOptions(settings: ServoSettings, name: string, clock: Clock, logger: Logger) {
+/**
+ * The servo model the loop waits by: the configured calibration with every wait (travel and settle) lengthened by
+ * `Hardware.TravelMarginPercent`. The emulated rig's horns move at the configured speed, without the margin.
+ */
+function servoOptions(
+  settings: ServoSettings,
+  travelMarginPercent: number,
+  name: string,
+  clock: Clock,
+  logger: Logger,
+) {
+  const margin = 1 + travelMarginPercent / 100;
   return {
     name,
     minPulseUs: settings.minPulseUs,
     maxPulseUs: settings.maxPulseUs,
     rangeDeg: settings.rangeDeg,
-    secondsPer60Deg: settings.secondsPer60Deg,
-    settleMs: settings.settleMs,
+    secondsPer60Deg: settings.secondsPer60Deg * margin,
+    settleMs: settings.settleMs * margin,
     clock,
     logger,
   };
@@ -104,11 +115,15 @@ export async function openEmulatedHardware(
     clock,
     logger,
   });
-  const pick = createServo(pwm, hardware.pick.channel, servoOptions(hardware.pick, "pick", clock, logger));
+  const pick = createServo(
+    pwm,
+    hardware.pick.channel,
+    servoOptions(hardware.pick, hardware.travelMarginPercent, "pick", clock, logger),
+  );
   const chute = createServo(
     pwm,
     hardware.chute.channel,
-    servoOptions(hardware.chute, "chute", clock, logger),
+    servoOptions(hardware.chute, hardware.travelMarginPercent, "chute", clock, logger),
   );
   return {
     sensor,
@@ -149,11 +164,15 @@ export async function openRealHardware(
           })
         : await openSysfsPwm({ chip: hardware.pwmChip, frequencyHz: hardware.frequencyHz, clock, logger });
     closers.unshift(() => pwm.close());
-    const pick = createServo(pwm, hardware.pick.channel, servoOptions(hardware.pick, "pick", clock, logger));
+    const pick = createServo(
+      pwm,
+      hardware.pick.channel,
+      servoOptions(hardware.pick, hardware.travelMarginPercent, "pick", clock, logger),
+    );
     const chute = createServo(
       pwm,
       hardware.chute.channel,
-      servoOptions(hardware.chute, "chute", clock, logger),
+      servoOptions(hardware.chute, hardware.travelMarginPercent, "chute", clock, logger),
     );
     return { sensor, pick, chute, clock, rig: undefined, close: closer(closers) };
   } catch (error) {

@@ -101,9 +101,11 @@ describe("sorting on the emulated rig", () => {
   it("overlaps the chute move with the arm's move to the drop position", async () => {
     // Sequential moves would cost chute travel + arm travel per skittle; overlapped, only the longer of the two.
     const items: RigItem[] = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? "red" : "orange"));
-    const { report } = await sortOnRig(emulatedConfig(), { items });
+    const config = emulatedConfig();
+    const { report } = await sortOnRig(config, { items });
     expect(report.accuracy).toBe(1);
-    const travel = (deg: number) => (deg / 60) * 200;
+    // The loop waits 0.2 s per 60° plus the travel margin.
+    const travel = (deg: number) => (deg / 60) * 200 * (1 + config.hardware.travelMarginPercent / 100);
     const perSkittleSequential = travel(160) + travel(100) + 153.6 + 2.4 + travel(90) + travel(60);
     const perSkittle = report.elapsedMs / (report.sorted - 1);
     expect(perSkittle).toBeLessThan(perSkittleSequential - 150);

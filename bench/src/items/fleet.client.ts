@@ -1,22 +1,73 @@
 // Items 3 and 4, client side: one `skittle fleet` run (runFleet, the CLI command's core) in its own process.
 import { readFile } from "node:fs/promises";
+import { performance } from "node:perf_hooks";
 import { type FleetOptions, type FleetReport, runFleet } from "../../../apps/cli/src/commands/fleet-run.ts";
+import { processCpuMs } from "../processes.ts";
 
 export interface Input extends Omit<FleetOptions, "ca" | "onProgress" | "signal"> {
   caFile: string;
+  /** The simulator's process id: its CPU time is read (from /proc) over the telemetry window. */
+  simPid?: number;
+}
+
+/** From the first acknowledged (or failed) message to the last, all devices connected. */
+export interface TelemetryWindow {
+  /** Messages completed inside the window (the first one opens it). */
+  messages: number;
+  wallMs: number;
+  clientCpuMs: number;
+  /** Null without /proc. */
+  simCpuMs: number | null;
 }
 
 export interface Output {
   report: FleetReport;
   /** CPU time of this (client) process during the run. */
   clientCpuMs: number;
+  /** With telemetry: what each process spent while messages flowed. */
+  telemetryWindow: TelemetryWindow | null;
+}
+
+interface Mark {
+  done: number;
+  atMs: number;
+  clientCpuMs: number;
+  simCpuMs: number | null;
 }
 
 export async function measure(input: Input): Promise<Output> {
-  const { caFile, ...options } = input;
+  const { caFile, simPid, ...options } = input;
   const ca = await readFile(caFile, "utf8");
-  const before = process.cpuUsage();
-  const report = await runFleet({ ...options, ca });
-  const used = process.cpuUsage(before);
-  return { report, clientCpuMs: (used.user + used.system) / 1000 };
+  const cpuMs = (): number => {
+    const used = process.cpuUsage();
+    return (used.user + used.system) / 1000;
+  };
+  const mark = (done: number): Mark => ({
+    done,
+    atMs: performance.now(),
+    clientCpuMs: cpuMs(),
+    simCpuMs: simPid === undefined ? null : processCpuMs(simPid),
+  });
+  let first: Mark | undefined;
+  let last: Mark | undefined;
+  const before = cpuMs();
+  const report = await runFleet({
+    ...options,
+    ca,
+    onProgress: (progress) => {
+      if (progress.phase !== "telemetry") return;
+      if (first === undefined) first = mark(progress.done);
+      else if (progress.done === progress.total) last = mark(progress.done);
+    },
+  });
+  const telemetryWindow =
+    first === undefined || last === undefined
+      ? null
+      : {
+          messages: last.done - first.done,
+          wallMs: last.atMs - first.atMs,
+          clientCpuMs: last.clientCpuMs - first.clientCpuMs,
+          simCpuMs: first.simCpuMs === null || last.simCpuMs === null ? null : last.simCpuMs - first.simCpuMs,
+        };
+  return { report, clientCpuMs: cpuMs() - before, telemetryWindow };
 }

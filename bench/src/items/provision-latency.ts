@@ -8,17 +8,9 @@ import type { Input, Output } from "./provision-latency.client.ts";
 const RETRY_AFTER_MS = 1000;
 const BASELINE = "azure-iot-provisioning-device-mqtt 1.8.1";
 
-async function against(
-  context: BenchContext,
-  name: string,
-  runs: number,
-  experiment: { noDelay?: boolean },
-): Promise<Output> {
+async function against(context: BenchContext, name: string, runs: number): Promise<Output> {
   // assignmentDelayMs 0: the simulator's shortest retry-after (1 s), the same for both clients.
-  const sim = await startSimProcess(
-    { dataDir: join(context.workDir, name), assignmentDelayMs: 0 },
-    experiment,
-  );
+  const sim = await startSimProcess({ dataDir: join(context.workDir, name), assignmentDelayMs: 0 });
   try {
     const group = sim.config.enrollmentGroups[0];
     if (group?.primaryKey === undefined) throw new Error("the simulator has no symmetric-key group");
@@ -42,12 +34,12 @@ async function against(
   }
 }
 
-const rowsOf = (output: Output, label: string): Row[] => {
+const rowsOf = (output: Output): Row[] => {
   const ours = median(output.ours);
   const official = median(output.official);
   return [
     {
-      measure: `${label}provisioning latency, median`,
+      measure: "provisioning latency, median",
       unit: "ms",
       ours: round(ours, 1),
       baselineName: BASELINE,
@@ -56,7 +48,7 @@ const rowsOf = (output: Output, label: string): Row[] => {
       better: "lower",
     },
     {
-      measure: `  ${label}beyond the ${RETRY_AFTER_MS / 1000} s retry-after wait`,
+      measure: `  beyond the ${RETRY_AFTER_MS / 1000} s retry-after wait`,
       unit: "ms",
       ours: round(ours - RETRY_AFTER_MS, 1),
       baselineName: BASELINE,
@@ -79,29 +71,19 @@ export const provisionLatency: BenchItem = {
   async run(context) {
     const runs = context.quick ? 3 : 15;
     context.log(`  2 warm-up + ${runs} measured runs per client, alternating`);
-    const stock = await against(context, "sim", runs, {});
-    const experimentRuns = context.quick ? 2 : 6;
-    context.log(
-      `  experiment: the same against a simulator with TCP_NODELAY (${experimentRuns} runs per client)`,
-    );
-    const noDelay = await against(context, "sim-nodelay", experimentRuns, { noDelay: true });
+    const output = await against(context, "sim", runs);
     return {
       status: "ok",
-      rows: [...rowsOf(stock, ""), ...rowsOf(noDelay, "[experiment: simulator with TCP_NODELAY] ")],
+      rows: rowsOf(output),
       details: {
         retryAfterMs: RETRY_AFTER_MS,
-        runsPerClient: stock.ours.length,
-        oursMs: summary(stock.ours),
-        officialMs: summary(stock.official),
-        noDelayExperiment: {
-          runsPerClient: noDelay.ours.length,
-          oursMs: summary(noDelay.ours),
-          officialMs: summary(noDelay.official),
-        },
+        runsPerClient: output.ours.length,
+        oursMs: summary(output.ours),
+        officialMs: summary(output.official),
       },
       notes: [
         `Both clients provision fresh registration ids against the same simulator process, from one client process, alternating run by run (ours, official, ours, …) after 2 discarded warm-up runs each. The simulator answers every register request with 202 and \`retry-after: 1\`, and both clients wait exactly that long before polling, so ${RETRY_AFTER_MS} ms of each figure is that wait; the second row is what remains: TLS, MQTT CONNECT and SUBSCRIBE, the register and poll round trips, disconnect.`,
-        "The experiment rows repeat the comparison against a simulator whose TLS servers set TCP_NODELAY (a bench-only patch; the simulator does not do this today): the difference to the first rows is what Nagle's algorithm costs both clients.",
+        "The simulator sets TCP_NODELAY on every connection it accepts, so its small MQTT answers leave at once instead of waiting for the client's delayed ACK (Nagle's algorithm).",
       ],
     };
   },
