@@ -152,7 +152,7 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
     logger.debug("DPS connection error", { clientId: client?.id, error: error.message });
   });
 
-  const listeners = await startMqttListeners({
+  return startMqttListeners({
     label: "DPS",
     host: options.host,
     port: options.port,
@@ -160,26 +160,9 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
     tls: options.tls,
     maxPacketBytes: options.maxPacketBytes,
     logger,
-    accept(conn, chain, _transport, request) {
+    identify(conn, chain) {
       peerChains.set(conn, chain);
-      conn.on("error", () => {});
-      broker.handle(conn, request);
     },
-  }).catch(async (error: unknown) => {
-    await new Promise<void>((resolve) => broker.close(() => resolve()));
-    throw error;
+    broker,
   });
-
-  let closing: Promise<void> | undefined;
-  return {
-    port: listeners.port,
-    wsPort: listeners.wsPort,
-    close() {
-      closing ??= (async () => {
-        await listeners.close();
-        await new Promise<void>((resolve) => broker.close(() => resolve()));
-      })();
-      return closing;
-    },
-  };
 }

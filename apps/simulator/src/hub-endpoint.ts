@@ -187,7 +187,7 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
     logger.debug("IoT Hub connection error", { clientId: client?.id, error: error.message });
   });
 
-  const listeners = await startMqttListeners({
+  return startMqttListeners({
     label: "IoT Hub",
     host: options.host,
     port: options.port,
@@ -195,26 +195,9 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
     tls: options.tls,
     maxPacketBytes: options.maxPacketBytes,
     logger,
-    accept(conn, chain, transport, request) {
+    identify(conn, chain, transport) {
       peerChains.set(conn, { chain, transport });
-      conn.on("error", () => {});
-      broker.handle(conn, request);
     },
-  }).catch(async (error: unknown) => {
-    await new Promise<void>((resolve) => broker.close(() => resolve()));
-    throw error;
+    broker,
   });
-
-  let closing: Promise<void> | undefined;
-  return {
-    port: listeners.port,
-    wsPort: listeners.wsPort,
-    close() {
-      closing ??= (async () => {
-        await listeners.close();
-        await new Promise<void>((resolve) => broker.close(() => resolve()));
-      })();
-      return closing;
-    },
-  };
 }

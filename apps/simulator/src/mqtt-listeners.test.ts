@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { connect, createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { noopLogger, systemClock } from "@skittlesorter/core";
 import { tempDir } from "@skittlesorter/test-utils";
+import { Aedes } from "aedes";
 import { afterEach, describe, expect, it } from "vitest";
 import { startMqttListeners } from "./mqtt-listeners.ts";
 import { ensureTlsMaterial, type TlsMaterial } from "./pki.ts";
@@ -68,7 +69,8 @@ describe("startMqttListeners", () => {
       tls,
       maxPacketBytes: 1024,
       logger: noopLogger,
-      accept: () => undefined,
+      broker: await Aedes.createBroker(),
+      identify: () => undefined,
     });
     cleanups.push(() => listeners.close());
     const mqttSide = await serverSideOf(listeners.port, tls, accepted);

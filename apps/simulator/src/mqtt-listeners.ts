@@ -4,6 +4,7 @@ import type { AddressInfo, Server, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import type { Logger } from "@skittlesorter/core";
+import type { Aedes } from "aedes";
 import { createWebSocketStream, WebSocketServer } from "ws";
 import { guardConnection } from "./packet-guard.ts";
 import type { TlsMaterial } from "./pki.ts";
@@ -22,14 +23,16 @@ export interface MqttListenersOptions {
   /** MQTT packets declaring more close the connection. */
   maxPacketBytes: number;
   logger: Logger;
-  /** Hands an accepted connection, with the client certificate chain it presented, to the broker. */
-  accept(conn: Duplex, peerChain: Buffer[], transport: MqttTransport, request?: IncomingMessage): void;
+  /** Serves every accepted connection; closed with the listeners (and when they cannot start). */
+  broker: Aedes;
+  /** Called before the broker sees a connection: the client certificate chain it presented, and how it came. */
+  identify(conn: Duplex, peerChain: Buffer[], transport: MqttTransport): void;
 }
 
 export interface MqttListeners {
   port: number;
   wsPort: number;
-  /** Stops listening and drops every connection. Idempotent. */
+  /** Stops listening, drops every connection and closes the broker. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -39,7 +42,18 @@ export interface MqttListeners {
  * checked by the service behind.
  */
 export async function startMqttListeners(options: MqttListenersOptions): Promise<MqttListeners> {
-  const { label, logger, accept } = options;
+  const { label, logger, broker } = options;
+  const accept = (
+    conn: Duplex,
+    chain: Buffer[],
+    transport: MqttTransport,
+    request?: IncomingMessage,
+  ): void => {
+    options.identify(conn, chain, transport);
+    conn.on("error", () => {});
+    broker.handle(conn, request);
+  };
+  const closeBroker = (): Promise<void> => new Promise((resolve) => broker.close(() => resolve()));
   const sockets = new Set<Socket>();
   const track = (socket: Socket): void => {
     sockets.add(socket);
@@ -105,6 +119,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
   } catch (error) {
     tlsServer.close();
     httpsServer.close();
+    await closeBroker();
     throw error;
   }
 
@@ -123,6 +138,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
         for (const client of wss.clients) client.terminate();
         wss.close();
         await closed;
+        await closeBroker();
       })();
       return closing;
     },
