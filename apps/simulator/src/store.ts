@@ -84,6 +84,8 @@ type Row = { doc: string };
 /** The simulator's state in one SQLite file (WAL mode). Synchronous, like better-sqlite3. */
 export class Store {
   readonly #db: Database.Database;
+  /** Prepared once per SQL text: preparing is most of the cost of a small statement. */
+  readonly #statements = new Map<string, Database.Statement>();
   #closed = false;
   readonly #eventListeners = new Set<(event: AuditEvent) => void>();
 
@@ -135,6 +137,15 @@ export class Store {
     apply();
   }
 
+  #statement(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   /** Runs `fn` in one transaction. */
   transaction<T>(fn: () => T): T {
     return this.#db.transaction(fn)();
@@ -154,18 +165,16 @@ export class Store {
   // meta ------------------------------------------------------------------------------------------
 
   getMeta<T>(key: string): T | undefined {
-    const row = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as
+    const row = this.#statement("SELECT value FROM meta WHERE key = ?").get(key) as
       | { value: string }
       | undefined;
     return row === undefined ? undefined : (JSON.parse(row.value) as T);
   }
 
   setMeta(key: string, value: unknown): void {
-    this.#db
-      .prepare(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      )
-      .run(key, JSON.stringify(value));
+    this.#statement(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ).run(key, JSON.stringify(value));
   }
 
   // hubs ------------------------------------------------------------------------------------------
@@ -179,15 +188,13 @@ export class Store {
   }
 
   putHub(hub: LinkedHub): void {
-    this.#db
-      .prepare(
-        "INSERT INTO hubs (name, doc) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
-      )
-      .run(hub.name, JSON.stringify(hub));
+    this.#statement(
+      "INSERT INTO hubs (name, doc) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
+    ).run(hub.name, JSON.stringify(hub));
   }
 
   deleteHub(name: string): boolean {
-    return this.#db.prepare("DELETE FROM hubs WHERE name = ?").run(name).changes > 0;
+    return this.#statement("DELETE FROM hubs WHERE name = ?").run(name).changes > 0;
   }
 
   // enrollments -----------------------------------------------------------------------------------
@@ -203,15 +210,13 @@ export class Store {
   }
 
   putEnrollment(enrollment: Enrollment): void {
-    this.#db
-      .prepare(
-        "INSERT INTO enrollments (kind, id, doc) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc",
-      )
-      .run(enrollment.kind, enrollment.id, JSON.stringify(enrollment));
+    this.#statement(
+      "INSERT INTO enrollments (kind, id, doc) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc",
+    ).run(enrollment.kind, enrollment.id, JSON.stringify(enrollment));
   }
 
   deleteEnrollment(kind: EnrollmentKind, id: string): boolean {
-    return this.#db.prepare("DELETE FROM enrollments WHERE kind = ? AND id = ?").run(kind, id).changes > 0;
+    return this.#statement("DELETE FROM enrollments WHERE kind = ? AND id = ?").run(kind, id).changes > 0;
   }
 
   // CA certificates -------------------------------------------------------------------------------
@@ -229,16 +234,14 @@ export class Store {
   }
 
   putCaCertificate(certificate: CaCertificate): void {
-    this.#db
-      .prepare(
-        "INSERT INTO ca_certificates (name, sha256, doc) VALUES (?, ?, ?) " +
-          "ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, doc = excluded.doc",
-      )
-      .run(certificate.name, certificate.sha256Thumbprint, JSON.stringify(certificate));
+    this.#statement(
+      "INSERT INTO ca_certificates (name, sha256, doc) VALUES (?, ?, ?) " +
+        "ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, doc = excluded.doc",
+    ).run(certificate.name, certificate.sha256Thumbprint, JSON.stringify(certificate));
   }
 
   deleteCaCertificate(name: string): boolean {
-    return this.#db.prepare("DELETE FROM ca_certificates WHERE name = ?").run(name).changes > 0;
+    return this.#statement("DELETE FROM ca_certificates WHERE name = ?").run(name).changes > 0;
   }
 
   // registrations ---------------------------------------------------------------------------------
@@ -252,17 +255,15 @@ export class Store {
   }
 
   putRegistration(registration: Registration): void {
-    this.#db
-      .prepare(
-        "INSERT INTO registrations (registration_id, updated_at, doc) VALUES (?, ?, ?) " +
-          "ON CONFLICT (registration_id) DO UPDATE SET updated_at = excluded.updated_at, doc = excluded.doc",
-      )
-      .run(registration.registrationId, registration.lastUpdatedDateTimeUtc, JSON.stringify(registration));
+    this.#statement(
+      "INSERT INTO registrations (registration_id, updated_at, doc) VALUES (?, ?, ?) " +
+        "ON CONFLICT (registration_id) DO UPDATE SET updated_at = excluded.updated_at, doc = excluded.doc",
+    ).run(registration.registrationId, registration.lastUpdatedDateTimeUtc, JSON.stringify(registration));
   }
 
   deleteRegistration(registrationId: string): boolean {
     return (
-      this.#db.prepare("DELETE FROM registrations WHERE registration_id = ?").run(registrationId).changes > 0
+      this.#statement("DELETE FROM registrations WHERE registration_id = ?").run(registrationId).changes > 0
     );
   }
 
@@ -273,14 +274,14 @@ export class Store {
   }
 
   putOperation(operation: Operation): void {
-    this.#db
-      .prepare("INSERT INTO operations (operation_id, registration_id, created_at, doc) VALUES (?, ?, ?, ?)")
-      .run(operation.operationId, operation.registrationId, operation.createdAt, JSON.stringify(operation));
+    this.#statement(
+      "INSERT INTO operations (operation_id, registration_id, created_at, doc) VALUES (?, ?, ?, ?)",
+    ).run(operation.operationId, operation.registrationId, operation.createdAt, JSON.stringify(operation));
   }
 
   /** Deletes operations created before `before` (epoch ms); returns how many. */
   pruneOperations(before: number): number {
-    return this.#db.prepare("DELETE FROM operations WHERE created_at < ?").run(before).changes;
+    return this.#statement("DELETE FROM operations WHERE created_at < ?").run(before).changes;
   }
 
   // devices ---------------------------------------------------------------------------------------
@@ -296,33 +297,29 @@ export class Store {
   }
 
   putDevice(device: HubDevice): void {
-    this.#db
-      .prepare(
-        "INSERT INTO devices (hub, device_id, doc) VALUES (?, ?, ?) " +
-          "ON CONFLICT (hub, device_id) DO UPDATE SET doc = excluded.doc",
-      )
-      .run(device.hub, device.deviceId, JSON.stringify(device));
+    this.#statement(
+      "INSERT INTO devices (hub, device_id, doc) VALUES (?, ?, ?) " +
+        "ON CONFLICT (hub, device_id) DO UPDATE SET doc = excluded.doc",
+    ).run(device.hub, device.deviceId, JSON.stringify(device));
   }
 
   deleteDevice(hub: string, deviceId: string): boolean {
     return (
-      this.#db.prepare("DELETE FROM devices WHERE hub = ? AND device_id = ?").run(hub, deviceId).changes > 0
+      this.#statement("DELETE FROM devices WHERE hub = ? AND device_id = ?").run(hub, deviceId).changes > 0
     );
   }
 
   // issued certificates ---------------------------------------------------------------------------
 
   addIssuedCertificate(certificate: IssuedCertificate): void {
-    this.#db
-      .prepare(
-        "INSERT INTO issued_certificates (serial_number, registration_id, created_at, doc) VALUES (?, ?, ?, ?)",
-      )
-      .run(
-        certificate.serialNumber,
-        certificate.registrationId,
-        certificate.created,
-        JSON.stringify(certificate),
-      );
+    this.#statement(
+      "INSERT INTO issued_certificates (serial_number, registration_id, created_at, doc) VALUES (?, ?, ?, ?)",
+    ).run(
+      certificate.serialNumber,
+      certificate.registrationId,
+      certificate.created,
+      JSON.stringify(certificate),
+    );
   }
 
   listIssuedCertificates(registrationId?: string): IssuedCertificate[] {
@@ -339,9 +336,9 @@ export class Store {
   // audit events ----------------------------------------------------------------------------------
 
   addEvent(at: string, kind: string, subject: string, details: Record<string, unknown> = {}): void {
-    const result = this.#db
-      .prepare("INSERT INTO audit_events (at, kind, subject, details) VALUES (?, ?, ?, ?)")
-      .run(at, kind, subject, JSON.stringify(details));
+    const result = this.#statement(
+      "INSERT INTO audit_events (at, kind, subject, details) VALUES (?, ?, ?, ?)",
+    ).run(at, kind, subject, JSON.stringify(details));
     if (this.#eventListeners.size === 0) return;
     const event: AuditEvent = { id: Number(result.lastInsertRowid), at, kind, subject, details };
     for (const listener of this.#eventListeners) {
@@ -362,11 +359,9 @@ export class Store {
   /** The newest `limit` events (oldest first), optionally only those with `id > afterId`. */
   listEvents(options: { limit?: number; afterId?: number } = {}): AuditEvent[] {
     const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
-    const rows = this.#db
-      .prepare(
-        "SELECT id, at, kind, subject, details FROM audit_events WHERE id > ? ORDER BY id DESC LIMIT ?",
-      )
-      .all(options.afterId ?? 0, limit) as {
+    const rows = this.#statement(
+      "SELECT id, at, kind, subject, details FROM audit_events WHERE id > ? ORDER BY id DESC LIMIT ?",
+    ).all(options.afterId ?? 0, limit) as {
       id: number;
       at: string;
       kind: string;
@@ -393,12 +388,10 @@ export class Store {
   }
 
   putPolicy(policy: AdrPolicy): void {
-    this.#db
-      .prepare(
-        "INSERT INTO adr_policies (namespace, name, doc) VALUES (?, ?, ?) " +
-          "ON CONFLICT (namespace, name) DO UPDATE SET doc = excluded.doc",
-      )
-      .run(policy.namespace, policy.name, JSON.stringify(policy));
+    this.#statement(
+      "INSERT INTO adr_policies (namespace, name, doc) VALUES (?, ?, ?) " +
+        "ON CONFLICT (namespace, name) DO UPDATE SET doc = excluded.doc",
+    ).run(policy.namespace, policy.name, JSON.stringify(policy));
   }
 
   // telemetry -------------------------------------------------------------------------------------
@@ -406,11 +399,9 @@ export class Store {
   /** Stores one device-to-cloud message; returns its id. */
   addTelemetry(message: Omit<StoredTelemetry, "id">): number {
     const { body, hub, deviceId, enqueuedAt, color, ...doc } = message;
-    const result = this.#db
-      .prepare(
-        "INSERT INTO telemetry (hub, device_id, enqueued_at, color, doc, body) VALUES (?, ?, ?, ?, ?, ?)",
-      )
-      .run(hub, deviceId, enqueuedAt, color ?? null, JSON.stringify(doc), body);
+    const result = this.#statement(
+      "INSERT INTO telemetry (hub, device_id, enqueued_at, color, doc, body) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(hub, deviceId, enqueuedAt, color ?? null, JSON.stringify(doc), body);
     return Number(result.lastInsertRowid);
   }
 
@@ -439,13 +430,11 @@ export class Store {
     }
     const limit = Math.max(1, Math.min(query.limit ?? 100, 10_000));
     const order = query.afterId === undefined ? "DESC" : "ASC";
-    const rows = this.#db
-      .prepare(
-        `SELECT id, hub, device_id, enqueued_at, color, doc, body FROM telemetry ${
-          where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`
-        } ORDER BY id ${order} LIMIT ?`,
-      )
-      .all(...params, limit) as TelemetryRow[];
+    const rows = this.#statement(
+      `SELECT id, hub, device_id, enqueued_at, color, doc, body FROM telemetry ${
+        where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`
+      } ORDER BY id ${order} LIMIT ?`,
+    ).all(...params, limit) as TelemetryRow[];
     if (order === "DESC") rows.reverse();
     return rows.map(telemetryFromRow);
   }
@@ -458,24 +447,20 @@ export class Store {
   } {
     const filter = deviceId === undefined ? "" : "WHERE device_id = ?";
     const params = deviceId === undefined ? [] : [deviceId];
-    const devices = this.#db
-      .prepare(
-        `SELECT device_id AS deviceId, COUNT(*) AS count, MAX(enqueued_at) AS lastEnqueuedAt FROM telemetry ${filter} GROUP BY device_id ORDER BY device_id`,
-      )
-      .all(...params) as { deviceId: string; count: number; lastEnqueuedAt: number }[];
-    const colors = this.#db
-      .prepare(
-        `SELECT color, COUNT(*) AS count FROM telemetry ${filter === "" ? "WHERE" : `${filter} AND`} color IS NOT NULL GROUP BY color ORDER BY count DESC, color`,
-      )
-      .all(...params) as { color: string; count: number }[];
+    const devices = this.#statement(
+      `SELECT device_id AS deviceId, COUNT(*) AS count, MAX(enqueued_at) AS lastEnqueuedAt FROM telemetry ${filter} GROUP BY device_id ORDER BY device_id`,
+    ).all(...params) as { deviceId: string; count: number; lastEnqueuedAt: number }[];
+    const colors = this.#statement(
+      `SELECT color, COUNT(*) AS count FROM telemetry ${filter === "" ? "WHERE" : `${filter} AND`} color IS NOT NULL GROUP BY color ORDER BY count DESC, color`,
+    ).all(...params) as { color: string; count: number }[];
     return { total: devices.reduce((sum, item) => sum + item.count, 0), devices, colors };
   }
 
   /** Keeps only the newest `keep` messages; returns how many were deleted. */
   pruneTelemetry(keep: number): number {
-    const row = this.#db.prepare("SELECT MAX(id) AS max FROM telemetry").get() as { max: number | null };
+    const row = this.#statement("SELECT MAX(id) AS max FROM telemetry").get() as { max: number | null };
     if (row.max === null) return 0;
-    return this.#db.prepare("DELETE FROM telemetry WHERE id <= ?").run(row.max - keep).changes;
+    return this.#statement("DELETE FROM telemetry WHERE id <= ?").run(row.max - keep).changes;
   }
 
   // twins -----------------------------------------------------------------------------------------
@@ -485,16 +470,14 @@ export class Store {
   }
 
   putTwin(twin: Twin): void {
-    this.#db
-      .prepare(
-        "INSERT INTO twins (hub, device_id, doc) VALUES (?, ?, ?) ON CONFLICT (hub, device_id) DO UPDATE SET doc = excluded.doc",
-      )
-      .run(twin.hub, twin.deviceId, JSON.stringify(twin));
+    this.#statement(
+      "INSERT INTO twins (hub, device_id, doc) VALUES (?, ?, ?) ON CONFLICT (hub, device_id) DO UPDATE SET doc = excluded.doc",
+    ).run(twin.hub, twin.deviceId, JSON.stringify(twin));
   }
 
   deleteTwin(hub: string, deviceId: string): boolean {
     return (
-      this.#db.prepare("DELETE FROM twins WHERE hub = ? AND device_id = ?").run(hub, deviceId).changes > 0
+      this.#statement("DELETE FROM twins WHERE hub = ? AND device_id = ?").run(hub, deviceId).changes > 0
     );
   }
 
@@ -519,27 +502,25 @@ export class Store {
   }
 
   putAdrDevice(device: AdrDeviceRecord): void {
-    this.#db
-      .prepare(
-        "INSERT INTO adr_devices (namespace, name, doc) VALUES (?, ?, ?) " +
-          "ON CONFLICT (namespace, name) DO UPDATE SET doc = excluded.doc",
-      )
-      .run(device.namespace, device.name, JSON.stringify(device));
+    this.#statement(
+      "INSERT INTO adr_devices (namespace, name, doc) VALUES (?, ?, ?) " +
+        "ON CONFLICT (namespace, name) DO UPDATE SET doc = excluded.doc",
+    ).run(device.namespace, device.name, JSON.stringify(device));
   }
 
   deleteAdrDevice(namespace: string, name: string): boolean {
     return (
-      this.#db.prepare("DELETE FROM adr_devices WHERE namespace = ? AND name = ?").run(namespace, name)
+      this.#statement("DELETE FROM adr_devices WHERE namespace = ? AND name = ?").run(namespace, name)
         .changes > 0
     );
   }
 
   #docs<T>(sql: string, ...params: unknown[]): T[] {
-    return (this.#db.prepare(sql).all(...params) as Row[]).map((row) => JSON.parse(row.doc) as T);
+    return (this.#statement(sql).all(...params) as Row[]).map((row) => JSON.parse(row.doc) as T);
   }
 
   #doc<T>(sql: string, ...params: unknown[]): T | undefined {
-    const row = this.#db.prepare(sql).get(...params) as Row | undefined;
+    const row = this.#statement(sql).get(...params) as Row | undefined;
     return row === undefined ? undefined : (JSON.parse(row.doc) as T);
   }
 }
