@@ -1,2 +1,3 @@
+export { modulesLoadedByImport } from "./import-check.ts";
 export { type OpensslResult, openssl } from "./openssl.ts";
 export { type TempDir, tempDir } from "./temp-dir.ts";
