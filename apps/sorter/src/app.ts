@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { defaultClassifier, loadCalibration } from "@skittlesorter/classifier";
 import { type Clock, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
 import { COLOR_NAMES, type SorterConfig } from "./config.ts";
 import { CredentialManager, CredentialStore, type EnsureResult, type Provisioner } from "./credentials.ts";
@@ -18,6 +17,7 @@ import {
 } from "./sorter.ts";
 import { Uplink } from "./uplink.ts";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.ts";
+import { classifierFor, sorterWiring } from "./wiring.ts";
 
 export interface SorterAppDeps {
   logger?: Logger | undefined;
@@ -81,10 +81,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
   const clock = deps.clock ?? systemClock;
   for (const warning of config.warnings) logger.warn(warning);
 
-  const classifier =
-    config.sensor.calibrationFile === undefined
-      ? defaultClassifier()
-      : await loadCalibration(config.sensor.calibrationFile);
+  const classifier = await classifierFor(config);
   const hardware = deps.hardware ?? (await openHardware(config, { logger }));
 
   let outbox: Outbox | undefined;
@@ -151,17 +148,9 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
   let lastTwinReportMs = Number.NEGATIVE_INFINITY;
   let queued = 0;
   const sorter: Sorter = new Sorter({
-    sensor: hardware.sensor,
-    pick: hardware.pick,
-    chute: hardware.chute,
-    classifier,
-    positions: config.positions,
-    chutes: config.chutes,
-    readsPerSkittle: config.sensor.readsPerSkittle,
-    clock: hardware.clock,
+    ...sorterWiring(config, hardware, classifier),
     logger,
     maxSkittles: deps.maxSkittles,
-    emptyPicksBeforeIdle: config.sensor.emptyPicksBeforeIdle,
     onHopperEmpty: hardware.rig === undefined ? "idle" : "stop",
     idleMs: config.sensor.idleMs,
     onSorted: (skittle) => {

@@ -1,10 +1,10 @@
-import { defaultClassifier, loadCalibration } from "@skittlesorter/classifier";
 import type { Logger, OperationOptions } from "@skittlesorter/core";
 import { resolveConfig, type SorterConfig } from "./config.ts";
 import { ConfigError, SorterError } from "./errors.ts";
 import { openEmulatedHardware } from "./hardware.ts";
 import type { RigItem } from "./rig.ts";
 import { type SkittleClassifier, Sorter, type SortTiming, type StopReason } from "./sorter.ts";
+import { classifierFor, sorterWiring } from "./wiring.ts";
 
 export interface EmulatedSortOptions extends OperationOptions {
   /** Skittles in the hopper (random colours from `seed`). Default: the configuration's `EmulatedRig.Skittles` (100). */
@@ -75,11 +75,7 @@ export async function runEmulatedSort(options: EmulatedSortOptions = {}): Promis
       ...(options.seed === undefined ? {} : { seed: options.seed }),
     },
   };
-  const classifier =
-    options.classifier ??
-    (config.sensor.calibrationFile === undefined
-      ? defaultClassifier()
-      : await loadCalibration(config.sensor.calibrationFile));
+  const classifier = options.classifier ?? (await classifierFor(config));
   const hardware = await openEmulatedHardware(config, {
     ...(logger === undefined ? {} : { logger }),
     ...(signal === undefined ? {} : { signal }),
@@ -88,17 +84,9 @@ export async function runEmulatedSort(options: EmulatedSortOptions = {}): Promis
   try {
     const timing = options.timing ?? "derived";
     const sorter = new Sorter({
-      sensor: hardware.sensor,
-      pick: hardware.pick,
-      chute: hardware.chute,
-      classifier,
-      positions: config.positions,
-      chutes: config.chutes,
-      readsPerSkittle: config.sensor.readsPerSkittle,
-      clock: hardware.clock,
+      ...sorterWiring(config, hardware, classifier),
       logger,
       timing,
-      emptyPicksBeforeIdle: config.sensor.emptyPicksBeforeIdle,
       onHopperEmpty: "stop",
     });
     const summary = await sorter.run(signal === undefined ? {} : { signal });
