@@ -1,9 +1,7 @@
-import { execFile } from "node:child_process";
 import type { KeyObject } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import type { Clock } from "@skittlesorter/core";
 import {
   certificateFacts,
@@ -12,10 +10,10 @@ import {
   issueCertificate,
   privateKeyToPem,
 } from "@skittlesorter/csr";
+import { openssl } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../run-cli.test-support.ts";
 
-const execFileAsync = promisify(execFile);
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 let dir: string;
@@ -91,7 +89,7 @@ describe("skittle cert inspect", () => {
       certificates: { sha1Thumbprint: string; sha256Thumbprint: string }[];
     };
     const first = result.certificates[0];
-    const { stdout } = await execFileAsync("openssl", [
+    const { stdout } = await openssl([
       "x509",
       "-in",
       join(dir, "chain.pem"),

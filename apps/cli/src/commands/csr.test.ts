@@ -1,13 +1,10 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { csrToWire, parseCsr, publicKeysMatch, readPrivateKeyFile } from "@skittlesorter/csr";
+import { openssl } from "@skittlesorter/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../run-cli.test-support.ts";
-
-const execFileAsync = promisify(execFile);
 
 let cwd: string;
 
@@ -32,15 +29,7 @@ describe("skittle csr create", () => {
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
     expect((await readdir(join(cwd, "out"))).sort()).toEqual(["sorter-01.csr.pem", "sorter-01.key.pem"]);
 
-    const verified = await execFileAsync("openssl", [
-      "req",
-      "-in",
-      csrFile,
-      "-noout",
-      "-verify",
-      "-subject",
-      "-text",
-    ]);
+    const verified = await openssl(["req", "-in", csrFile, "-noout", "-verify", "-subject", "-text"]);
     expect(`${verified.stdout}${verified.stderr}`).toMatch(/verify OK/i);
     expect(verified.stdout).toMatch(/subject=\s*CN\s*=\s*sorter-01\s*$/m);
     expect(verified.stdout).toContain("NIST CURVE: P-384");
