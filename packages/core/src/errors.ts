@@ -1,3 +1,6 @@
+/** Marks every SkittleError, so guards work across two installed copies of this package. */
+const BRAND = Symbol.for("@skittlesorter/core/SkittleError");
+
 /**
  * Base class of every error thrown by a skittlesorter package. Each package narrows `code` to its own
  * string-literal union; protocol data (status codes, tracking ids) goes on fields of the subclass.
@@ -9,10 +12,29 @@ export class SkittleError<Code extends string = string> extends Error {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
-/** True for any SkittleError, also when two copies of this package are installed. */
+/**
+ * True for any SkittleError, also when two copies of this package are installed. Node's own errors
+ * (`ENOENT`, `ERR_…`) carry a string `code` too; they are not SkittleErrors.
+ */
 export function isSkittleError(value: unknown): value is SkittleError {
-  return value instanceof Error && typeof (value as { code?: unknown }).code === "string";
+  return value instanceof Error && (value as unknown as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/**
+ * Builds a package's error guard: a SkittleError whose `name` is `name` and whose `code` starts with one
+ * of `codePrefixes`. Checking name and prefix, not `instanceof`, keeps the guard true across copies.
+ *
+ * @example export const isCsrError = errorGuard<CsrError>("CsrError", ["CSR_", "CERT_", "CHAIN_"]);
+ */
+export function errorGuard<E extends SkittleError>(
+  name: string,
+  codePrefixes: string | readonly string[],
+): (value: unknown) => value is E {
+  const prefixes = typeof codePrefixes === "string" ? [codePrefixes] : codePrefixes;
+  return (value: unknown): value is E =>
+    isSkittleError(value) && value.name === name && prefixes.some((prefix) => value.code.startsWith(prefix));
 }

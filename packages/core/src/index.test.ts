@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { delay, isSkittleError, noopLogger, SkittleError, systemClock } from "./index.ts";
+import { delay, errorGuard, isSkittleError, mergePatch, noopLogger, SkittleError, systemClock } from "./index.ts";
 
 class DemoError extends SkittleError<"DEMO_BROKEN" | "DEMO_LOST"> {}
 
@@ -15,10 +15,57 @@ describe("SkittleError", () => {
 
   it("is recognised by the guard, also across package copies", () => {
     expect(isSkittleError(new DemoError("DEMO_LOST", "x"))).toBe(true);
-    const foreign = Object.assign(new Error("x"), { code: "OTHER" });
-    expect(isSkittleError(foreign)).toBe(true);
     expect(isSkittleError(new Error("plain"))).toBe(false);
     expect(isSkittleError("DEMO_LOST")).toBe(false);
+  });
+
+  it("is not fooled by Node's own coded errors", () => {
+    const enoent = Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" });
+    const esm = Object.assign(new Error("Cannot find module"), { code: "ERR_MODULE_NOT_FOUND" });
+    expect(isSkittleError(enoent)).toBe(false);
+    expect(isSkittleError(esm)).toBe(false);
+  });
+
+  it("recognises an error from another copy of the package by its brand", () => {
+    const foreign = new Error("from a second copy");
+    Object.defineProperty(foreign, Symbol.for("@skittlesorter/core/SkittleError"), { value: true });
+    Object.assign(foreign, { code: "DEMO_LOST", name: "DemoError" });
+    expect(isSkittleError(foreign)).toBe(true);
+    expect(errorGuard("DemoError", "DEMO_")(foreign)).toBe(true);
+  });
+});
+
+describe("errorGuard", () => {
+  const isDemoError = errorGuard<DemoError>("DemoError", ["DEMO_"]);
+  class OtherError extends SkittleError<"OTHER_X"> {}
+
+  it("checks the name and the code prefix", () => {
+    expect(isDemoError(new DemoError("DEMO_BROKEN", "x"))).toBe(true);
+    expect(isDemoError(new OtherError("OTHER_X", "x"))).toBe(false);
+    expect(isDemoError(Object.assign(new Error("x"), { name: "DemoError", code: "DEMO_BROKEN" }))).toBe(false);
+    const misnamed = new DemoError("DEMO_BROKEN", "x");
+    misnamed.name = "Renamed";
+    expect(isDemoError(misnamed)).toBe(false);
+  });
+});
+
+describe("mergePatch", () => {
+  it("merges objects recursively, removes keys patched to null, replaces arrays", () => {
+    const target = { a: 1, nested: { keep: true, drop: 1 }, list: [1, 2] };
+    const patch = { a: null, nested: { drop: null, add: "x" }, list: [3], fresh: { deep: 1 } };
+    expect(mergePatch(target, patch)).toEqual({ nested: { keep: true, add: "x" }, list: [3], fresh: { deep: 1 } });
+  });
+
+  it("mutates neither input", () => {
+    const target = { nested: { a: 1 } };
+    const patch = { nested: { b: 2 } };
+    mergePatch(target, patch);
+    expect(target).toEqual({ nested: { a: 1 } });
+    expect(patch).toEqual({ nested: { b: 2 } });
+  });
+
+  it("replaces a non-object value with an object patch", () => {
+    expect(mergePatch({ a: 5 }, { a: { b: 1 } })).toEqual({ a: { b: 1 } });
   });
 });
 
