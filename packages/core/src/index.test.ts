@@ -1,5 +1,13 @@
 import { describe, expect, it, vi } from "vitest";
-import { delay, errorGuard, isSkittleError, mergePatch, noopLogger, SkittleError, systemClock } from "./index.ts";
+import {
+  delay,
+  errorGuard,
+  isSkittleError,
+  mergePatch,
+  noopLogger,
+  SkittleError,
+  systemClock,
+} from "./index.ts";
 
 class DemoError extends SkittleError<"DEMO_BROKEN" | "DEMO_LOST"> {}
 
@@ -42,7 +50,9 @@ describe("errorGuard", () => {
   it("checks the name and the code prefix", () => {
     expect(isDemoError(new DemoError("DEMO_BROKEN", "x"))).toBe(true);
     expect(isDemoError(new OtherError("OTHER_X", "x"))).toBe(false);
-    expect(isDemoError(Object.assign(new Error("x"), { name: "DemoError", code: "DEMO_BROKEN" }))).toBe(false);
+    expect(isDemoError(Object.assign(new Error("x"), { name: "DemoError", code: "DEMO_BROKEN" }))).toBe(
+      false,
+    );
     const misnamed = new DemoError("DEMO_BROKEN", "x");
     misnamed.name = "Renamed";
     expect(isDemoError(misnamed)).toBe(false);
@@ -53,7 +63,11 @@ describe("mergePatch", () => {
   it("merges objects recursively, removes keys patched to null, replaces arrays", () => {
     const target = { a: 1, nested: { keep: true, drop: 1 }, list: [1, 2] };
     const patch = { a: null, nested: { drop: null, add: "x" }, list: [3], fresh: { deep: 1 } };
-    expect(mergePatch(target, patch)).toEqual({ nested: { keep: true, add: "x" }, list: [3], fresh: { deep: 1 } });
+    expect(mergePatch(target, patch)).toEqual({
+      nested: { keep: true, add: "x" },
+      list: [3],
+      fresh: { deep: 1 },
+    });
   });
 
   it("mutates neither input", () => {
