@@ -19,7 +19,6 @@ interface PageGlobals {
   };
 }
 
-
 // The dashboard in headless Chromium: after a device sends messages, the page shows the device, its message
 // count, its certificate's days left, the registration, and a per-colour bar that follows the live stream.
 describe("dashboard", () => {
@@ -60,7 +59,8 @@ describe("dashboard", () => {
   }, async () => {
     // Chrome, Chromium or Edge: $CHROME_PATH, else the usual locations (scripts/setup-system.sh uses the same search).
     const browserSearch = findBrowser();
-    if (!browserSearch.found) throw new Error(`The dashboard browser test needs a browser. ${browserSearch.message}`);
+    if (!browserSearch.found)
+      throw new Error(`The dashboard browser test needs a browser. ${browserSearch.message}`);
     await send("Red");
     await send("Red");
     await send("Green");

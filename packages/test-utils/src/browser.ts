@@ -84,7 +84,8 @@ export function findBrowser(options: FindBrowserOptions = {}): BrowserSearch {
   const candidates = browserCandidates(platform, env);
   const path = candidates.find(isExecutable);
   if (path !== undefined) return { found: true, path };
-  const aptPackage = platform === "linux" ? aptChromiumPackage((options.osRelease ?? readOsRelease)()) : undefined;
+  const aptPackage =
+    platform === "linux" ? aptChromiumPackage((options.osRelease ?? readOsRelease)()) : undefined;
   const message =
     `No Chrome, Chromium or Edge found (looked at ${candidates.join(", ")}): install one` +
     `${aptPackage === undefined ? "" : ` (sudo apt-get install ${aptPackage})`}, or set CHROME_PATH to its executable.`;

@@ -1,6 +1,3 @@
-export { modulesLoadedByImport } from "./import-check.ts";
-export { type OpensslResult, openssl } from "./openssl.ts";
-export { type TempDir, tempDir } from "./temp-dir.ts";
 export {
   aptChromiumPackage,
   type BrowserSearch,
@@ -8,3 +5,6 @@ export {
   type FindBrowserOptions,
   findBrowser,
 } from "./browser.ts";
+export { modulesLoadedByImport } from "./import-check.ts";
+export { type OpensslResult, openssl } from "./openssl.ts";
+export { type TempDir, tempDir } from "./temp-dir.ts";
