@@ -511,3 +511,65 @@ export function checkRun(input: {
 }
 
 export { countsText };
+
+// ---------------------------------------------------------------------------------------------------------
+// What the demo prints about its run, and about what is left once it exits.
+
+/** Where the demo works; without --keep-running everything in it is gone by the time the demo exits. */
+export function workDirLine(workDir: string, keepRunning: boolean): string {
+  return keepRunning
+    ? `working directory: ${workDir} (kept until you press Ctrl-C at the end)`
+    : `working directory: ${workDir} (temporary: removed when the demo exits; --keep-running keeps it)`;
+}
+
+/** The summary block printed after the run. */
+export function summaryLines(input: {
+  attestation: AttestationKind;
+  summary: SorterSummary | undefined;
+  stored: Stored | undefined;
+  checks: readonly Check[];
+  wallSeconds: number;
+  timeScale: number;
+  hubName: string | undefined;
+  dashboardUrl: string;
+  keepRunning: boolean;
+}): string[] {
+  const { summary, stored, checks, wallSeconds, timeScale, hubName } = input;
+  const lines = ["", "== Summary"];
+  lines.push(
+    `  attestation:   ${input.attestation === "x509" ? "X.509 bootstrap certificate" : "symmetric key (enrollment group)"} + CSR`,
+    `  device:        ${summary?.deviceId ?? "?"} on ${summary?.assignedHub ?? "?"}${hubName === undefined ? "" : ` (IoT Hub ${hubName})`}`,
+  );
+  const issued = stored?.issued.at(-1);
+  lines.push(
+    `  certificate:   ${summary?.certificate?.subject ?? "?"}, valid until ${summary?.certificate?.notAfter ?? "?"}` +
+      `${issued === undefined ? "" : ` (${issued.keyType}, issued from the CSR)`}`,
+  );
+  const rig = summary?.rig;
+  lines.push(
+    `  skittles:      ${summary?.sorting.sorted ?? 0} sorted: ${countsText(summary?.sorting.byColor ?? {})}`,
+    `  accuracy:      ${rig === undefined ? "?" : `${(rig.accuracy * 100).toFixed(1)}% (${rig.correct} of ${rig.sorted} in the right bin)`}`,
+    `  speed:         ${rig === undefined ? "?" : `${rig.skittlesPerMinute.toFixed(1)} skittles/minute`} of rig time` +
+      (timeScale === 1
+        ? ""
+        : ` (the rig's clock ran ${timeScale === 0 ? "as fast as possible" : `${+(1 / timeScale).toFixed(2)}× faster than real time`})`) +
+      `; the run took ${wallSeconds.toFixed(1)} s`,
+  );
+  const t = summary?.telemetry;
+  lines.push(
+    `  telemetry:     ${t?.queued ?? "?"} sent, ${t?.delivered ?? "?"} delivered, ${stored?.telemetry.length ?? "?"} stored in the simulator` +
+      `${t === undefined ? "" : ` (${t.pending} pending, ${t.dropped} dropped)`}`,
+    input.keepRunning
+      ? `  dashboard:     ${input.dashboardUrl} (kept running: see below)`
+      : "  dashboard:     stops with the simulator when the demo exits (pnpm demo -- --keep-running keeps it up)",
+    "",
+    "== Checks",
+  );
+  for (const check of checks) lines.push(`  ${check.ok ? "✔" : "✘"} ${check.name}: ${check.detail}`);
+  return lines;
+}
+
+/** The last line without --keep-running: nothing the demo printed a path or URL for is left. */
+export function goneLine(workDir: string): string {
+  return `The simulator has stopped and ${workDir} has been removed. To look around afterwards (dashboard, admin API, sim.json): pnpm demo -- --keep-running`;
+}

@@ -14,8 +14,8 @@ import {
   type AttestationKind,
   type Check,
   checkRun,
-  countsText,
   findSecrets,
+  goneLine,
   privateKeyLines,
   readStored,
   runSorter,
@@ -23,7 +23,9 @@ import {
   type SorterSummary,
   type Stored,
   simSecrets,
+  summaryLines,
   Transcript,
+  workDirLine,
   writeSorterConfig,
   type X509Files,
 } from "./demo-support.ts";
@@ -176,12 +178,11 @@ async function demo(): Promise<number> {
     print(
       `Skittle sorter demo (${options.attestation === "x509" ? "X.509" : "symmetric-key"} onboarding + CSR)`,
     );
-    print(`working directory: ${workDir}`);
+    print(workDirLine(workDir, options.keepRunning));
     sim = await startSimulator({ dataDir: join(workDir, "sim"), logger: simLogger() });
     const hub = sim.config.hubs[0];
     print(
-      `skittle-sim ready: DPS ${sim.config.dps.endpoint} (ID scope ${sim.config.idScope}), ` +
-        `IoT Hub ${hub?.hostname}, dashboard ${sim.config.http.dashboardUrl}`,
+      `skittle-sim ready: DPS ${sim.config.dps.endpoint} (ID scope ${sim.config.idScope}), IoT Hub ${hub?.hostname}`,
     );
 
     const x509 =
@@ -260,7 +261,18 @@ async function demo(): Promise<number> {
       sim: sim.config,
     });
 
-    printSummary({ summary, stored, checks, wallSeconds, timeScale: options.timeScale, sim, options });
+    for (const line of summaryLines({
+      attestation: options.attestation,
+      summary,
+      stored,
+      checks,
+      wallSeconds,
+      timeScale: options.timeScale,
+      hubName: sim.config.hubs[0]?.name,
+      dashboardUrl: sim.config.http.dashboardUrl,
+      keepRunning: options.keepRunning,
+    }))
+      print(line);
 
     // Last: nothing secret anywhere in what the demo printed or logged (sorter logs and simulator logs included).
     const secrets = [
@@ -303,54 +315,8 @@ async function demo(): Promise<number> {
   } finally {
     await sim?.close();
     await rm(workDir, { recursive: true, force: true });
+    if (!options.keepRunning) print(goneLine(workDir));
   }
-}
-
-function printSummary(input: {
-  summary: SorterSummary | undefined;
-  stored: Stored | undefined;
-  checks: readonly Check[];
-  wallSeconds: number;
-  timeScale: number;
-  sim: Simulator;
-  options: { attestation: AttestationKind };
-}): void {
-  const { summary, stored, checks, wallSeconds, timeScale, sim } = input;
-  const hubName = sim.config.hubs[0]?.name;
-  print("\n== Summary");
-  print(
-    `  attestation:   ${input.options.attestation === "x509" ? "X.509 bootstrap certificate" : "symmetric key (enrollment group)"} + CSR`,
-  );
-  print(
-    `  device:        ${summary?.deviceId ?? "?"} on ${summary?.assignedHub ?? "?"}${hubName === undefined ? "" : ` (IoT Hub ${hubName})`}`,
-  );
-  const issued = stored?.issued.at(-1);
-  print(
-    `  certificate:   ${summary?.certificate?.subject ?? "?"}, valid until ${summary?.certificate?.notAfter ?? "?"}` +
-      `${issued === undefined ? "" : ` (${issued.keyType}, issued from the CSR)`}`,
-  );
-  const rig = summary?.rig;
-  print(
-    `  skittles:      ${summary?.sorting.sorted ?? 0} sorted: ${countsText(summary?.sorting.byColor ?? {})}`,
-  );
-  print(
-    `  accuracy:      ${rig === undefined ? "?" : `${(rig.accuracy * 100).toFixed(1)}% (${rig.correct} of ${rig.sorted} in the right bin)`}`,
-  );
-  print(
-    `  speed:         ${rig === undefined ? "?" : `${rig.skittlesPerMinute.toFixed(1)} skittles/minute`} of rig time` +
-      (timeScale === 1
-        ? ""
-        : ` (the rig's clock ran ${timeScale === 0 ? "as fast as possible" : `${+(1 / timeScale).toFixed(2)}× faster than real time`})`) +
-      `; the run took ${wallSeconds.toFixed(1)} s`,
-  );
-  const t = summary?.telemetry;
-  print(
-    `  telemetry:     ${t?.queued ?? "?"} sent, ${t?.delivered ?? "?"} delivered, ${stored?.telemetry.length ?? "?"} stored in the simulator` +
-      `${t === undefined ? "" : ` (${t.pending} pending, ${t.dropped} dropped)`}`,
-  );
-  print(`  dashboard:     ${sim.config.http.dashboardUrl}`);
-  print("\n== Checks");
-  for (const check of checks) print(`  ${check.ok ? "✔" : "✘"} ${check.name}: ${check.detail}`);
 }
 
 try {

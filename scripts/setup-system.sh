@@ -1,21 +1,43 @@
 #!/usr/bin/env bash
-# Installs the system tools the tests use, from Debian's packages, when they are missing. Idempotent; prints
-# nothing when everything is there, and apt's output only when an install fails.
+# Checks for the system tools the tests use and, on Debian/Ubuntu only, installs the missing ones with apt.
+# Idempotent; prints nothing when everything is there, and apt's output only when an install fails.
 #   openssl   CSR and chain checks
-#   chromium  the simulator dashboard's browser test (playwright-core drives /usr/bin/chromium)
+#   browser   the simulator dashboard's browser test drives Chrome, Chromium or Edge through playwright-core:
+#             $CHROME_PATH, else the usual install locations (scripts/find-browser.ts, shared with the tests)
+# Anywhere else it stops with one line saying what to install.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+is_debian_like() {
+  [ -r /etc/os-release ] && grep -qiE '^(ID|ID_LIKE)=.*\b(debian|ubuntu)\b' /etc/os-release
+}
+
 missing=()
-command -v openssl >/dev/null || missing+=(openssl)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
+if ! command -v openssl >/dev/null; then
+  if is_debian_like; then
+    missing+=(openssl)
+  else
+    echo "setup-system: openssl is missing: install it (e.g. brew install openssl), then run the tests again." >&2
+    exit 1
+  fi
+fi
+status=0
+browser=$(node --import tsx scripts/find-browser.ts) || status=$?
+case $status in
+  0) ;;
+  10) missing+=("$browser") ;; # Debian/Ubuntu without a browser: apt can provide one
+  *) exit 1 ;;                 # find-browser printed what to do
+esac
+
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
-  echo "setup-system: installing ${missing[*]}" >&2
+  echo "setup-system: installing ${missing[*]} with apt" >&2
   out=$(mktemp)
   trap 'rm -f "$out"' EXIT
   if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
     --no-install-recommends "${missing[@]}"; } >"$out" 2>&1; then
     cat "$out" >&2
-    echo "setup-system: installing ${missing[*]} failed (see above)" >&2
+    echo "setup-system: installing ${missing[*]} failed (see above); or install Chrome/Chromium yourself and set CHROME_PATH" >&2
     exit 1
   fi
 fi

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { findBrowser } from "@skittlesorter/test-utils";
 import { connectAsync, type MqttClient } from "mqtt";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,9 +18,6 @@ interface PageGlobals {
     getElementById(id: string): { textContent: string | null } | null;
   };
 }
-
-/** Debian's Chromium, installed by scripts/setup-system.sh (run by `pnpm test` and .ci/run). */
-const CHROMIUM = "/usr/bin/chromium";
 
 // The dashboard in headless Chromium: after a device sends messages, the page shows the device, its message
 // count, its certificate's days left, the registration, and a per-colour bar that follows the live stream.
@@ -60,18 +57,16 @@ describe("dashboard", () => {
   it("shows the device, its message count, certificate days left and per-colour counts, live", {
     timeout: 90_000,
   }, async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium is missing at ${CHROMIUM}: the dashboard browser test needs Debian's chromium. ` +
-          "Install it with `bash scripts/setup-system.sh` (or `apt-get install -y chromium`).",
-      );
-    }
+    // Chrome, Chromium or Edge: $CHROME_PATH, else the usual locations (scripts/setup-system.sh uses the same search).
+    const browserSearch = findBrowser();
+    if (!browserSearch.found)
+      throw new Error(`The dashboard browser test needs a browser. ${browserSearch.message}`);
     await send("Red");
     await send("Red");
     await send("Green");
 
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: browserSearch.path,
       timeout: 60_000,
       args: [
         "--headless",

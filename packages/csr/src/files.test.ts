@@ -42,6 +42,17 @@ describe("writePrivateKeyFile", () => {
     expect(stdout).toContain("P-256");
   });
 
+  it("creates a missing certs/ directory (0700) instead of losing the key", async () => {
+    await using dir = await tempDir();
+    const file = join(dir.path, "certs", "device.key.pem");
+    await writePrivateKeyFile(file, pair.privateKey);
+    expect((await stat(join(dir.path, "certs"))).mode & 0o777).toBe(0o700);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await readPrivateKeyFile(file)).export({ format: "pem", type: "pkcs8" })).toBe(
+      privateKeyToPem(pair.privateKey),
+    );
+  });
+
   it("refuses to overwrite unless asked to, leaving the old key intact", async () => {
     await using dir = await tempDir();
     const file = join(dir.path, "device.key.pem");
@@ -84,11 +95,23 @@ describe("writeFileAtomic", () => {
     expect(await readdir(dir.path)).toEqual(["issued.pem"]);
   });
 
-  it("fails with FILE_WRITE_FAILED in a missing directory, leaving nothing behind", async () => {
+  it("creates missing parent directories with mode 0700", async () => {
     await using dir = await tempDir();
-    const error = await rejection(writeFileAtomic(join(dir.path, "missing", "f.pem"), "x"));
+    const file = join(dir.path, "certs", "issued", "f.pem");
+    await writeFileAtomic(file, "x", { mode: 0o644 });
+    expect(await readFile(file, "utf8")).toBe("x");
+    expect((await stat(join(dir.path, "certs"))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir.path, "certs", "issued"))).mode & 0o777).toBe(0o700);
+    expect(await readdir(join(dir.path, "certs", "issued"))).toEqual(["f.pem"]);
+  });
+
+  it("fails with FILE_WRITE_FAILED when a parent is a file, leaving nothing behind", async () => {
+    await using dir = await tempDir();
+    await writeFile(join(dir.path, "plain"), "");
+    const error = await rejection(writeFileAtomic(join(dir.path, "plain", "f.pem"), "x"));
     expect(error.code).toBe("FILE_WRITE_FAILED");
-    expect(await readdir(dir.path)).toEqual([]);
+    expect(error.message).toContain(join(dir.path, "plain", "f.pem"));
+    expect(await readdir(dir.path)).toEqual(["plain"]);
   });
 
   it("fails when the target is a directory, removing its temporary file", async () => {

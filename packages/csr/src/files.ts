@@ -1,5 +1,5 @@
 import { createPrivateKey, type KeyObject, randomBytes } from "node:crypto";
-import { type FileHandle, link, open, readFile, rename, rm } from "node:fs/promises";
+import { type FileHandle, link, mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CsrError, describeError } from "./errors.ts";
 import { privateKeyToPem } from "./keys.ts";
@@ -35,7 +35,8 @@ function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
 /**
  * Writes to a temporary file in the same directory, flushes it, then moves it into place, so readers
  * see the old content or the new, never a partial file. With `overwrite: false` an existing target is
- * refused atomically (hard link instead of rename).
+ * refused atomically (hard link instead of rename). Missing parent directories are created with mode
+ * 0700: a caller that has just been issued a certificate must not lose its key to a missing `certs/`.
  */
 async function writeAtomic(
   path: string,
@@ -48,6 +49,7 @@ async function writeAtomic(
   let handle: FileHandle | undefined;
   let created = false;
   try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     handle = await open(temp, "wx", mode ?? 0o666);
     created = true;
     if (mode !== undefined) await handle.chmod(mode);
@@ -77,7 +79,7 @@ async function writeAtomic(
     if (error instanceof CsrError || isAbort(error, signal)) throw error;
     throw new CsrError(
       "FILE_WRITE_FAILED",
-      `Could not write ${path} (${describeError(error)}): check the directory exists and is writable.`,
+      `Could not write ${path} (${describeError(error)}): check that its directory is writable.`,
       { path, cause: error },
     );
   } finally {
@@ -86,7 +88,10 @@ async function writeAtomic(
   }
 }
 
-/** Writes a file atomically: a temporary file in the same directory, flushed, then renamed over the target. */
+/**
+ * Writes a file atomically: a temporary file in the same directory, flushed, then renamed over the target.
+ * Missing parent directories are created (mode 0700).
+ */
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
@@ -96,8 +101,8 @@ export async function writeFileAtomic(
 }
 
 /**
- * Writes a private key as PKCS#8 PEM with mode 0600, atomically. Refuses to replace an existing file
- * unless `overwrite` is true.
+ * Writes a private key as PKCS#8 PEM with mode 0600, atomically, creating missing parent directories
+ * (mode 0700). Refuses to replace an existing file unless `overwrite` is true.
  */
 export async function writePrivateKeyFile(
   path: string,
