@@ -132,6 +132,10 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
 
   withGlobals(program.command("start").description("start the simulator; prints one line containing `ready`"))
     .option("--host <address>", "address every endpoint binds to", "127.0.0.1")
+    .option(
+      "--allow-host <name...>",
+      "more host names the HTTP server answers to (localhost, 127.0.0.1, [::1] and --host always are)",
+    )
     .option("--dps-port <n>", "DPS MQTT/TLS port (0 = any free; default: previous run's)", port)
     .option("--dps-ws-port <n>", "DPS MQTT-over-WebSocket port (default: previous run's)", port)
     .option("--hub-port <n>", "IoT Hub MQTT/TLS port (default: previous run's)", port)
@@ -166,6 +170,7 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
         const simulator = await startSimulator({
           dataDir: options.dataDir,
           host: options.host as string,
+          ...(options.allowHost === undefined ? {} : { allowedHostNames: options.allowHost as string[] }),
           ...(options.dpsPort === undefined ? {} : { dpsPort: options.dpsPort as number }),
           ...(options.dpsWsPort === undefined ? {} : { dpsWsPort: options.dpsWsPort as number }),
           ...(options.hubPort === undefined ? {} : { hubPort: options.hubPort as number }),
