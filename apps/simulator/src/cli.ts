@@ -543,7 +543,9 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
       if (options.hub !== undefined) query.set("hub", options.hub);
       if (options.showSecrets) query.set("includeSecrets", "true");
       const text = query.toString();
-      const list = await admin.get<Record<string, unknown>[]>(`/admin/devices${text === "" ? "" : `?${text}`}`);
+      const list = await admin.get<Record<string, unknown>[]>(
+        `/admin/devices${text === "" ? "" : `?${text}`}`,
+      );
       print(
         options,
         list,

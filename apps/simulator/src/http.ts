@@ -120,7 +120,8 @@ export function normalizeHostName(name: string): string {
 function hostNameOf(header: string): string | undefined {
   try {
     const url = new URL(`http://${header}`);
-    if (url.username !== "" || url.password !== "" || url.pathname !== "/" || url.search !== "") return undefined;
+    if (url.username !== "" || url.password !== "" || url.pathname !== "/" || url.search !== "")
+      return undefined;
     return url.hostname.toLowerCase();
   } catch {
     return undefined;
@@ -189,7 +190,9 @@ function guard(request: IncomingMessage, allowed: ReadonlySet<string>, port: num
 function isOwnOrigin(origin: string, allowed: ReadonlySet<string>, port: number): boolean {
   try {
     const url = new URL(origin);
-    return url.protocol === "http:" && allowed.has(url.hostname.toLowerCase()) && Number(url.port || 80) === port;
+    return (
+      url.protocol === "http:" && allowed.has(url.hostname.toLowerCase()) && Number(url.port || 80) === port
+    );
   } catch {
     return false; // includes "null" (sandboxed frames, file: pages)
   }
