@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { readFile, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { CliError } from "./io.ts";
 
 /** A parsed `sim.json` written by a running `skittle-sim` (DESIGN §4). */
@@ -30,15 +30,21 @@ export interface SimDps {
   groupKey: string | undefined;
 }
 
+/** Reads the sim.json at `path`, or in `path` when it is a directory (skittle-sim's `--data-dir`). */
 export async function readSimFile(path: string): Promise<SimFile> {
-  const file = resolve(path);
+  const given = resolve(path);
+  const isDirectory = await stat(given).then(
+    (stats) => stats.isDirectory(),
+    () => false,
+  );
+  const file = isDirectory ? join(given, "sim.json") : given;
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
     throw new CliError(
       "SIM_FILE_UNREADABLE",
-      `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}); start the simulator with \`skittle-sim start --data-dir DIR\` and pass --sim DIR/sim.json`,
+      `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}); start the simulator with \`skittle-sim start --data-dir DIR\` and pass --sim DIR (or DIR/sim.json)`,
       { cause: error },
     );
   }

@@ -22,6 +22,19 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
+/**
+ * Shows or hides a table's empty-state line. Until the first load it says "Loading…" (set in the HTML);
+ * the empty text replaces it only once data has arrived.
+ */
+function showEmpty(id, empty) {
+  const node = $(id);
+  if (node.dataset.loading === "true") {
+    node.textContent = node.dataset.emptyText;
+    delete node.dataset.loading;
+  }
+  node.hidden = !empty;
+}
+
 async function api(path, init = {}) {
   const response = await fetch(path, { ...init, headers: { accept: "application/json", ...init.headers } });
   const text = await response.text();
@@ -113,7 +126,7 @@ function renderDevices() {
       return row;
     }),
   );
-  $("devices-empty").hidden = state.devices.length > 0;
+  showEmpty("devices-empty", state.devices.length === 0);
   $("device-count").textContent = String(state.devices.length);
 }
 
@@ -148,7 +161,7 @@ function renderRegistrations() {
       ]),
     ),
   );
-  $("registrations-empty").hidden = recent.length > 0;
+  showEmpty("registrations-empty", recent.length === 0);
 }
 
 async function loadRegistrations() {
@@ -176,7 +189,7 @@ function renderTelemetry() {
         ]);
       }),
   );
-  $("telemetry-empty").hidden = state.messages.length > 0;
+  showEmpty("telemetry-empty", state.messages.length === 0);
 }
 
 function swatch(color) {

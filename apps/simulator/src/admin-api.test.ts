@@ -99,7 +99,7 @@ describe("admin API", () => {
       id: string;
       deviceId: string;
       attestation: { primaryKey: string };
-    }>("PUT", "/admin/individual-enrollments/Dev-One", {
+    }>("PUT", "/admin/individual-enrollments/Dev-One?includeSecrets=true", {
       body: { attestation: { type: "symmetricKey" }, deviceId: "device-one" },
     });
     expect(individual.status).toBe(201);

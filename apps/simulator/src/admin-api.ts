@@ -3,7 +3,7 @@ import { deriveDeviceKey, validateRegistrationId } from "@skittlesorter/attestat
 import { certificateFacts } from "@skittlesorter/csr";
 import { LIMITS, type SimContext } from "./context.ts";
 import { newEtag } from "./dps-service.ts";
-import { HttpError, type RouteRequest, type Router } from "./http.ts";
+import { HttpError, includeSecrets, type RouteRequest, type Router } from "./http.ts";
 import type {
   AdrPolicy,
   AllocationPolicy,
@@ -131,6 +131,27 @@ function checkEtag(
 }
 
 // --- views --------------------------------------------------------------------------------------
+
+/** An enrollment without its symmetric keys unless the request opted in (`?includeSecrets=true`). */
+function enrollmentView(request: RouteRequest, enrollment: Enrollment): Enrollment | Record<string, unknown> {
+  if (includeSecrets(request) || enrollment.attestation.type !== "symmetricKey") return enrollment;
+  return { ...enrollment, attestation: { type: "symmetricKey" } };
+}
+
+/** `sim.json` without the group keys and the ADR token unless the request opted in. */
+function configView(request: RouteRequest, config: Record<string, unknown>): Record<string, unknown> {
+  if (includeSecrets(request) || !("enrollmentGroups" in config)) return config;
+  const { enrollmentGroups, adr, ...rest } = config as {
+    enrollmentGroups: Record<string, unknown>[];
+    adr: Record<string, unknown>;
+  };
+  const { token: _token, ...publicAdr } = adr;
+  return {
+    ...rest,
+    enrollmentGroups: enrollmentGroups.map(({ primaryKey: _p, secondaryKey: _s, ...group }) => group),
+    adr: publicAdr,
+  };
+}
 
 function caView(record: CaCertificate): Record<string, unknown> {
   const properties: Record<string, unknown> = {
@@ -352,10 +373,12 @@ function enrollmentRoutes(router: Router, context: SimContext): void {
       }
       return enrollment;
     };
-    router.add("GET", `/admin/${segment}`, () => ({ body: store.listEnrollments(kind) }));
+    router.add("GET", `/admin/${segment}`, (request) => ({
+      body: store.listEnrollments(kind).map((enrollment) => enrollmentView(request, enrollment)),
+    }));
     router.add("GET", `/admin/${segment}/:id`, (request) => {
       const enrollment = find(request.params.id ?? "");
-      return { body: enrollment, headers: { etag: enrollment.etag } };
+      return { body: enrollmentView(request, enrollment), headers: { etag: enrollment.etag } };
     });
     router.add("PUT", `/admin/${segment}/:id`, async (request) => {
       const enrollmentId = id(request.params.id ?? "", `${what} id`);
@@ -389,7 +412,7 @@ function enrollmentRoutes(router: Router, context: SimContext): void {
       await context.changed();
       return {
         status: existing === undefined ? 201 : 200,
-        body: enrollment,
+        body: enrollmentView(request, enrollment),
         headers: { etag: enrollment.etag },
       };
     });
@@ -410,7 +433,7 @@ function enrollmentRoutes(router: Router, context: SimContext): void {
       store.putEnrollment(updated);
       store.addEvent(context.nowIso(), "enrollment.updated", updated.id, { kind, enabled: updated.enabled });
       await context.changed();
-      return { body: updated, headers: { etag: updated.etag } };
+      return { body: enrollmentView(request, updated), headers: { etag: updated.etag } };
     });
     router.add("DELETE", `/admin/${segment}/:id`, async (request) => {
       const existing = find(request.params.id ?? "");
@@ -752,7 +775,7 @@ export function registerAdminRoutes(router: Router, context: SimContext): void {
       settings: context.settings(),
     },
   }));
-  router.add("GET", "/admin/config", () => ({ body: context.config() }));
+  router.add("GET", "/admin/config", (request) => ({ body: configView(request, context.config()) }));
   router.add("GET", "/admin/settings", () => ({ body: context.settings() }));
   router.add("PATCH", "/admin/settings", async (request) => {
     const settings = context.updateSettings(settingsFromBody(object(request.body, "The body")));

@@ -1,5 +1,6 @@
+import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { SimulatorError } from "./errors.ts";
 import { SIM_JSON, type SimConfig } from "./simulator.ts";
 
@@ -22,16 +23,35 @@ export interface AdminClientOptions {
   fetch?: typeof fetch;
 }
 
-/** Reads `DIR/sim.json` of a running simulator; throws `SIM_NOT_RUNNING` when it is missing or unreadable. */
+/**
+ * The absolute data directory for `given`: the directory itself, or its `sim.json` (what `skittle --sim`
+ * takes), so both forms work wherever a data directory is asked for.
+ */
+export function dataDirOf(given: string): string {
+  const path = resolve(given);
+  if (basename(path) === SIM_JSON) return dirname(path);
+  try {
+    if (statSync(path).isFile()) return dirname(path);
+  } catch {
+    // Missing: a directory the simulator will create.
+  }
+  return path;
+}
+
+/**
+ * Reads `sim.json` of a running simulator, given its data directory or the `sim.json` path; throws
+ * `SIM_NOT_RUNNING` when it is missing or unreadable.
+ */
 export async function readSimConfig(dataDir: string): Promise<SimConfig> {
-  const path = join(resolve(dataDir), SIM_JSON);
+  const directory = dataDirOf(dataDir);
+  const path = join(directory, SIM_JSON);
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
     throw new SimulatorError(
       "SIM_NOT_RUNNING",
-      `No simulator is running for ${resolve(dataDir)} (${path} is missing); start one with: skittle-sim start --data-dir ${dataDir}`,
+      `No simulator is running for ${directory} (${path} is missing); start one with: skittle-sim start --data-dir ${directory}`,
       { cause: error },
     );
   }

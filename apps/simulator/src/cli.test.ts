@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "@skittlesorter/test-utils";
 import { describe, expect, it } from "vitest";
-import { runCli } from "./sim.test-support.ts";
+import { runCli, startTestSim } from "./sim.test-support.ts";
 import type { SimConfig } from "./simulator.ts";
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
@@ -119,5 +119,24 @@ describe("skittle-sim CLI", () => {
     expect(usage.stderr).toContain("--data-dir");
     const badPort = await runCli(["start", "--data-dir", dir.path, "--dps-port", "99999"]);
     expect(badPort.code).toBe(2);
+  });
+
+  it("takes the data directory or the sim.json in it, and its hint always names the directory", async () => {
+    await using dir = await tempDir("skittle-sim-cli-");
+    for (const given of [dir.path, join(dir.path, "sim.json")]) {
+      const notRunning = await runCli(["device", "list", "--data-dir", given]);
+      expect(notRunning.code).toBe(1);
+      expect(notRunning.stderr).toContain(`skittle-sim start --data-dir ${dir.path}\n`);
+    }
+    const sim = await startTestSim();
+    try {
+      for (const given of [sim.dir.path, sim.sim.configFile]) {
+        const list = await runCli(["settings", "show", "--json", "--data-dir", given]);
+        expect({ code: list.code, stderr: list.stderr }).toEqual({ code: 0, stderr: "" });
+        expect(JSON.parse(list.stdout)).toHaveProperty("assignmentDelayMs");
+      }
+    } finally {
+      await sim.close();
+    }
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Logger } from "@skittlesorter/core";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { AdminClient, readSimConfig as readSimConfigFor } from "./admin-client.ts";
+import { AdminClient, dataDirOf, readSimConfig as readSimConfigFor } from "./admin-client.ts";
 import { SimulatorError } from "./errors.ts";
 import { type SimConfig, startSimulator } from "./simulator.ts";
 
@@ -61,6 +61,14 @@ function wholeNumber(value: string): number {
 interface Globals {
   dataDir: string;
   json?: boolean;
+  showSecrets?: boolean;
+}
+
+const SHOW_SECRETS = "include keys (enrollment keys, derived device keys) in the output; off by default";
+
+/** `?includeSecrets=true` when the user passed `--show-secrets`. */
+function secretsQuery(options: Globals): string {
+  return options.showSecrets ? "?includeSecrets=true" : "";
 }
 
 function table(rows: readonly (readonly string[])[]): string {
@@ -109,7 +117,11 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
 
   const withGlobals = (command: Command): Command =>
     command
-      .requiredOption("--data-dir <dir>", "the simulator's data directory")
+      .requiredOption(
+        "--data-dir <dir>",
+        "the simulator's data directory (or the sim.json in it, as `skittle --sim` takes)",
+        dataDirOf,
+      )
       .option("--json", "print JSON")
       .exitOverride()
       .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
@@ -120,6 +132,10 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
 
   withGlobals(program.command("start").description("start the simulator; prints one line containing `ready`"))
     .option("--host <address>", "address every endpoint binds to", "127.0.0.1")
+    .option(
+      "--allow-host <name...>",
+      "more host names the HTTP server answers to (localhost, 127.0.0.1, [::1] and --host always are)",
+    )
     .option("--dps-port <n>", "DPS MQTT/TLS port (0 = any free; default: previous run's)", port)
     .option("--dps-ws-port <n>", "DPS MQTT-over-WebSocket port (default: previous run's)", port)
     .option("--hub-port <n>", "IoT Hub MQTT/TLS port (default: previous run's)", port)
@@ -154,6 +170,7 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
         const simulator = await startSimulator({
           dataDir: options.dataDir,
           host: options.host as string,
+          ...(options.allowHost === undefined ? {} : { allowedHostNames: options.allowHost as string[] }),
           ...(options.dpsPort === undefined ? {} : { dpsPort: options.dpsPort as number }),
           ...(options.dpsWsPort === undefined ? {} : { dpsWsPort: options.dpsWsPort as number }),
           ...(options.hubPort === undefined ? {} : { hubPort: options.hubPort as number }),
@@ -218,6 +235,7 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
     .option("--hub <name...>", "hashed: hubs to choose from; static: the hub")
     .option("--disabled", "create it disabled")
     .option("--replace", "replace an existing enrollment of this id")
+    .option("--show-secrets", SHOW_SECRETS)
     .action(async (id: string, options: Globals & Record<string, unknown>) => {
       const attestation: Record<string, unknown> = {
         type: options.attestation === "x509" ? "x509" : "symmetricKey",
@@ -244,7 +262,7 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
       const admin = await client(options);
       const result = await admin.request<Record<string, unknown>>(
         "PUT",
-        `${kindPath(options.individual as boolean)}/${encodeURIComponent(id)}`,
+        `${kindPath(options.individual as boolean)}/${encodeURIComponent(id)}${secretsQuery(options)}`,
         { body, headers: options.replace ? {} : { "if-none-match": "*" } },
       );
       print(
@@ -257,10 +275,16 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
   withGlobals(enrollment.command("list").description("list enrollments"))
     .option("--individual", "individual enrollments only")
     .option("--group", "enrollment groups only")
+    .option("--show-secrets", SHOW_SECRETS)
     .action(async (options: Globals & { individual?: boolean; group?: boolean }) => {
       const admin = await client(options);
-      const groups = options.individual ? [] : await admin.get<Record<string, unknown>[]>(kindPath(false));
-      const individuals = options.group ? [] : await admin.get<Record<string, unknown>[]>(kindPath(true));
+      const secrets = secretsQuery(options);
+      const groups = options.individual
+        ? []
+        : await admin.get<Record<string, unknown>[]>(`${kindPath(false)}${secrets}`);
+      const individuals = options.group
+        ? []
+        : await admin.get<Record<string, unknown>[]>(`${kindPath(true)}${secrets}`);
       const all = [...groups, ...individuals];
       print(
         options,
@@ -281,11 +305,14 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
       );
     });
 
-  withGlobals(enrollment.command("show <id>").description("show an enrollment (with its keys)"))
+  withGlobals(enrollment.command("show <id>").description("show an enrollment (keys with --show-secrets)"))
     .option("--individual", "an individual enrollment")
+    .option("--show-secrets", SHOW_SECRETS)
     .action(async (id: string, options: Globals & { individual?: boolean }) => {
       const admin = await client(options);
-      const body = await admin.get(`${kindPath(options.individual)}/${encodeURIComponent(id)}`);
+      const body = await admin.get(
+        `${kindPath(options.individual)}/${encodeURIComponent(id)}${secretsQuery(options)}`,
+      );
       print(options, body, JSON.stringify(body, null, 2));
     });
 
@@ -509,10 +536,16 @@ function buildProgram(io: CliIo, signal: AbortSignal | undefined): Command {
   const device = program.command("device").description("devices of the simulator's IoT hub");
   withGlobals(device.command("list").description("list hub devices with connection state and message counts"))
     .option("--hub <name>", "only this hub's devices")
+    .option("--show-secrets", SHOW_SECRETS)
     .action(async (options: Globals & { hub?: string }) => {
       const admin = await client(options);
-      const query = options.hub === undefined ? "" : `?hub=${encodeURIComponent(options.hub)}`;
-      const list = await admin.get<Record<string, unknown>[]>(`/admin/devices${query}`);
+      const query = new URLSearchParams();
+      if (options.hub !== undefined) query.set("hub", options.hub);
+      if (options.showSecrets) query.set("includeSecrets", "true");
+      const text = query.toString();
+      const list = await admin.get<Record<string, unknown>[]>(
+        `/admin/devices${text === "" ? "" : `?${text}`}`,
+      );
       print(
         options,
         list,

@@ -1,3 +1,5 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { findBrowser } from "@skittlesorter/test-utils";
 import { connectAsync, type MqttClient } from "mqtt";
 import { type Browser, chromium } from "playwright-core";
@@ -7,6 +9,7 @@ import {
   provisionDevice,
   startTestSim,
   type TestSim,
+  waitFor,
   x509Of,
 } from "./sim.test-support.ts";
 
@@ -34,6 +37,30 @@ describe("dashboard", () => {
       { qos: 1 },
     );
 
+  /** Chromium, started once for the tests of this file. */
+  const launch = async (): Promise<Browser> => {
+    if (browser !== undefined) return browser;
+    // Chrome, Chromium or Edge: $CHROME_PATH, else the usual locations (scripts/setup-system.sh uses the same search).
+    const browserSearch = findBrowser();
+    if (!browserSearch.found)
+      throw new Error(`The dashboard browser test needs a browser. ${browserSearch.message}`);
+    browser = await chromium.launch({
+      executablePath: browserSearch.path,
+      timeout: 60_000,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    return browser;
+  };
+
   beforeAll(async () => {
     sim = await startTestSim();
     device = await provisionDevice(sim, "dash-sorter-01", { csr: true });
@@ -57,36 +84,20 @@ describe("dashboard", () => {
   it("shows the device, its message count, certificate days left and per-colour counts, live", {
     timeout: 90_000,
   }, async () => {
-    // Chrome, Chromium or Edge: $CHROME_PATH, else the usual locations (scripts/setup-system.sh uses the same search).
-    const browserSearch = findBrowser();
-    if (!browserSearch.found)
-      throw new Error(`The dashboard browser test needs a browser. ${browserSearch.message}`);
     await send("Red");
     await send("Red");
     await send("Green");
 
-    browser = await chromium.launch({
-      executablePath: browserSearch.path,
-      timeout: 60_000,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    const page = await browser.newPage();
+    const page = await (await launch()).newPage();
     const failedRequests: string[] = [];
     page.on("requestfailed", (request) => {
       if (!request.url().includes("/admin/stream")) failedRequests.push(request.url());
     });
     const foreign: string[] = [];
+    const asksForSecrets: string[] = [];
     page.on("request", (request) => {
       if (!request.url().startsWith(sim.config.http.url)) foreign.push(request.url());
+      if (request.url().includes("includeSecrets")) asksForSecrets.push(request.url());
     });
     await page.goto(sim.config.http.dashboardUrl);
     await page.waitForFunction(
@@ -141,5 +152,96 @@ describe("dashboard", () => {
 
     expect(foreign).toEqual([]);
     expect(failedRequests).toEqual([]);
+    // The page never asks for secrets, and none reach it.
+    expect(asksForSecrets).toEqual([]);
+    const content = await page.content();
+    expect(content).not.toContain(sim.groupKey);
+    expect(content).not.toContain(device.deviceKey);
+  });
+
+  // Until the first load completes the tables say "Loading…"; the empty text only once data arrived empty.
+  it("shows a loading state, not the empty state, while the first data loads", {
+    timeout: 90_000,
+  }, async () => {
+    const page = await (await launch()).newPage();
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const held = new Set<string>();
+    await page.route(
+      (url) => url.pathname === "/admin/telemetry" || url.pathname === "/admin/registrations",
+      async (route) => {
+        held.add(new URL(route.request().url()).pathname);
+        await released;
+        await route.fulfill({ json: [] });
+      },
+    );
+    await page.goto(sim.config.http.dashboardUrl, { waitUntil: "domcontentloaded" });
+    await waitFor("the first loads to be held", () => held.size === 2 || undefined, 30_000);
+    const text = (id: string) => page.locator(`#${id}`).textContent();
+    expect(await text("telemetry-empty")).toMatch(/^Loading/);
+    expect(await text("registrations-empty")).toMatch(/^Loading/);
+
+    release();
+    await page.waitForFunction(
+      () => (globalThis as unknown as PageGlobals).document.body.dataset.ready === "true",
+      undefined,
+      { timeout: 15_000 },
+    );
+    expect(await text("telemetry-empty")).toBe("No telemetry yet.");
+    expect(await text("registrations-empty")).toBe("No registrations yet.");
+    expect(await page.locator("#registrations-empty").isVisible()).toBe(true);
+    await page.close();
+  });
+
+  // A page on another origin (any site the user visits) tries the simple cross-origin POST that needs no
+  // CORS preflight: the simulator refuses it and the device never receives the method.
+  it("refuses a direct method sent by a page from another origin", { timeout: 90_000 }, async () => {
+    const received: string[] = [];
+    mqtt?.on("message", (topic) => {
+      const match = /^\$iothub\/methods\/POST\/([^/]+)\/\?\$rid=(.+)$/.exec(topic);
+      if (match === null) return;
+      received.push(match[1] ?? "");
+      void mqtt?.publishAsync(`$iothub/methods/res/200/?$rid=${match[2]}`, "{}");
+    });
+    await mqtt?.subscribeAsync("$iothub/methods/POST/#", { qos: 0 });
+
+    const evil: Server = createServer((_request, response) => {
+      response.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>elsewhere</title>");
+    });
+    await new Promise<void>((resolve) => evil.listen(0, "127.0.0.1", resolve));
+    try {
+      const page = await (await launch()).newPage();
+      await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+      const outcome = await page.evaluate(
+        async ({ url, body }) => {
+          try {
+            await fetch(url, {
+              method: "POST",
+              mode: "no-cors",
+              headers: { "content-type": "text/plain" },
+              body,
+            });
+            return "answered";
+          } catch (error) {
+            return `failed: ${String(error)}`;
+          }
+        },
+        {
+          url: `${sim.config.http.url}/admin/devices/${device.deviceId}/methods`,
+          body: JSON.stringify({ methodName: "pause", responseTimeoutInSeconds: 10 }),
+        },
+      );
+      expect(outcome).toBe("answered");
+      await page.close();
+    } finally {
+      await new Promise((resolve) => evil.close(resolve));
+    }
+    // The admin client still works, and its method arrives after anything sent before it.
+    await sim.admin.request("POST", `/admin/devices/${device.deviceId}/methods`, {
+      body: { methodName: "ping", responseTimeoutInSeconds: 10 },
+    });
+    expect(received).toEqual(["ping"]);
   });
 });

@@ -121,7 +121,7 @@ describe("DPS over MQTT", () => {
       body: { attestation: { type: "symmetricKey" }, credentialPolicy: "short" },
     });
     const group = await sim.admin.get<{ attestation: { primaryKey: string } }>(
-      "/admin/enrollment-groups/short-group",
+      "/admin/enrollment-groups/short-group?includeSecrets=true",
     );
     for (const keyType of ["ec-p256", "rsa-2048"] as const) {
       const registrationId = `csr-${keyType}`;
@@ -166,7 +166,7 @@ describe("DPS over MQTT", () => {
   it("assigns without a chain when the enrollment has no credential policy", async () => {
     const created = await sim.admin.request<{ attestation: { primaryKey: string } }>(
       "PUT",
-      "/admin/enrollment-groups/no-policy",
+      "/admin/enrollment-groups/no-policy?includeSecrets=true",
       { body: { attestation: { type: "symmetricKey" } } },
     );
     const registrationId = "csr-no-policy";
@@ -338,7 +338,7 @@ describe("DPS over MQTT", () => {
 
     const disabled = await sim.admin.request<{ attestation: { primaryKey: string } }>(
       "PUT",
-      "/admin/enrollment-groups/disabled-group",
+      "/admin/enrollment-groups/disabled-group?includeSecrets=true",
       { body: { attestation: { type: "symmetricKey" }, enabled: false } },
     );
     const disabledDevice = await rawDevice(sim, {
@@ -471,7 +471,7 @@ describe("DPS over MQTT", () => {
     });
     const created = await sim.admin.request<{ attestation: { primaryKey: string } }>(
       "PUT",
-      "/admin/enrollment-groups/moving",
+      "/admin/enrollment-groups/moving?includeSecrets=true",
       {
         body: { attestation: { type: "symmetricKey" }, allocationPolicy: "static", staticHub: "skittle-hub" },
       },

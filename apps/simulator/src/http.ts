@@ -98,6 +98,104 @@ export interface JsonServerOptions {
   router: Router;
   logger: Logger;
   maxBodyBytes: number;
+  /**
+   * Host names (without port) the server answers to; any other `Host` is refused (DNS rebinding).
+   * `localhost`, `127.0.0.1`, `[::1]` and `host` are always allowed.
+   */
+  allowedHostNames?: readonly string[];
+}
+
+/** Host names every simulator answers to, whatever it binds to. */
+export const LOOPBACK_HOST_NAMES: readonly string[] = ["localhost", "127.0.0.1", "[::1]"];
+
+const MUTATING_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** `::1` → `[::1]`, lowercase: the form a name takes in a `Host` header or a URL. */
+export function normalizeHostName(name: string): string {
+  const lower = name.trim().toLowerCase();
+  return lower.includes(":") && !lower.startsWith("[") ? `[${lower}]` : lower;
+}
+
+/** The name part of a `Host` header (`[::1]:8080` → `[::1]`); undefined when it cannot be parsed. */
+function hostNameOf(header: string): string | undefined {
+  try {
+    const url = new URL(`http://${header}`);
+    if (url.username !== "" || url.password !== "" || url.pathname !== "/" || url.search !== "")
+      return undefined;
+    return url.hostname.toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a body media type is JSON (`application/json`, `application/merge-patch+json`, any parameters). */
+function isJsonMediaType(header: string | undefined): boolean {
+  const type = header?.split(";")[0]?.trim().toLowerCase() ?? "";
+  return type === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(type);
+}
+
+function carriesBody(request: IncomingMessage): boolean {
+  const length = request.headers["content-length"];
+  return request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+/**
+ * Refuses what a web page on another site (or a DNS-rebound name) could make a browser send: any request
+ * whose `Host` is not one of the simulator's names, and a mutating request that is cross-origin
+ * (`Origin`, `Sec-Fetch-Site`) or carries a body that is not JSON (a `text/plain` POST needs no CORS preflight).
+ */
+function guard(request: IncomingMessage, allowed: ReadonlySet<string>, port: number): void {
+  const allowedList = [...allowed].join(", ");
+  const host = request.headers.host;
+  const name = host === undefined ? undefined : hostNameOf(host);
+  if (name === undefined || !allowed.has(name)) {
+    throw new HttpError(
+      403,
+      "HOST_NOT_ALLOWED",
+      `The Host header ${host === undefined ? "is missing" : `"${host.slice(0, 200)}" is not one of the simulator's names`}; ` +
+        `use one of ${allowedList} (with the simulator's port), e.g. http://127.0.0.1:${port}. ` +
+        "Other names are refused to stop DNS rebinding; start the simulator with --host NAME to serve another name.",
+    );
+  }
+  if (!MUTATING_METHODS.has(request.method ?? "GET")) return;
+  const origin = request.headers.origin;
+  if (origin !== undefined && !isOwnOrigin(origin, allowed, port)) {
+    throw new HttpError(
+      403,
+      "CROSS_ORIGIN_REQUEST",
+      `Requests that change the simulator are refused from Origin "${origin.slice(0, 200)}": only pages the simulator ` +
+        `serves itself (http://<${allowedList}>:${port}) may send them. Use skittle-sim, the admin client, or an HTTP ` +
+        "client that sends no Origin header.",
+    );
+  }
+  const site = request.headers["sec-fetch-site"];
+  if (site === "cross-site" || site === "same-site") {
+    throw new HttpError(
+      403,
+      "CROSS_SITE_REQUEST",
+      `Requests that change the simulator are refused from other sites (Sec-Fetch-Site: ${site}); use the dashboard ` +
+        "the simulator serves, skittle-sim, or the admin client.",
+    );
+  }
+  const type = request.headers["content-type"];
+  if (carriesBody(request) && !isJsonMediaType(type)) {
+    throw new HttpError(
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+      `The request body must be JSON sent with "Content-Type: application/json"${type === undefined ? " (the header is missing)" : `, not "${type.slice(0, 100)}"`}.`,
+    );
+  }
+}
+
+function isOwnOrigin(origin: string, allowed: ReadonlySet<string>, port: number): boolean {
+  try {
+    const url = new URL(origin);
+    return (
+      url.protocol === "http:" && allowed.has(url.hostname.toLowerCase()) && Number(url.port || 80) === port
+    );
+  } catch {
+    return false; // includes "null" (sandboxed frames, file: pages)
+  }
 }
 
 function send(
@@ -135,6 +233,10 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
 
 /** Starts a JSON HTTP server for `router`; resolves once it listens. */
 export async function startJsonServer(options: JsonServerOptions): Promise<{ server: Server; port: number }> {
+  const allowedHostNames = new Set(
+    [...LOOPBACK_HOST_NAMES, options.host, ...(options.allowedHostNames ?? [])].map(normalizeHostName),
+  );
+  let listeningPort = options.port;
   const server = createServer((request, response) => {
     void handle(request, response);
   });
@@ -148,6 +250,7 @@ export async function startJsonServer(options: JsonServerOptions): Promise<{ ser
       return;
     }
     try {
+      guard(request, allowedHostNames, listeningPort);
       const matched = options.router.match(method, url.pathname);
       if (matched === undefined) {
         throw new HttpError(
@@ -208,5 +311,21 @@ export async function startJsonServer(options: JsonServerOptions): Promise<{ ser
       resolve();
     });
   });
-  return { server, port: (server.address() as AddressInfo).port };
+  listeningPort = (server.address() as AddressInfo).port;
+  return { server, port: listeningPort };
+}
+
+/**
+ * Whether the request asked for secrets with `?includeSecrets=true`. Keys and tokens are opt-in so that
+ * ordinary output (lists, the dashboard, logs of scripts) never carries them.
+ */
+export function includeSecrets(request: RouteRequest): boolean {
+  const value = request.query.get("includeSecrets");
+  if (value === null || value === "false") return false;
+  if (value === "true" || value === "") return true;
+  throw new HttpError(
+    400,
+    "INVALID_QUERY",
+    `"includeSecrets" must be true or false, got "${value.slice(0, 64)}".`,
+  );
 }

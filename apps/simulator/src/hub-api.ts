@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AdrService } from "./adr-service.ts";
 import type { SimContext } from "./context.ts";
-import { HttpError, type RouteRequest, type Router } from "./http.ts";
+import { HttpError, includeSecrets, type RouteRequest, type Router } from "./http.ts";
 import {
   HUB_LIMITS,
   type HubConnectionEvent,
@@ -47,7 +47,9 @@ function integerParam(request: RouteRequest, name: string, min: number, max: num
 }
 
 /** A hub device with what the dashboard shows: connection, activity, message count, certificate. */
-export interface HubDeviceView extends HubDevice {
+export interface HubDeviceView extends Omit<HubDevice, "authentication"> {
+  /** SAS keys only with `?includeSecrets=true`. */
+  authentication: HubDevice["authentication"] | { type: "sas" };
   connectionState: "Connected" | "Disconnected";
   connectionStateUpdatedTime: string | null;
   /** While connected: what the device subscribed to (twinResponses, desiredUpdates, methods, cloudToDevice). */
@@ -69,12 +71,13 @@ export interface HubDeviceView extends HubDevice {
 /** `/admin/devices…` (hub registry, twins, methods) and `/admin/telemetry…`, `/admin/stream` (live events). */
 export function registerHubRoutes(
   router: Router,
-  options: { context: SimContext; hub: HubService; adr: AdrService },
+  options: { context: SimContext; hub: HubService; adr: AdrService; maxStreamBufferBytes: number },
 ): void {
-  const { context, hub, adr } = options;
+  const { context, hub, adr, maxStreamBufferBytes } = options;
   const { store } = context;
 
-  const deviceViews = (devices: HubDevice[]): HubDeviceView[] => {
+  const deviceViews = (request: RouteRequest, devices: HubDevice[]): HubDeviceView[] => {
+    const secrets = includeSecrets(request);
     const counts = new Map(store.telemetrySummary().devices.map((item) => [item.deviceId, item]));
     const now = context.clock.now();
     return devices.map((device) => {
@@ -85,6 +88,9 @@ export function registerHubRoutes(
       const adrRecord = adr.forDeviceId(device.deviceId);
       return {
         ...device,
+        // Derived device keys only on request (?includeSecrets=true).
+        authentication:
+          secrets || device.authentication.type !== "sas" ? device.authentication : { type: "sas" },
         connectionState: live !== undefined ? "Connected" : "Disconnected",
         connectionStateUpdatedTime: connection?.at ?? null,
         subscriptions: live?.subscriptions() ?? [],
@@ -144,9 +150,11 @@ export function registerHubRoutes(
   });
 
   router.add("GET", "/admin/devices", (request) => ({
-    body: deviceViews(store.listDevices(request.query.get("hub") ?? undefined)),
+    body: deviceViews(request, store.listDevices(request.query.get("hub") ?? undefined)),
   }));
-  router.add("GET", "/admin/devices/:id", (request) => ({ body: deviceViews([findDevice(request)])[0] }));
+  router.add("GET", "/admin/devices/:id", (request) => ({
+    body: deviceViews(request, [findDevice(request)])[0],
+  }));
   router.add("GET", "/admin/devices/:id/twin", (request) => {
     const device = findDevice(request);
     const twin = hub.twin(device.hub, device.deviceId);
@@ -273,6 +281,16 @@ export function registerHubRoutes(
           response.write(
             `${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
           );
+          // A reader that does not keep up would otherwise make the simulator buffer without limit;
+          // an EventSource reconnects with Last-Event-ID and catches up on telemetry.
+          if (response.writableLength > maxStreamBufferBytes) {
+            context.logger.warn("event stream reader too slow; disconnected", {
+              path: request.path,
+              bufferedBytes: response.writableLength,
+              limitBytes: maxStreamBufferBytes,
+            });
+            response.destroy();
+          }
         };
         response.write("retry: 2000\n: connected\n\n");
         const wanted = (id: string): boolean => deviceId === undefined || id === deviceId;

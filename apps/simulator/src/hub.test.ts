@@ -367,7 +367,7 @@ describe("IoT Hub over MQTT", () => {
     await sim.admin.request("PUT", "/admin/adr/policies/short", { body: { validityDays: 7 } });
     const group = await sim.admin.request<{ attestation: { primaryKey: string } }>(
       "PUT",
-      "/admin/enrollment-groups/short-lived",
+      "/admin/enrollment-groups/short-lived?includeSecrets=true",
       { body: { attestation: { type: "symmetricKey" }, credentialPolicy: "short" } },
     );
     const device = await provisionDevice(sim, "hub-short-01", {

@@ -38,6 +38,16 @@ export interface StartSimulatorOptions {
   dataDir: string;
   /** Address every endpoint binds to. Default 127.0.0.1. */
   host?: string;
+  /**
+   * More host names the HTTP server answers to (admin API, ADR REST, dashboard). `localhost`, `127.0.0.1`,
+   * `[::1]` and `host` always are; requests with any other `Host` header are refused (DNS rebinding).
+   */
+  allowedHostNames?: readonly string[];
+  /**
+   * A live event stream (`/admin/stream`) reader whose unsent data exceeds this many bytes is disconnected
+   * (it reconnects and catches up). Default 1 MiB.
+   */
+  maxStreamBufferBytes?: number;
   /** DPS MQTT/TLS port; 0 = any free port. Default: the previous run's port, else 0. */
   dpsPort?: number;
   /** DPS MQTT-over-WebSocket (TLS) port. Default: the previous run's, else 0. */
@@ -373,7 +383,12 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
     const router = new Router();
     registerAdminRoutes(router, context);
     router.add("POST", "/admin/adr/synchronize", () => ({ body: adrService.synchronize("admin-api") }));
-    registerHubRoutes(router, { context, hub: hubService, adr: adrService });
+    registerHubRoutes(router, {
+      context,
+      hub: hubService,
+      adr: adrService,
+      maxStreamBufferBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
+    });
     registerAdrRoutes(router, {
       context,
       adr: adrService,
@@ -388,6 +403,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
       router,
       logger,
       maxBodyBytes: 1024 * 1024,
+      ...(options.allowedHostNames === undefined ? {} : { allowedHostNames: options.allowedHostNames }),
     }).catch((error: NodeJS.ErrnoException) => {
       throw new SimulatorError(
         "SIM_LISTEN_FAILED",

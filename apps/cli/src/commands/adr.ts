@@ -159,7 +159,10 @@ export const adrCommands: CommandGroup = (program, context) => {
 
 function withConnection(command: Command): Command {
   return command
-    .option("--sim <file>", "sim.json of a running skittle-sim: its ADR endpoint, names and token")
+    .option(
+      "--sim <file>",
+      "sim.json of a running skittle-sim (or its data directory): its ADR endpoint, names and token",
+    )
     .option("--subscription <id>", "Azure subscription id")
     .option("--resource-group <name>", "resource group of the ADR namespace")
     .option("--namespace <name>", "ADR namespace")

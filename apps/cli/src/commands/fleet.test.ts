@@ -189,7 +189,10 @@ describe("skittle fleet --sim", () => {
 
   it("refuses bad usage with exit code 2 and says how to fix it", async () => {
     const cases: [string[], string][] = [
-      [["fleet", "--devices", "3"], "pass --host H --id-scope S --group-key K, or --sim DIR/sim.json"],
+      [
+        ["fleet", "--devices", "3"],
+        "pass --host H --id-scope S --group-key K, or --sim DIR (the data directory",
+      ],
       [["fleet", "--host", "h.example", "--id-scope", "0ne00000A0A", "--devices", "3"], "pass --group-key K"],
       [["fleet", "--sim", sim.configFile], "pass --devices N"],
       [["fleet", "--sim", sim.configFile, "--devices", "0"], "--devices must be a whole number from 1"],

@@ -40,7 +40,7 @@ export const fleetCommands: CommandGroup = (program, context) => {
     )
     .option(
       "--sim <file>",
-      "sim.json of a running skittle-sim: DPS host, port, id scope, TLS root, group key",
+      "sim.json of a running skittle-sim (or its data directory): DPS host, port, id scope, TLS root, group key",
     )
     .option("--host <host>", "DPS host, e.g. global.azure-devices-provisioning.net")
     .option("--port <n>", "DPS port (default 8883, or 443 with --websocket)")
@@ -125,7 +125,7 @@ async function fleetOptionsFrom(options: FleetCliOptions, io: CliIo): Promise<Fl
   }
   if (host === undefined || idScope === undefined) {
     throw usageError(
-      "say where DPS is: pass --host H --id-scope S --group-key K, or --sim DIR/sim.json for a running skittle-sim",
+      "say where DPS is: pass --host H --id-scope S --group-key K, or --sim DIR (the data directory of a running skittle-sim)",
     );
   }
   if (groupKey === undefined) {

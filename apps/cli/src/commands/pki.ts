@@ -354,7 +354,7 @@ export const pkiCommands: CommandGroup = (program, context) => {
         "prove possession of both (verification code → certificate with CN = code signed by the CA → " +
         "verified), and create an X.509 enrollment group on the intermediate linked to a credential policy.",
     )
-    .requiredOption("--sim <file>", "sim.json of a running skittle-sim")
+    .requiredOption("--sim <file>", "sim.json of a running skittle-sim (or its data directory)")
     .requiredOption("--ca-dir <dir>", "CA directory made by `skittle pki init`")
     .option("--name <name>", "CA name in --ca-dir (needed when it holds several)")
     .option("--group-id <id>", "enrollment group id (default: {name}-x509)")

@@ -92,6 +92,6 @@ describe("skittle provision --sim", () => {
   it("needs --sim or --host and --id-scope", async () => {
     const run = await runCli(["provision", "--registration-id", "x1", "--group-key", "a2V5"]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain("--sim DIR/sim.json");
+    expect(run.stderr).toContain("--sim DIR (the data directory");
   });
 });

@@ -55,7 +55,7 @@ export const provisionCommands: CommandGroup = (program, context) => {
     )
     .option(
       "--sim <file>",
-      "sim.json of a running skittle-sim: its DPS host, port, id scope, TLS root and default group key",
+      "sim.json of a running skittle-sim (or its data directory): its DPS host, port, id scope, TLS root and default group key",
     )
     .option("--host <host>", `DPS host, e.g. ${DPS_GLOBAL_HOST}`)
     .option("--port <n>", "port (default 8883, or 443 with --websocket)")
@@ -134,7 +134,7 @@ async function targetFrom(options: ProvisionCliOptions, io: CliIo): Promise<Targ
   if (options.sim === undefined) {
     if (options.host === undefined || options.idScope === undefined) {
       throw usageError(
-        "say where DPS is: pass --host H --id-scope S, or --sim DIR/sim.json for a running skittle-sim",
+        "say where DPS is: pass --host H --id-scope S, or --sim DIR (the data directory of a running skittle-sim)",
       );
     }
     return { ...options, host: options.host, idScope: options.idScope };
