@@ -18,6 +18,8 @@ export interface DpsEndpointOptions {
   logger: Logger;
   /** MQTT packets declaring more are refused by closing the connection. */
   maxPacketBytes: number;
+  /** Connections that have not completed their TLS handshake this long after opening are closed. */
+  tlsHandshakeTimeoutMs: number;
 }
 
 export interface DpsEndpoint {
@@ -159,6 +161,7 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
     wsPort: options.wsPort,
     tls: options.tls,
     maxPacketBytes: options.maxPacketBytes,
+    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
     logger,
     identify(conn, chain) {
       peerChains.set(conn, chain);

@@ -22,6 +22,8 @@ export interface MqttListenersOptions {
   tls: TlsMaterial;
   /** MQTT packets declaring more close the connection. */
   maxPacketBytes: number;
+  /** Connections whose TLS handshake has not completed this long after they opened are closed. */
+  tlsHandshakeTimeoutMs: number;
   logger: Logger;
   /** Serves every accepted connection; closed with the listeners (and when they cannot start). */
   broker: Aedes;
@@ -65,7 +67,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: "TLSv1.2" as const,
-    handshakeTimeout: 10_000,
+    handshakeTimeout: options.tlsHandshakeTimeoutMs,
     // TCP_NODELAY on every accepted socket (a net.createServer option, honoured by tls and https servers). The
     // broker answers with small packets in separate writes (a PUBACK, then the response); with Nagle's algorithm
     // the second waits for the client's delayed ACK, up to 40 ms per exchange.
@@ -82,9 +84,12 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
     accept(conn, peerChainOf(socket), "mqtt");
   });
   tlsServer.on("connection", track);
-  tlsServer.on("tlsClientError", (error) =>
-    logger.debug(`${label} TLS handshake failed`, { error: error.message }),
-  );
+  // Node only reports a failed or timed-out handshake; without the destroy a client that never sends (or never
+  // finishes) its ClientHello would hold its socket forever.
+  tlsServer.on("tlsClientError", (error, socket) => {
+    logger.debug(`${label} TLS handshake failed`, { error: error.message });
+    socket.destroy();
+  });
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -107,9 +112,10 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
       accept(createWebSocketStream(ws), peerChainOf(socket as TLSSocket), "mqtt-ws", request);
     });
   });
-  httpsServer.on("tlsClientError", (error) =>
-    logger.debug(`${label} WSS handshake failed`, { error: error.message }),
-  );
+  httpsServer.on("tlsClientError", (error, socket) => {
+    logger.debug(`${label} WSS handshake failed`, { error: error.message });
+    socket.destroy();
+  });
 
   let port: number;
   let wsPort: number;
