@@ -544,3 +544,40 @@ describe("registration quota", () => {
     expect(poll.status).toBe(200);
   });
 });
+
+describe("registration quota under forged credentials", () => {
+  let sim: TestSim;
+  beforeAll(async () => {
+    sim = await startTestSim({ registrationsPerMinute: 5 });
+  });
+  afterAll(async () => {
+    await sim?.close();
+  });
+
+  it("counts only authenticated requests, and limits failed authentications without locking others out", async () => {
+    const forger = await rawDevice(sim, {
+      registrationId: "victim-1",
+      password: sasFor(sim.config, "victim-1", randomBytes(32).toString("base64")),
+    });
+    const forged: number[] = [];
+    for (let attempt = 0; attempt < 7; attempt++) forged.push((await forger.register()).status);
+    const throttledFailure = forger.replies.at(-1);
+    await forger.close();
+    // Five failures a minute are answered; beyond them the forger's address is told to back off.
+    expect(forged).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    expect(throttledFailure?.body).toMatchObject({
+      errorCode: 429001,
+      message: expect.stringContaining("failed authentications"),
+    });
+    expect(throttledFailure?.retryAfter).toBeGreaterThanOrEqual(1);
+
+    // Same address (loopback), valid credentials: the full quota of five is still available.
+    const statuses: number[] = [];
+    for (const registrationId of ["legit-1", "legit-2", "legit-3", "legit-4", "legit-5", "legit-6"]) {
+      const device = await rawDevice(sim, { registrationId, password: groupSas(sim, registrationId) });
+      statuses.push((await device.register()).status);
+      await device.close();
+    }
+    expect(statuses).toEqual([202, 202, 202, 202, 202, 429]);
+  });
+});

@@ -27,8 +27,16 @@ export interface MqttListenersOptions {
   logger: Logger;
   /** Serves every accepted connection; closed with the listeners (and when they cannot start). */
   broker: Aedes;
-  /** Called before the broker sees a connection: the client certificate chain it presented, and how it came. */
-  identify(conn: Duplex, peerChain: Buffer[], transport: MqttTransport): void;
+  /**
+   * Called before the broker sees a connection: the client certificate chain it presented, how it came, and the
+   * peer's IP address.
+   */
+  identify(
+    conn: Duplex,
+    peerChain: Buffer[],
+    transport: MqttTransport,
+    remoteAddress: string | undefined,
+  ): void;
 }
 
 export interface MqttListeners {
@@ -47,11 +55,11 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
   const { label, logger, broker } = options;
   const accept = (
     conn: Duplex,
-    chain: Buffer[],
+    socket: TLSSocket,
     transport: MqttTransport,
     request?: IncomingMessage,
   ): void => {
-    options.identify(conn, chain, transport);
+    options.identify(conn, peerChainOf(socket), transport, socket.remoteAddress);
     conn.on("error", () => {});
     broker.handle(conn, request);
   };
@@ -81,7 +89,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
         limitBytes: options.maxPacketBytes,
       });
     });
-    accept(conn, peerChainOf(socket), "mqtt");
+    accept(conn, socket, "mqtt");
   });
   tlsServer.on("connection", track);
   // Node only reports a failed or timed-out handshake; without the destroy a client that never sends (or never
@@ -109,7 +117,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(createWebSocketStream(ws), peerChainOf(socket as TLSSocket), "mqtt-ws", request);
+      accept(createWebSocketStream(ws), socket as TLSSocket, "mqtt-ws", request);
     });
   });
   httpsServer.on("tlsClientError", (error, socket) => {
