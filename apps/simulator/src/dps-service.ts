@@ -365,6 +365,7 @@ export class DpsService {
       if (code === "CSR_UNSUPPORTED_KEY_TYPE") {
         throw invalid(`Invalid CSR: ${(error as Error).message} ${keyTypesAccepted(settings)}`);
       }
+      if (code === "CSR_WEAK_SIGNATURE") throw invalid(`Invalid CSR: ${(error as Error).message}`);
       throw invalid(
         `Invalid CSR: it is not a DER PKCS#10 certificate request (${(error as Error).message}).`,
       );

@@ -3,9 +3,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { deriveDeviceKey, symmetricKeyAttestation } from "@skittlesorter/attestation";
-import { createCsr, generateKeyPair, type KeyType, publicKeysMatch } from "@skittlesorter/csr";
+import { createCsr, csrToWire, generateKeyPair, type KeyType, publicKeysMatch } from "@skittlesorter/csr";
 import { provision } from "@skittlesorter/dps-mqtt";
-import { openssl } from "@skittlesorter/test-utils";
+import { openssl, tempDir } from "@skittlesorter/test-utils";
 import { connectAsync } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -192,6 +192,12 @@ describe("DPS over MQTT", () => {
     const registrationId = "csr-bad";
     const device = await rawDevice(sim, { registrationId, password: groupSas(sim, registrationId) });
     const good = await csrFor(registrationId);
+    await using opensslDir = await tempDir();
+    const sha1Key = join(opensslDir.path, "sha1.key");
+    await openssl(["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", sha1Key]);
+    const sha1Csr = csrToWire(
+      (await openssl(["req", "-new", "-key", sha1Key, "-subj", `/CN=${registrationId}`, "-sha1"])).stdout,
+    );
     const tampered = Buffer.from(good.wire, "base64");
     tampered[tampered.length - 2] = (tampered[tampered.length - 2] ?? 0) ^ 0x55;
     const cases: [unknown, number, RegExp][] = [
@@ -208,6 +214,7 @@ describe("DPS over MQTT", () => {
         /CN is "someone-else" but must be the registration id "csr-bad"/,
       ],
       [tampered.toString("base64"), 400004, /signature does not verify|not a DER/],
+      [sha1Csr, 400004, /Invalid CSR: .*signed with ECDSA with SHA-1; sign it with SHA-256/],
       [12345, 400012, /csr must be a string/],
     ];
     for (const [csr, errorCode, message] of cases) {
