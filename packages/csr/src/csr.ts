@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject, webcrypto } from "node:crypto";
 import type * as Forge from "node-forge";
+import { parseCsrDer } from "./csr-der.ts";
 import { CsrError, describeError } from "./errors.ts";
 import {
   checkKeyPair,
@@ -14,7 +15,7 @@ import {
   webSigningAlgorithms,
 } from "./keys.ts";
 import { forge, nodeCrypto, x509 } from "./libs.ts";
-import { csrDer, parseCsrDer, toPem, toWire } from "./pem.ts";
+import { csrDer, toPem, toWire } from "./pem.ts";
 
 /** A PKCS#10 certificate signing request in every form it is needed. */
 export interface Csr {
