@@ -1,5 +1,6 @@
 import { randomBytes, X509Certificate } from "node:crypto";
 import { writeFile } from "node:fs/promises";
+import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { deriveDeviceKey, symmetricKeyAttestation } from "@skittlesorter/attestation";
@@ -17,6 +18,7 @@ import {
   startTestSim,
   type TestSim,
 } from "./sim.test-support.ts";
+import { startSimulator } from "./simulator.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -586,5 +588,36 @@ describe("registration quota under forged credentials", () => {
       await device.close();
     }
     expect(statuses).toEqual([202, 202, 202, 202, 202, 429]);
+  });
+});
+
+describe("TLS handshake timeout on the device ports", () => {
+  let sim: TestSim;
+  beforeAll(async () => {
+    sim = await startTestSim({ tlsHandshakeTimeoutMs: 250 });
+  });
+  afterAll(async () => {
+    await sim?.close();
+  });
+
+  it("closes silent connections on the DPS and IoT Hub MQTT and WebSocket ports", async () => {
+    const hub = sim.config.hubs[0];
+    const ports = [sim.config.dps.port, sim.config.dps.wsPort, hub?.port, hub?.wsPort];
+    const closes = ports.map((port) => {
+      const socket = tcpConnect({ host: "127.0.0.1", port: port ?? 0 });
+      socket.on("error", () => {});
+      return new Promise<string>((resolve) => socket.once("close", () => resolve(`${port} closed`)));
+    });
+    expect(await Promise.all(closes)).toEqual(ports.map((port) => `${port} closed`));
+  });
+
+  it("refuses a timeout that is not a whole number of milliseconds >= 1", async () => {
+    await using dir = await tempDir("skittle-sim-handshake-");
+    for (const tlsHandshakeTimeoutMs of [0, -1, 1.5]) {
+      await expect(startSimulator({ dataDir: dir.path, tlsHandshakeTimeoutMs })).rejects.toMatchObject({
+        code: "SIM_INVALID_OPTION",
+        message: expect.stringContaining("tlsHandshakeTimeoutMs"),
+      });
+    }
   });
 });
