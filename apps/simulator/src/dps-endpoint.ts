@@ -18,6 +18,8 @@ export interface DpsEndpointOptions {
   logger: Logger;
   /** MQTT packets declaring more are refused by closing the connection. */
   maxPacketBytes: number;
+  /** Connections that have not completed their TLS handshake this long after opening are closed. */
+  tlsHandshakeTimeoutMs: number;
 }
 
 export interface DpsEndpoint {
@@ -46,7 +48,7 @@ function connackError(returnCode: 1 | 2 | 3 | 4 | 5, message: string): Authentic
 export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<DpsEndpoint> {
   const { service, logger } = options;
   const sessions = new WeakMap<Client, SessionState>();
-  const peerChains = new WeakMap<object, Buffer[]>();
+  const peers = new WeakMap<object, { chain: Buffer[]; remoteAddress: string | undefined }>();
 
   const deliver = (client: Client, answer: DpsAnswer): void => {
     const session = sessions.get(client);
@@ -99,9 +101,11 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
         registrationId,
         apiVersion: parsed.apiVersion,
         password: password === undefined ? undefined : password.toString("utf8"),
-        peerChain: peerChains.get(client.conn) ?? [],
+        peerChain: peers.get(client.conn)?.chain ?? [],
         subscribedQos: undefined,
       };
+      const remoteAddress = peers.get(client.conn)?.remoteAddress;
+      if (remoteAddress !== undefined) session.remoteAddress = remoteAddress;
       if (parsed.idScope !== service.idScope) {
         session.problem = new DpsFailure(
           401,
@@ -159,9 +163,10 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
     wsPort: options.wsPort,
     tls: options.tls,
     maxPacketBytes: options.maxPacketBytes,
+    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
     logger,
-    identify(conn, chain) {
-      peerChains.set(conn, chain);
+    identify(conn, chain, _transport, remoteAddress) {
+      peers.set(conn, { chain, remoteAddress });
     },
     broker,
   });

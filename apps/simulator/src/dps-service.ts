@@ -30,6 +30,8 @@ export interface DeviceSession extends Credentials {
   problem?: DpsFailure;
   /** Set once attestation succeeded on this connection. */
   attested?: boolean;
+  /** The peer's IP address, which failed authentications are counted against. */
+  remoteAddress?: string;
 }
 
 /** An answer to publish on `$dps/registrations/res/{status}/?$rid={rid}[&retry-after=…]`. */
@@ -62,6 +64,14 @@ export interface DpsServiceOptions {
 const OPERATION_RETENTION_MS = 24 * 60 * 60 * 1000;
 const MINUTE_MS = 60_000;
 
+/** A 429 whose retry-after is when the oldest counted event (epoch ms) leaves the one-minute window. */
+function throttled(reason: string, oldest: number, now: number): DpsFailure {
+  const retryAfterSeconds = Math.max(1, Math.ceil((oldest + MINUTE_MS - now) / 1000));
+  return new DpsFailure(429, DpsErrorCode.throttled, `${reason}; retry after ${retryAfterSeconds} s.`, {
+    retryAfterSeconds,
+  });
+}
+
 export function newEtag(): string {
   return Buffer.from(JSON.stringify(randomUUID())).toString("base64");
 }
@@ -69,8 +79,10 @@ export function newEtag(): string {
 /** The DPS registration engine: attestation, enrollment, allocation, certificate issuance, operations. */
 export class DpsService {
   readonly #options: DpsServiceOptions;
-  /** Accepted register requests in the last minute (epoch ms), for the optional quota. */
+  /** Authenticated register requests in the last minute (epoch ms), for the optional quota. */
   #recent: number[] = [];
+  /** Failed authentications in the last minute (epoch ms) per remote address, limited apart from the quota. */
+  #failures = new Map<string, number[]>();
 
   constructor(options: DpsServiceOptions) {
     this.#options = options;
@@ -152,32 +164,72 @@ export class DpsService {
     return body;
   }
 
+  /** Counts an authenticated register request against the quota; throws 429 beyond it. */
   #throttle(): void {
     const limit = this.#options.settings().registrationsPerMinute;
     const now = this.#options.clock.now();
     this.#recent = this.#recent.filter((at) => at > now - MINUTE_MS);
     if (limit > 0 && this.#recent.length >= limit) {
-      const oldest = this.#recent[0] ?? now;
-      const retryAfterSeconds = Math.max(1, Math.ceil((oldest + MINUTE_MS - now) / 1000));
-      throw new DpsFailure(
-        429,
-        DpsErrorCode.throttled,
-        `Too many registrations: the quota is ${limit} per minute; retry after ${retryAfterSeconds} s.`,
-        { retryAfterSeconds },
+      throw throttled(
+        `Too many registrations: the quota is ${limit} per minute`,
+        this.#recent[0] ?? now,
+        now,
       );
     }
     this.#recent.push(now);
   }
 
+  /**
+   * Authenticates the session. A failure counts against its remote address, never against the registration
+   * quota: beyond `registrationsPerMinute` failures a minute, that address's failures are answered 429 (and not
+   * recorded one by one). Requests that authenticate are never refused for others' failures, so a peer sending
+   * forged credentials cannot lock other devices out.
+   */
   #attest(session: DeviceSession): Attested {
-    const attested = attest(session, this.#options.store, this.#options.clock);
+    let attested: Attested;
+    try {
+      attested = attest(session, this.#options.store, this.#options.clock);
+    } catch (error) {
+      if (error instanceof DpsFailure && error.status === 401) this.#limitFailures(session);
+      throw error;
+    }
     session.attested = true;
     return attested;
   }
 
+  #limitFailures(session: DeviceSession): void {
+    const limit = this.#options.settings().registrationsPerMinute;
+    const now = this.#options.clock.now();
+    for (const [address, times] of this.#failures) {
+      const recent = times.filter((at) => at > now - MINUTE_MS);
+      if (recent.length === 0) this.#failures.delete(address);
+      else this.#failures.set(address, recent);
+    }
+    if (limit === 0) return;
+    const address = session.remoteAddress ?? "unknown";
+    const failures = this.#failures.get(address) ?? [];
+    if (failures.length >= limit) {
+      if (failures.length === limit) {
+        this.#options.logger.warn("DPS failed authentications throttled for this address", {
+          remoteAddress: address,
+          limitPerMinute: limit,
+        });
+      }
+      failures.push(now);
+      throw throttled(
+        `Too many failed authentications from ${address}: at most ${limit} per minute are answered; check the ` +
+          "device's credentials",
+        failures[0] ?? now,
+        now,
+      );
+    }
+    failures.push(now);
+    this.#failures.set(address, failures);
+  }
+
   async #register(session: DeviceSession, payload: Buffer): Promise<Omit<DpsAnswer, "rid">> {
-    this.#throttle();
     const attested = this.#attest(session);
+    this.#throttle();
     const body = this.#parseBody(session, payload);
     const { store, clock } = this.#options;
     const settings = this.#options.settings();
@@ -313,6 +365,7 @@ export class DpsService {
       if (code === "CSR_UNSUPPORTED_KEY_TYPE") {
         throw invalid(`Invalid CSR: ${(error as Error).message} ${keyTypesAccepted(settings)}`);
       }
+      if (code === "CSR_WEAK_SIGNATURE") throw invalid(`Invalid CSR: ${(error as Error).message}`);
       throw invalid(
         `Invalid CSR: it is not a DER PKCS#10 certificate request (${(error as Error).message}).`,
       );

@@ -1,11 +1,12 @@
 import { randomBytes, X509Certificate } from "node:crypto";
 import { writeFile } from "node:fs/promises";
+import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { deriveDeviceKey, symmetricKeyAttestation } from "@skittlesorter/attestation";
-import { createCsr, generateKeyPair, type KeyType, publicKeysMatch } from "@skittlesorter/csr";
+import { createCsr, csrToWire, generateKeyPair, type KeyType, publicKeysMatch } from "@skittlesorter/csr";
 import { provision } from "@skittlesorter/dps-mqtt";
-import { openssl } from "@skittlesorter/test-utils";
+import { openssl, tempDir } from "@skittlesorter/test-utils";
 import { connectAsync } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -17,6 +18,7 @@ import {
   startTestSim,
   type TestSim,
 } from "./sim.test-support.ts";
+import { startSimulator } from "./simulator.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -192,6 +194,12 @@ describe("DPS over MQTT", () => {
     const registrationId = "csr-bad";
     const device = await rawDevice(sim, { registrationId, password: groupSas(sim, registrationId) });
     const good = await csrFor(registrationId);
+    await using opensslDir = await tempDir();
+    const sha1Key = join(opensslDir.path, "sha1.key");
+    await openssl(["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", sha1Key]);
+    const sha1Csr = csrToWire(
+      (await openssl(["req", "-new", "-key", sha1Key, "-subj", `/CN=${registrationId}`, "-sha1"])).stdout,
+    );
     const tampered = Buffer.from(good.wire, "base64");
     tampered[tampered.length - 2] = (tampered[tampered.length - 2] ?? 0) ^ 0x55;
     const cases: [unknown, number, RegExp][] = [
@@ -208,6 +216,7 @@ describe("DPS over MQTT", () => {
         /CN is "someone-else" but must be the registration id "csr-bad"/,
       ],
       [tampered.toString("base64"), 400004, /signature does not verify|not a DER/],
+      [sha1Csr, 400004, /Invalid CSR: .*signed with ECDSA with SHA-1; sign it with SHA-256/],
       [12345, 400012, /csr must be a string/],
     ];
     for (const [csr, errorCode, message] of cases) {
@@ -542,5 +551,73 @@ describe("registration quota", () => {
     expect(third.retryAfter).toBeGreaterThanOrEqual(1);
     expect(third.retryAfter).toBeLessThanOrEqual(60);
     expect(poll.status).toBe(200);
+  });
+});
+
+describe("registration quota under forged credentials", () => {
+  let sim: TestSim;
+  beforeAll(async () => {
+    sim = await startTestSim({ registrationsPerMinute: 5 });
+  });
+  afterAll(async () => {
+    await sim?.close();
+  });
+
+  it("counts only authenticated requests, and limits failed authentications without locking others out", async () => {
+    const forger = await rawDevice(sim, {
+      registrationId: "victim-1",
+      password: sasFor(sim.config, "victim-1", randomBytes(32).toString("base64")),
+    });
+    const forged: number[] = [];
+    for (let attempt = 0; attempt < 7; attempt++) forged.push((await forger.register()).status);
+    const throttledFailure = forger.replies.at(-1);
+    await forger.close();
+    // Five failures a minute are answered; beyond them the forger's address is told to back off.
+    expect(forged).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    expect(throttledFailure?.body).toMatchObject({
+      errorCode: 429001,
+      message: expect.stringContaining("failed authentications"),
+    });
+    expect(throttledFailure?.retryAfter).toBeGreaterThanOrEqual(1);
+
+    // Same address (loopback), valid credentials: the full quota of five is still available.
+    const statuses: number[] = [];
+    for (const registrationId of ["legit-1", "legit-2", "legit-3", "legit-4", "legit-5", "legit-6"]) {
+      const device = await rawDevice(sim, { registrationId, password: groupSas(sim, registrationId) });
+      statuses.push((await device.register()).status);
+      await device.close();
+    }
+    expect(statuses).toEqual([202, 202, 202, 202, 202, 429]);
+  });
+});
+
+describe("TLS handshake timeout on the device ports", () => {
+  let sim: TestSim;
+  beforeAll(async () => {
+    sim = await startTestSim({ tlsHandshakeTimeoutMs: 250 });
+  });
+  afterAll(async () => {
+    await sim?.close();
+  });
+
+  it("closes silent connections on the DPS and IoT Hub MQTT and WebSocket ports", async () => {
+    const hub = sim.config.hubs[0];
+    const ports = [sim.config.dps.port, sim.config.dps.wsPort, hub?.port, hub?.wsPort];
+    const closes = ports.map((port) => {
+      const socket = tcpConnect({ host: "127.0.0.1", port: port ?? 0 });
+      socket.on("error", () => {});
+      return new Promise<string>((resolve) => socket.once("close", () => resolve(`${port} closed`)));
+    });
+    expect(await Promise.all(closes)).toEqual(ports.map((port) => `${port} closed`));
+  });
+
+  it("refuses a timeout that is not a whole number of milliseconds >= 1", async () => {
+    await using dir = await tempDir("skittle-sim-handshake-");
+    for (const tlsHandshakeTimeoutMs of [0, -1, 1.5]) {
+      await expect(startSimulator({ dataDir: dir.path, tlsHandshakeTimeoutMs })).rejects.toMatchObject({
+        code: "SIM_INVALID_OPTION",
+        message: expect.stringContaining("tlsHandshakeTimeoutMs"),
+      });
+    }
   });
 });

@@ -25,6 +25,8 @@ export interface HubEndpointOptions {
   logger: Logger;
   /** MQTT packets declaring more close the connection (IoT Hub's device-to-cloud limit is 256 KiB). */
   maxPacketBytes: number;
+  /** Connections that have not completed their TLS handshake this long after opening are closed. */
+  tlsHandshakeTimeoutMs: number;
   nowIso(): string;
 }
 
@@ -194,6 +196,7 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
     wsPort: options.wsPort,
     tls: options.tls,
     maxPacketBytes: options.maxPacketBytes,
+    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
     logger,
     identify(conn, chain, transport) {
       peerChains.set(conn, { chain, transport });

@@ -1,5 +1,5 @@
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
-import type { AddressInfo, Socket } from "node:net";
+import { type AddressInfo, connect as connectTcp, type Socket } from "node:net";
 import { connect, createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { noopLogger, systemClock } from "@skittlesorter/core";
 import { tempDir } from "@skittlesorter/test-utils";
@@ -68,6 +68,7 @@ describe("startMqttListeners", () => {
       wsPort: 0,
       tls,
       maxPacketBytes: 1024,
+      tlsHandshakeTimeoutMs: 10_000,
       logger: noopLogger,
       broker: await Aedes.createBroker(),
       identify: () => undefined,
@@ -77,5 +78,41 @@ describe("startMqttListeners", () => {
     expect(noDelayOf(mqttSide)).toBe(true);
     const wsSide = await serverSideOf(listeners.wsPort, tls, accepted);
     expect(noDelayOf(wsSide)).toBe(true);
+  });
+
+  it("closes MQTT and WebSocket connections whose TLS handshake does not complete in time", async () => {
+    const dir = await tempDir("skittle-sim-listeners-");
+    cleanups.push(() => dir[Symbol.asyncDispose]());
+    const tls = await ensureTlsMaterial(dir.path, { clock: systemClock });
+    const listeners = await startMqttListeners({
+      label: "test",
+      host: "127.0.0.1",
+      port: 0,
+      wsPort: 0,
+      tls,
+      maxPacketBytes: 1024,
+      tlsHandshakeTimeoutMs: 300,
+      logger: noopLogger,
+      broker: await Aedes.createBroker(),
+      identify: () => undefined,
+    });
+    cleanups.push(() => listeners.close());
+    const accepted = acceptedSockets();
+    // A completed handshake is not subject to the timeout; it opens first, so its deadline would pass first.
+    const secured = await serverSideOf(listeners.port, tls, accepted);
+
+    // The first bytes of a TLS record carrying a ClientHello, then nothing more.
+    const partialHello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+    const closes = [listeners.port, listeners.wsPort].flatMap((port) =>
+      [undefined, partialHello].map((firstBytes) => {
+        const raw = connectTcp({ host: "127.0.0.1", port });
+        cleanups.push(() => raw.destroy());
+        raw.on("error", () => {});
+        if (firstBytes !== undefined) raw.write(firstBytes);
+        return new Promise<string>((resolve) => raw.once("close", () => resolve("closed by the server")));
+      }),
+    );
+    expect(await Promise.all(closes)).toEqual(Array(4).fill("closed by the server"));
+    expect(secured.destroyed).toBe(false);
   });
 });

@@ -22,11 +22,21 @@ export interface MqttListenersOptions {
   tls: TlsMaterial;
   /** MQTT packets declaring more close the connection. */
   maxPacketBytes: number;
+  /** Connections whose TLS handshake has not completed this long after they opened are closed. */
+  tlsHandshakeTimeoutMs: number;
   logger: Logger;
   /** Serves every accepted connection; closed with the listeners (and when they cannot start). */
   broker: Aedes;
-  /** Called before the broker sees a connection: the client certificate chain it presented, and how it came. */
-  identify(conn: Duplex, peerChain: Buffer[], transport: MqttTransport): void;
+  /**
+   * Called before the broker sees a connection: the client certificate chain it presented, how it came, and the
+   * peer's IP address.
+   */
+  identify(
+    conn: Duplex,
+    peerChain: Buffer[],
+    transport: MqttTransport,
+    remoteAddress: string | undefined,
+  ): void;
 }
 
 export interface MqttListeners {
@@ -45,11 +55,11 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
   const { label, logger, broker } = options;
   const accept = (
     conn: Duplex,
-    chain: Buffer[],
+    socket: TLSSocket,
     transport: MqttTransport,
     request?: IncomingMessage,
   ): void => {
-    options.identify(conn, chain, transport);
+    options.identify(conn, peerChainOf(socket), transport, socket.remoteAddress);
     conn.on("error", () => {});
     broker.handle(conn, request);
   };
@@ -65,7 +75,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: "TLSv1.2" as const,
-    handshakeTimeout: 10_000,
+    handshakeTimeout: options.tlsHandshakeTimeoutMs,
     // TCP_NODELAY on every accepted socket (a net.createServer option, honoured by tls and https servers). The
     // broker answers with small packets in separate writes (a PUBACK, then the response); with Nagle's algorithm
     // the second waits for the client's delayed ACK, up to 40 ms per exchange.
@@ -79,12 +89,15 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
         limitBytes: options.maxPacketBytes,
       });
     });
-    accept(conn, peerChainOf(socket), "mqtt");
+    accept(conn, socket, "mqtt");
   });
   tlsServer.on("connection", track);
-  tlsServer.on("tlsClientError", (error) =>
-    logger.debug(`${label} TLS handshake failed`, { error: error.message }),
-  );
+  // Node only reports a failed or timed-out handshake; without the destroy a client that never sends (or never
+  // finishes) its ClientHello would hold its socket forever.
+  tlsServer.on("tlsClientError", (error, socket) => {
+    logger.debug(`${label} TLS handshake failed`, { error: error.message });
+    socket.destroy();
+  });
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -104,12 +117,13 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(createWebSocketStream(ws), peerChainOf(socket as TLSSocket), "mqtt-ws", request);
+      accept(createWebSocketStream(ws), socket as TLSSocket, "mqtt-ws", request);
     });
   });
-  httpsServer.on("tlsClientError", (error) =>
-    logger.debug(`${label} WSS handshake failed`, { error: error.message }),
-  );
+  httpsServer.on("tlsClientError", (error, socket) => {
+    logger.debug(`${label} WSS handshake failed`, { error: error.message });
+    socket.destroy();
+  });
 
   let port: number;
   let wsPort: number;

@@ -32,6 +32,7 @@ export const DEFAULT_GROUP_ID = "skittlesorter";
 export const DEFAULT_POLICY = "default";
 export const DEFAULT_NAMESPACE = "skittle-ns";
 export const DEFAULT_RESOURCE_GROUP = "skittle-sim";
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface StartSimulatorOptions {
   /** Where the database, keys and `sim.json` live; created if missing. */
@@ -64,6 +65,11 @@ export interface StartSimulatorOptions {
   registrationsPerMinute?: number;
   /** MQTT packets declaring more bytes close the connection. Default 256 KiB. */
   maxPacketBytes?: number;
+  /**
+   * DPS and IoT Hub connections (MQTT and WebSocket) whose TLS handshake has not completed this long after they
+   * opened are closed, so clients that never send a ClientHello cannot hold sockets. Default 10 000 (10 s).
+   */
+  tlsHandshakeTimeoutMs?: number;
   /** Register bodies larger than this are answered 413. Default 64 KiB. */
   maxRequestBytes?: number;
   /** ADR REST: devices per list page when the request has no `$top`. Default 100. */
@@ -209,6 +215,13 @@ function checkSettings(options: StartSimulatorOptions): void {
     throw new SimulatorError(
       "SIM_INVALID_OPTION",
       `assignmentDelayMs must be a whole number from 0 to ${LIMITS.maxAssignmentDelayMs}, got ${delay}.`,
+    );
+  }
+  const handshakeMs = options.tlsHandshakeTimeoutMs;
+  if (handshakeMs !== undefined && (!Number.isInteger(handshakeMs) || handshakeMs < 1)) {
+    throw new SimulatorError(
+      "SIM_INVALID_OPTION",
+      `tlsHandshakeTimeoutMs must be a whole number of milliseconds >= 1, got ${handshakeMs}.`,
     );
   }
   const perMinute = options.registrationsPerMinute;
@@ -426,6 +439,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
         service,
         logger,
         maxPacketBytes: options.maxPacketBytes ?? 256 * 1024,
+        tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
       });
       cleanups.push(() => dps.close());
       hub = await startHubEndpoint({
@@ -436,6 +450,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Si
         service: hubService,
         logger,
         maxPacketBytes: options.maxPacketBytes ?? 256 * 1024,
+        tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
         nowIso,
       });
       cleanups.push(() => hub.close());

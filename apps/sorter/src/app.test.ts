@@ -1,9 +1,14 @@
+import { readdir, stat } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { type Clock, systemClock } from "@skittlesorter/core";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startSorterApp } from "./app.ts";
 import { resolveConfig } from "./config.ts";
 import { captureLogger, fakeProvisioner, waitFor } from "./fakes.test-support.ts";
+import { openEmulatedHardware } from "./hardware.ts";
 import { MemoryHub } from "./memory-hub.ts";
+import { VirtualClock } from "./virtual-clock.ts";
 
 const groupKey = Buffer.alloc(64, 9).toString("base64");
 let dir: TempDir;
@@ -15,7 +20,7 @@ afterEach(async () => {
   await dir[Symbol.asyncDispose]();
 });
 
-function config(skittles: number, timeScale = 0.01) {
+function config(skittles: number, timeScale = 0.01, dataDir = dir.path) {
   return resolveConfig(
     {
       MockMode: { EnableMockColorSensor: true, EnableMockServos: true },
@@ -31,8 +36,18 @@ function config(skittles: number, timeScale = 0.01) {
         },
       },
     },
-    { dataDir: dir.path },
+    { dataDir },
   );
+}
+
+/** The mode (e.g. "600") of `root` and of every entry under it, by path relative to `root`. */
+async function modesUnder(root: string): Promise<Record<string, string>> {
+  const modes: Record<string, string> = { ".": ((await stat(root)).mode & 0o777).toString(8) };
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath, entry.name);
+    modes[relative(root, path)] = ((await stat(path)).mode & 0o777).toString(8);
+  }
+  return modes;
 }
 
 function bodies(hub: MemoryHub) {
@@ -169,5 +184,68 @@ describe("the sorter app (emulated rig, in-memory hub)", () => {
     const log = text();
     expect(log).not.toContain(groupKey);
     expect(log).not.toContain("PRIVATE KEY");
+  });
+
+  it("keeps the data directory 0700 and every file in it 0600, even with umask 000", async () => {
+    const dataDir = join(dir.path, "data");
+    const hub = new MemoryHub();
+    const fake = await fakeProvisioner();
+    const previousUmask = process.umask(0o000);
+    let whileRunning: Record<string, string>;
+    let afterRun: Record<string, string>;
+    try {
+      const app = await startSorterApp(config(20, 0.01, dataDir), {
+        hubConnector: hub,
+        provisioner: fake.provisioner,
+      });
+      await waitFor(() => hub.messages.length >= 3, 20_000, "first messages");
+      whileRunning = await modesUnder(dataDir);
+      await app.done;
+      afterRun = await modesUnder(dataDir);
+    } finally {
+      process.umask(previousUmask);
+    }
+    // SQLite's write-ahead log and shared-memory index exist while the outbox is open.
+    expect(Object.keys(whileRunning)).toEqual(
+      expect.arrayContaining(["outbox.sqlite", "outbox.sqlite-wal", "outbox.sqlite-shm", "certs"]),
+    );
+    expect(Object.keys(afterRun).filter((path) => path.startsWith("certs/"))).toHaveLength(4);
+    for (const modes of [whileRunning, afterRun]) {
+      for (const [path, mode] of Object.entries(modes)) {
+        expect([path, mode]).toEqual([path, path === "." || path === "certs" ? "700" : "600"]);
+      }
+    }
+  });
+
+  it("stamps telemetry with wall-clock time, not the emulated rig's virtual clock", async () => {
+    const rigStartMs = Date.parse("2001-02-03T04:05:06.000Z");
+    const sorterConfig = config(5, 0);
+    const hardware = await openEmulatedHardware(sorterConfig, {
+      clock: new VirtualClock({ startMs: rigStartMs }),
+    });
+    // A wall clock an hour ahead of the system's, so the timestamps can only have come from it.
+    const offsetMs = 60 * 60 * 1000;
+    const wallClock: Clock = { ...systemClock, now: () => systemClock.now() + offsetMs };
+    const hub = new MemoryHub();
+    const fake = await fakeProvisioner();
+    const startedMs = wallClock.now();
+    const app = await startSorterApp(sorterConfig, {
+      hubConnector: hub,
+      provisioner: fake.provisioner,
+      hardware,
+      clock: wallClock,
+    });
+    const summary = await app.done;
+    const finishedMs = wallClock.now();
+    const stamps = hub.messages.map((m) =>
+      Date.parse((JSON.parse(m.body) as { timestamp: string }).timestamp),
+    );
+    expect(stamps).toHaveLength(5);
+    // The loop itself ran on the virtual clock, in 2001.
+    expect(summary.sorting.stoppedAtMs).toBeLessThan(Date.parse("2002-01-01T00:00:00Z"));
+    for (const stamp of stamps) {
+      expect(stamp).toBeGreaterThanOrEqual(startedMs);
+      expect(stamp).toBeLessThanOrEqual(finishedMs);
+    }
   });
 });

@@ -6,6 +6,7 @@ import { describeError } from "./errors.ts";
 import { openHardware, type SorterHardware } from "./hardware.ts";
 import { azureHubConnector, type HubConnection, type HubConnector } from "./hub.ts";
 import { Outbox } from "./outbox.ts";
+import { ensurePrivateDirectory } from "./private-files.ts";
 import { createDpsProvisioner } from "./provisioning.ts";
 import type { RigReport } from "./rig.ts";
 import {
@@ -25,7 +26,10 @@ export interface SorterAppDeps {
   hubConnector?: HubConnector | undefined;
   /** Default: DPS over MQTT with the configured attestation. */
   provisioner?: Provisioner | undefined;
-  /** Time for certificates and their renewal. Default: the system clock. */
+  /**
+   * Wall-clock time: certificates, their renewal, and telemetry timestamps. Default: the system clock. (The sorting
+   * loop runs on the hardware's clock, which for the emulated rig is virtual.)
+   */
   clock?: Clock | undefined;
   /** Already opened hardware (tests); default: opened from the configuration. */
   hardware?: SorterHardware | undefined;
@@ -97,6 +101,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
 
   try {
     if (config.telemetry.enabled && config.dps !== undefined) {
+      ensurePrivateDirectory(config.dataDir);
       outbox = Outbox.open(config.outbox.file, {
         maxMessages: config.outbox.maxMessages,
         whenFull: config.outbox.whenFull,
@@ -156,7 +161,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
     onSorted: (skittle) => {
       if (outbox === undefined || credentials?.current === undefined) return;
       const deviceId = credentials.current.deviceId;
-      outbox.enqueue((messageId) => telemetryMessage(skittle, messageId, deviceId));
+      outbox.enqueue((messageId) => telemetryMessage(skittle, messageId, deviceId, clock.now()));
       queued += 1;
       if (clock.now() - lastTwinReportMs >= config.telemetry.twinReportIntervalMs) {
         lastTwinReportMs = clock.now();
@@ -294,14 +299,22 @@ function quiet(logger: Logger): Logger {
   return { ...logger, debug: () => undefined };
 }
 
-/** The telemetry message for one sorted skittle: JSON body, content type/encoding, `colorAlert` property. */
-export function telemetryMessage(skittle: SortedSkittle, messageId: number, deviceId: string) {
+/**
+ * The telemetry message for one sorted skittle: JSON body, content type/encoding, `colorAlert` property.
+ * `timestampMs` is wall-clock time, not the sorting loop's `skittle.atMs`: the emulated rig's clock is virtual.
+ */
+export function telemetryMessage(
+  skittle: SortedSkittle,
+  messageId: number,
+  deviceId: string,
+  timestampMs: number,
+) {
   return {
     body: JSON.stringify({
       messageId,
       deviceId,
       color: skittle.color,
-      timestamp: new Date(skittle.atMs).toISOString(),
+      timestamp: new Date(timestampMs).toISOString(),
       confidence: skittle.confidence,
       rgbc: skittle.reading,
     }),

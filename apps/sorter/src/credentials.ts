@@ -23,6 +23,7 @@ import {
   writePrivateKeyFile,
 } from "@skittlesorter/csr";
 import { describeError, SorterError } from "./errors.ts";
+import { PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE } from "./private-files.ts";
 
 /** The facts about the operational certificate that the app shows and reports. */
 export interface CertificateSummary {
@@ -153,12 +154,12 @@ export class CredentialStore {
   async save(credentials: DeviceCredentials, csrPem: string, options: OperationOptions = {}): Promise<void> {
     const { signal } = options;
     for (const dir of new Set(Object.values(this.paths).map((path) => dirname(path)))) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await mkdir(dir, { recursive: true, mode: PRIVATE_DIRECTORY_MODE });
     }
-    await chmod(dirname(this.paths.keyFile), 0o700);
+    await chmod(dirname(this.paths.keyFile), PRIVATE_DIRECTORY_MODE);
     await writePrivateKeyFile(this.paths.keyFile, credentials.privateKeyPem, { overwrite: true, signal });
-    await writeFileAtomic(this.paths.csrFile, csrPem, { mode: 0o644, signal });
-    await writeFileAtomic(this.paths.chainFile, credentials.chainPem, { mode: 0o644, signal });
+    await writeFileAtomic(this.paths.csrFile, csrPem, { mode: PRIVATE_FILE_MODE, signal });
+    await writeFileAtomic(this.paths.chainFile, credentials.chainPem, { mode: PRIVATE_FILE_MODE, signal });
     const metadata: Metadata = {
       format: METADATA_FORMAT,
       version: 1,
@@ -172,7 +173,7 @@ export class CredentialStore {
       obtainedAt: new Date(credentials.obtainedAtMs).toISOString(),
     };
     await writeFileAtomic(this.paths.metadataFile, `${JSON.stringify(metadata, null, 2)}\n`, {
-      mode: 0o644,
+      mode: PRIVATE_FILE_MODE,
       signal,
     });
   }

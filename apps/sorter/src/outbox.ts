@@ -1,8 +1,8 @@
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { type Clock, systemClock } from "@skittlesorter/core";
 import Database from "better-sqlite3";
 import { describeError, SorterError } from "./errors.ts";
+import { ensurePrivateDatabaseFile, ensurePrivateDirectory } from "./private-files.ts";
 
 /** A telemetry message as stored: the body is sent as is, the properties become IoT Hub application properties. */
 export interface OutboxMessage {
@@ -68,10 +68,11 @@ export class Outbox {
     this.#clock = options.clock ?? systemClock;
   }
 
-  /** Opens (creating) the outbox database at `file`. */
+  /** Opens (creating) the outbox database at `file`; its directory is made 0700 and its files 0600. */
   static open(file: string, options: OutboxOptions = {}): Outbox {
     try {
-      mkdirSync(dirname(file), { recursive: true });
+      ensurePrivateDirectory(dirname(file));
+      ensurePrivateDatabaseFile(file);
       const db = new Database(file);
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");

@@ -149,6 +149,32 @@ describe("parseCsr", () => {
     await expectCsrError(parseCsr(stdout), "CSR_UNSUPPORTED_KEY_TYPE");
   });
 
+  it("refuses CSRs signed with SHA-1 or MD5 with CSR_WEAK_SIGNATURE, and takes SHA-2 ones", async () => {
+    await using dir = await tempDir();
+    const ecKey = join(dir.path, "ec.pem");
+    const rsaKey = join(dir.path, "rsa.pem");
+    await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", ecKey]);
+    await openssl(["genpkey", "-algorithm", "rsa", "-pkeyopt", "rsa_keygen_bits:2048", "-out", rsaKey]);
+    const csrOf = async (key: string, ...digest: string[]) =>
+      (await openssl(["req", "-new", "-key", key, "-subj", "/CN=weak", ...digest])).stdout;
+    for (const [key, digest, named] of [
+      [ecKey, "-sha1", /ECDSA with SHA-1/],
+      [rsaKey, "-sha1", /RSASSA-PKCS1-v1_5 with SHA-1/],
+      [rsaKey, "-md5", /MD5 with RSA/],
+    ] as const) {
+      const error = await expectCsrError(parseCsr(await csrOf(key, digest)), "CSR_WEAK_SIGNATURE");
+      expect(error.message).toMatch(named);
+      expect(error.message).toMatch(/SHA-256/);
+    }
+    for (const [key, ...digest] of [
+      [ecKey, "-sha256"],
+      [rsaKey, "-sha512"],
+      [rsaKey, "-sha256", "-sigopt", "rsa_padding_mode:pss"],
+    ]) {
+      expect((await parseCsr(await csrOf(key ?? "", ...digest))).signatureValid).toBe(true);
+    }
+  });
+
   it("reads an openssl-made CSR", async () => {
     await using dir = await tempDir();
     const key = join(dir.path, "k.pem");

@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject, webcrypto } from "node:crypto";
 import type * as Forge from "node-forge";
+import { parseCsrDer } from "./csr-der.ts";
 import { CsrError, describeError } from "./errors.ts";
 import {
   checkKeyPair,
@@ -14,7 +15,7 @@ import {
   webSigningAlgorithms,
 } from "./keys.ts";
 import { forge, nodeCrypto, x509 } from "./libs.ts";
-import { csrDer, parseCsrDer, toPem, toWire } from "./pem.ts";
+import { csrDer, toPem, toWire } from "./pem.ts";
 
 /** A PKCS#10 certificate signing request in every form it is needed. */
 export interface Csr {
@@ -137,9 +138,20 @@ export interface ParseCsrOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Signature hashes accepted in a CSR; SHA-1 and MD5 signatures can be forged by collision and prove nothing. */
+const ACCEPTED_SIGNATURE_HASHES: ReadonlySet<string> = new Set(["SHA-256", "SHA-384", "SHA-512"]);
+
+/** Names for the weak signature algorithms @peculiar/x509 reports only by OID. */
+const WEAK_SIGNATURE_NAMES: Readonly<Record<string, string>> = {
+  "1.2.840.113549.1.1.2": "MD2 with RSA",
+  "1.2.840.113549.1.1.3": "MD4 with RSA",
+  "1.2.840.113549.1.1.4": "MD5 with RSA",
+};
+
 /**
  * Parses a CSR given as PEM, DER bytes or the DPS wire form (base64 DER) and verifies its signature.
- * Garbage is refused with `CSR_INVALID`; a key outside {@link KeyType} with `CSR_UNSUPPORTED_KEY_TYPE`.
+ * Garbage is refused with `CSR_INVALID`; a key outside {@link KeyType} with `CSR_UNSUPPORTED_KEY_TYPE`; a
+ * signature with a hash weaker than SHA-256 (SHA-1, MD5) with `CSR_WEAK_SIGNATURE`.
  */
 export async function parseCsr(input: string | Uint8Array, options: ParseCsrOptions = {}): Promise<CsrInfo> {
   options.signal?.throwIfAborted();
@@ -154,6 +166,18 @@ export async function parseCsr(input: string | Uint8Array, options: ParseCsrOpti
     });
   }
   const keyType = keyTypeOf(publicKey);
+  const algorithm = request.signatureAlgorithm as { name: string; hash?: { name?: string } };
+  const hash = algorithm.hash?.name;
+  if (hash === undefined || !ACCEPTED_SIGNATURE_HASHES.has(hash)) {
+    const used =
+      hash === undefined
+        ? (WEAK_SIGNATURE_NAMES[algorithm.name] ?? algorithm.name)
+        : `${algorithm.name} with ${hash}`;
+    throw new CsrError(
+      "CSR_WEAK_SIGNATURE",
+      `The CSR is signed with ${used}; sign it with SHA-256, SHA-384 or SHA-512 (e.g. \`openssl req -new -sha256\`).`,
+    );
+  }
   let signatureValid: boolean;
   try {
     signatureValid = await request.verify(nodeCrypto());

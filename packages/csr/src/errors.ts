@@ -6,6 +6,8 @@ export type CsrErrorCode =
   | "CSR_UNSUPPORTED_KEY_TYPE"
   /** The input is not a parseable PKCS#10 CSR, or its signature does not verify when that was required. */
   | "CSR_INVALID"
+  /** The CSR is signed with a weak or unknown signature algorithm (e.g. SHA-1 or MD5); SHA-256 or stronger is needed. */
+  | "CSR_WEAK_SIGNATURE"
   /** The common name cannot go into a CSR subject (empty, too long, control characters). */
   | "CSR_INVALID_SUBJECT"
   /** The input is not a parseable X.509 certificate. */
@@ -47,6 +49,7 @@ export class CsrError extends SkittleError<CsrErrorCode> {
 const CODES: ReadonlySet<string> = new Set<CsrErrorCode>([
   "CSR_UNSUPPORTED_KEY_TYPE",
   "CSR_INVALID",
+  "CSR_WEAK_SIGNATURE",
   "CSR_INVALID_SUBJECT",
   "CERT_INVALID",
   "CHAIN_INVALID",

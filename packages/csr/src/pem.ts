@@ -1,7 +1,6 @@
 import { X509Certificate } from "node:crypto";
-import type { Pkcs10CertificateRequest } from "@peculiar/x509";
+import { parseCsrDer } from "./csr-der.ts";
 import { CsrError, type CsrErrorCode, describeError } from "./errors.ts";
-import { x509 } from "./libs.ts";
 
 /** One PEM block: its label (e.g. `CERTIFICATE`) and decoded DER. */
 export interface PemBlock {
@@ -113,24 +112,6 @@ export function csrDer(input: string | Uint8Array): Buffer {
     );
   }
   return der;
-}
-
-/** Parses a CSR's DER with @peculiar/x509; throws `CSR_INVALID` with a clear message when it is not one. */
-export function parseCsrDer(der: Uint8Array): Pkcs10CertificateRequest {
-  const lib = x509();
-  try {
-    const request = new lib.Pkcs10CertificateRequest(new Uint8Array(der));
-    // Decode the fields we rely on, so malformed inner structures fail here rather than later.
-    request.subjectName.toJSON();
-    if (request.publicKey.rawData.byteLength === 0) throw new Error("empty subject public key");
-    return request;
-  } catch (error) {
-    throw new CsrError(
-      "CSR_INVALID",
-      `The data is not a valid PKCS#10 certificate signing request (${describeError(error)}): check it was not truncated or mixed up with a certificate.`,
-      { cause: error },
-    );
-  }
 }
 
 /** The DPS `csr` field: base64 DER without armour or newlines. Validates that the input is a CSR. */
