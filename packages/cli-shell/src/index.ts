@@ -1,3 +1,4 @@
+export type { Command } from "commander";
 export { CliError, type CliIo, type ExitCode, isCliError, processIo, usageError } from "./io.ts";
 export {
   buildProgram,
