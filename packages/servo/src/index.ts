@@ -30,4 +30,14 @@ export {
   servoCalibration,
   travelTimeMs,
 } from "./servo.ts";
-export { openSysfsPwm, type SysfsFs, SysfsPwm, type SysfsPwmOptions } from "./sysfs.ts";
+export {
+  type FindPwmChipOptions,
+  findPwmChip,
+  listPwmChips,
+  openSysfsPwm,
+  type PwmChipInfo,
+  RASPBERRY_PI_PWM_CONTROLLERS,
+  type SysfsFs,
+  SysfsPwm,
+  type SysfsPwmOptions,
+} from "./sysfs.ts";
