@@ -17,6 +17,16 @@ export {
   WAKE_DELAY_MS,
 } from "./pca9685.ts";
 export {
+  checkOscillatorHz,
+  type EdgeTimer,
+  type MeasureOscillatorOptions,
+  measurePca9685Oscillator,
+  type OscillatorMeasurement,
+  oscillatorFromPeriod,
+  oscillatorMeasurement,
+  PCA9685_OSCILLATOR_RANGE_HZ,
+} from "./oscillator.ts";
+export {
   angleToPulseUs,
   createServo,
   DEFAULT_SERVO_CALIBRATION,
