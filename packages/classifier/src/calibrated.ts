@@ -69,10 +69,11 @@ export interface Classification {
   reading: RgbcLike | undefined;
 }
 
-/** The clear-normalised chromaticity of a reading, or undefined when clear is 0. */
+/** The clear-normalised chromaticity of a reading (of its `normalized` counts when present), or undefined when clear is 0. */
 export function features(reading: RgbcLike): Features | undefined {
-  if (!(reading.clear > 0)) return undefined;
-  return [reading.red / reading.clear, reading.green / reading.clear, reading.blue / reading.clear];
+  const { clear, red, green, blue } = reading.normalized ?? reading;
+  if (!(clear > 0)) return undefined;
+  return [red / clear, green / clear, blue / clear];
 }
 
 function isSaturated(reading: RgbcLike): boolean {
@@ -83,7 +84,9 @@ function isSaturated(reading: RgbcLike): boolean {
  * The channel-wise mean of several reads of the same target, skipping saturated ones; undefined when none is left.
  */
 export function averageReadings(readings: readonly RgbcLike[]): RgbcLike | undefined {
-  const usable = readings.filter((reading) => !isSaturated(reading));
+  const usable = readings
+    .filter((reading) => !isSaturated(reading))
+    .map((reading) => reading.normalized ?? reading);
   if (usable.length === 0) return undefined;
   const sum = usable.reduce(
     (total, reading) => ({
