@@ -1,6 +1,16 @@
 export type { ServoDriver } from "./driver.ts";
 export { isServoError, ServoError, type ServoErrorCode, type ServoErrorDetails } from "./errors.ts";
 export {
+  checkOscillatorHz,
+  type EdgeTimer,
+  type MeasureOscillatorOptions,
+  measurePca9685Oscillator,
+  type OscillatorMeasurement,
+  oscillatorFromPeriod,
+  oscillatorMeasurement,
+  PCA9685_OSCILLATOR_RANGE_HZ,
+} from "./oscillator.ts";
+export {
   channelRegister,
   frequencyForPrescale,
   LED_FULL,
@@ -16,16 +26,6 @@ export {
   prescaleForFrequency,
   WAKE_DELAY_MS,
 } from "./pca9685.ts";
-export {
-  checkOscillatorHz,
-  type EdgeTimer,
-  type MeasureOscillatorOptions,
-  measurePca9685Oscillator,
-  type OscillatorMeasurement,
-  oscillatorFromPeriod,
-  oscillatorMeasurement,
-  PCA9685_OSCILLATOR_RANGE_HZ,
-} from "./oscillator.ts";
 export {
   angleToPulseUs,
   createServo,

@@ -1,6 +1,6 @@
 import type { OperationOptions } from "@skittlesorter/core";
 import { ServoError } from "./errors.ts";
-import { type Pca9685, PCA9685_OSCILLATOR_HZ } from "./pca9685.ts";
+import { PCA9685_OSCILLATOR_HZ, type Pca9685 } from "./pca9685.ts";
 
 /**
  * Times the edges of a PWM output: a GPIO input wired back to the channel, a logic analyser, or an emulator. Only the
@@ -60,7 +60,11 @@ export interface MeasureOscillatorOptions extends OperationOptions {
 }
 
 /** Builds the measurement result from a mean period. */
-export function oscillatorMeasurement(periodUs: number, prescale: number, periods = 1): OscillatorMeasurement {
+export function oscillatorMeasurement(
+  periodUs: number,
+  prescale: number,
+  periods = 1,
+): OscillatorMeasurement {
   const oscillatorHz = checkOscillatorHz(
     oscillatorFromPeriod(periodUs, prescale),
     `A period of ${periodUs} µs at prescale ${prescale}`,
@@ -89,7 +93,10 @@ export async function measurePca9685Oscillator(
   const { signal, periods = 50 } = options;
   signal?.throwIfAborted();
   if (!(Number.isInteger(periods) && periods >= 1)) {
-    throw new ServoError("SERVO_INVALID_OPTION", `periods must be a whole number ≥ 1, got ${String(periods)}.`);
+    throw new ServoError(
+      "SERVO_INVALID_OPTION",
+      `periods must be a whole number ≥ 1, got ${String(periods)}.`,
+    );
   }
   await driver.setPwm(channel, 0, 2048, { signal });
   let edges: readonly number[];

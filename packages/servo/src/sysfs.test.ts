@@ -166,7 +166,10 @@ describe("finding the PWM chip by its device, not its number", () => {
 
   it("lists every chip with the device its link resolves to", async () => {
     await using dir = await tempDir();
-    const fake = await createFakeSysfsPwm({ root: dir.path, chips: RASPBERRY_PI_PWM_LAYOUTS["pi5-kernel-6.6"] });
+    const fake = await createFakeSysfsPwm({
+      root: dir.path,
+      chips: RASPBERRY_PI_PWM_LAYOUTS["pi5-kernel-6.6"],
+    });
     const chips = await listPwmChips({ root: dir.path, fs: fake.fs });
     expect(chips.map(({ chip, device }) => [chip, device?.split("/").at(-1)])).toEqual([
       [0, "107d517a80.pwm"],
@@ -177,7 +180,10 @@ describe("finding the PWM chip by its device, not its number", () => {
 
   it("takes an explicit override: a number, a chip directory, or a controller name or device path", async () => {
     await using dir = await tempDir();
-    const fake = await createFakeSysfsPwm({ root: dir.path, chips: RASPBERRY_PI_PWM_LAYOUTS["pi5-kernel-6.6"] });
+    const fake = await createFakeSysfsPwm({
+      root: dir.path,
+      chips: RASPBERRY_PI_PWM_LAYOUTS["pi5-kernel-6.6"],
+    });
     const find = (chip: number | string) => findPwmChip({ root: dir.path, fs: fake.fs, chip });
     await expect(find(6)).resolves.toMatchObject({ chip: 6 });
     await expect(find(join(dir.path, "pwmchip6"))).resolves.toMatchObject({ chip: 6 });

@@ -151,7 +151,10 @@ function deviceMatches(device: string | undefined, controller: string): boolean 
 function describeChips(chips: readonly PwmChipInfo[], root: string): string {
   if (chips.length === 0) return `${root} lists no PWM chips.`;
   const list = chips
-    .map(({ chip, device }) => `pwmchip${chip} (${device === undefined ? "no device link" : `device ${device}`})`)
+    .map(
+      ({ chip, device }) =>
+        `pwmchip${chip} (${device === undefined ? "no device link" : `device ${device}`})`,
+    )
     .join(", ");
   return `${root} lists: ${list}.`;
 }
@@ -165,7 +168,10 @@ export async function findPwmChip(options: FindPwmChipOptions = {}): Promise<Pwm
   signal?.throwIfAborted();
   if (typeof chip === "number") {
     if (!Number.isInteger(chip) || chip < 0) {
-      throw new ServoError("SERVO_INVALID_OPTION", `chip must be a non-negative integer, got ${String(chip)}.`);
+      throw new ServoError(
+        "SERVO_INVALID_OPTION",
+        `chip must be a non-negative integer, got ${String(chip)}.`,
+      );
     }
     return { chip, path: `${root}/pwmchip${chip}`, device: undefined };
   }
