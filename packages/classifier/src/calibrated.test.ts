@@ -112,6 +112,23 @@ describe("calibrated classifier", () => {
       blue: neutral.blue / 4,
     };
     expect(classifyOriginalReading({ ...dimmed, normalized: { ...neutral } })).toBe("None");
+    // An averaged auto-ranged reading may exceed 16-bit counts without being saturated: it still calibrates.
+    const bright = (scale: number) => ({
+      clear: red.clear * scale,
+      red: red.red * scale,
+      green: red.green * scale,
+      blue: red.blue * scale,
+      saturated: false,
+    });
+    const grey = (scale: number) => ({ ...bright(scale), red: red.clear * scale * 0.4 });
+    expect(() =>
+      calibrate([
+        { label: "red", reading: bright(4) },
+        { label: "red", reading: bright(4.1) },
+        { label: "grey", reading: grey(4) },
+        { label: "grey", reading: grey(4.2) },
+      ]),
+    ).not.toThrow();
     expect(classifyOriginalReading(dimmed)).not.toBe("None");
   });
 

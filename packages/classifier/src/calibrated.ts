@@ -76,8 +76,12 @@ export function features(reading: RgbcLike): Features | undefined {
   return [red / clear, green / clear, blue / clear];
 }
 
+/**
+ * A reading's own flag decides; counts at full scale only when it has none. (Normalised counts of an auto-ranged reading
+ * can exceed 65535 without being saturated.)
+ */
 function isSaturated(reading: RgbcLike): boolean {
-  return reading.saturated === true || reading.clear >= 65535;
+  return reading.saturated ?? reading.clear >= 65535;
 }
 
 /**
