@@ -83,14 +83,20 @@ describe("openSysfsPwm", () => {
     expect((error as Error).message).toMatch(/usermod -aG gpio/);
   });
 
-  it("reports a missing PWM chip with the pwm-2chan overlay for GPIO12/13", async () => {
+  it("reports a missing PWM chip, listing the chips there are (or the pwm-2chan overlay when there are none)", async () => {
     await using dir = await tempDir();
     const fake = await createFakeSysfsPwm({ root: dir.path });
     const error = await openSysfsPwm({ root: dir.path, fs: fake.fs, chip: 2 }).catch(
       (caught: unknown) => caught,
     );
     expect(error).toMatchObject({ code: "SERVO_PWM_UNAVAILABLE", path: join(dir.path, "pwmchip2") });
-    expect((error as Error).message).toContain("dtoverlay=pwm-2chan,pin=12,func=4,pin2=13,func2=4");
+    expect((error as Error).message).toMatch(
+      /lists: pwmchip0 \(device .*fe20c000\.pwm\)\. Leave the chip unset/,
+    );
+    await using empty = await tempDir();
+    await expect(openSysfsPwm({ root: empty.path, chip: 0 })).rejects.toThrow(
+      /lists no PWM chips\. Enable hardware PWM .*dtoverlay=pwm-2chan,pin=12,func=4,pin2=13,func2=4/,
+    );
   });
 
   it.skipIf(existsSync("/sys/class/pwm"))(

@@ -219,11 +219,13 @@ export async function openSysfsPwm(options: SysfsPwmOptions = {}): Promise<Sysfs
     npwm = Number.parseInt(await fs.readFile(`${chipDir}/npwm`), 10);
   } catch (error) {
     if (osCode(error) === "ENOENT") {
-      throw new ServoError("SERVO_PWM_UNAVAILABLE", `PWM chip ${chipDir} does not exist. ${OVERLAY_HINT}`, {
-        path: chipDir,
-        osCode: "ENOENT",
-        cause: error,
-      });
+      const root = options.root ?? "/sys/class/pwm";
+      const found = await listPwmChips({ ...options, root }).catch(() => []);
+      throw new ServoError(
+        "SERVO_PWM_UNAVAILABLE",
+        `PWM chip ${chipDir} does not exist; ${describeChips(found, root)} ${found.length === 0 ? OVERLAY_HINT : "Leave the chip unset to find the Raspberry Pi's PWM controller by its device, or pick one listed."}`,
+        { path: chipDir, osCode: "ENOENT", cause: error },
+      );
     }
     throw fsError(error, "reading", `${chipDir}/npwm`);
   }
