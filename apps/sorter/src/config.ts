@@ -106,7 +106,13 @@ export const rawConfigSchema = z.strictObject({
       I2cBus: int.optional(),
       ServoDriver: caseInsensitiveEnum(["pca9685", "sysfs"], 'must be "pca9685" or "sysfs"').optional(),
       Pca9685Address: int.optional(),
-      PwmChip: int.optional(),
+      PwmChip: z
+        .union([int, str], {
+          error:
+            'must be a chip number (pwmchipN), a /sys/class/pwm/pwmchipN path or a PWM controller such as "1f00098000.pwm"',
+        })
+        .optional(),
+      Pca9685OscillatorHz: num.optional(),
       FrequencyHz: num.optional(),
       PickServo: servoSchema.optional(),
       ChuteServo: servoSchema.optional(),
@@ -117,6 +123,7 @@ export const rawConfigSchema = z.strictObject({
     .strictObject({
       Address: int.optional(),
       IntegrationTimeMs: num.optional(),
+      AutoRange: bool.optional(),
       Gain: num
         .pipe(z.number().refine((v) => [1, 4, 16, 60].includes(v), { error: "must be 1, 4, 16 or 60" }))
         .optional(),
@@ -255,7 +262,13 @@ export interface SorterConfig {
     i2cBus: number;
     servoDriver: "pca9685" | "sysfs";
     pca9685Address: number;
-    pwmChip: number;
+    /** The PCA9685's measured oscillator (`skittle servo calibrate-oscillator`); 25 MHz when not calibrated. */
+    pca9685OscillatorHz: number;
+    /**
+     * sysfs PWM chip: a number, a chip path or a controller name; undefined finds the Raspberry Pi's PWM controller
+     * through the chips' device links (numbers differ between kernels).
+     */
+    pwmChip: number | string | undefined;
     frequencyHz: number;
     pick: ServoSettings;
     chute: ServoSettings;
@@ -269,6 +282,8 @@ export interface SorterConfig {
     address: number;
     integrationTimeMs: number;
     gain: 1 | 4 | 16 | 60;
+    /** Gain/integration auto-ranging; readings are normalised to `integrationTimeMs` and `gain`. */
+    autoRange: boolean;
     readsPerSkittle: number;
     calibrationFile: string | undefined;
     emptyPicksBeforeIdle: number;
@@ -543,6 +558,22 @@ function buildConfig(
       "Hardware.ServoDriver",
       "sysfs hardware PWM has channels 0 and 1 only (GPIO12, GPIO13).",
       'set the servo channels to 0 and 1, or use "pca9685".',
+    );
+  }
+
+  const pca9685OscillatorHz = hw.Pca9685OscillatorHz ?? 25_000_000;
+  if (!(pca9685OscillatorHz >= 20_000_000 && pca9685OscillatorHz <= 30_000_000)) {
+    problem(
+      "Hardware.Pca9685OscillatorHz",
+      `${pca9685OscillatorHz} Hz is not a PCA9685 internal oscillator (25 MHz nominal; real parts run about 23–27 MHz).`,
+      "run `skittle servo calibrate-oscillator --write-config <this file>` to measure it, or remove the key to use 25000000.",
+    );
+  }
+  if (typeof hw.PwmChip === "number" && hw.PwmChip < 0) {
+    problem(
+      "Hardware.PwmChip",
+      "must be 0 or more.",
+      'remove it to find the Pi\'s PWM controller automatically, or give the N of /sys/class/pwm/pwmchipN or a controller such as "1f00098000.pwm".',
     );
   }
 
@@ -888,7 +919,8 @@ function buildConfig(
       i2cBus: hw.I2cBus ?? 1,
       servoDriver,
       pca9685Address: hw.Pca9685Address ?? 0x40,
-      pwmChip: hw.PwmChip ?? 0,
+      pca9685OscillatorHz,
+      pwmChip: hw.PwmChip,
       frequencyHz: hw.FrequencyHz ?? 50,
       pick,
       chute,
@@ -898,6 +930,7 @@ function buildConfig(
       address: sn.Address ?? 0x29,
       integrationTimeMs,
       gain: (sn.Gain ?? 16) as 1 | 4 | 16 | 60,
+      autoRange: sn.AutoRange ?? false,
       readsPerSkittle,
       calibrationFile,
       emptyPicksBeforeIdle: sn.EmptyPicksBeforeIdle ?? 3,

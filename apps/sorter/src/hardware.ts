@@ -100,11 +100,13 @@ export async function openEmulatedHardware(
     sensorFieldOfViewDeg: rigSettings.sensorFieldOfViewDeg,
     sensorAddress: config.sensor.address,
     servoAddress: hardware.pca9685Address,
+    servoOscillatorHz: hardware.pca9685OscillatorHz,
   });
   const sensor = await openTcs34725(rig.bus, {
     address: config.sensor.address,
     integrationTimeMs: config.sensor.integrationTimeMs,
     gain: config.sensor.gain,
+    autoRange: config.sensor.autoRange,
     clock,
     logger,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -112,6 +114,7 @@ export async function openEmulatedHardware(
   const pwm = await openPca9685(rig.bus, {
     address: hardware.pca9685Address,
     frequencyHz: hardware.frequencyHz,
+    oscillatorHz: hardware.pca9685OscillatorHz,
     clock,
     logger,
   });
@@ -150,6 +153,7 @@ export async function openRealHardware(
       address: config.sensor.address,
       integrationTimeMs: config.sensor.integrationTimeMs,
       gain: config.sensor.gain,
+      autoRange: config.sensor.autoRange,
       clock,
       logger,
     });
@@ -159,6 +163,7 @@ export async function openRealHardware(
         ? await openPca9685(bus, {
             address: hardware.pca9685Address,
             frequencyHz: hardware.frequencyHz,
+            oscillatorHz: hardware.pca9685OscillatorHz,
             clock,
             logger,
           })

@@ -51,6 +51,8 @@ export interface EmulatedRigOptions {
   /** I2C addresses. Defaults 0x29 and 0x40. */
   sensorAddress?: number | undefined;
   servoAddress?: number | undefined;
+  /** The emulated PCA9685's real oscillator (the configured, calibrated one). Default 25 MHz. */
+  servoOscillatorHz?: number | undefined;
 }
 
 export interface RigDrop {
@@ -178,7 +180,10 @@ export class EmulatedRig {
       ...(noise > 0 ? { noise: { fraction: noise, random } } : {}),
     });
     this.sensorChip.setLightSource((atMs) => this.#lightAt(atMs));
-    this.servoChip = new Pca9685Emulator({ clock: this.#clock });
+    this.servoChip = new Pca9685Emulator({
+      clock: this.#clock,
+      ...(options.servoOscillatorHz === undefined ? {} : { oscillatorHz: options.servoOscillatorHz }),
+    });
     this.servoChip.onOutputChange(({ channel, pulseUs, atMs }) => {
       this.#advanceTo(atMs);
       if (channel === options.pick.channel) this.#pick.command(pulseUs, atMs);

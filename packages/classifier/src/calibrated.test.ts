@@ -89,6 +89,49 @@ describe("calibrated classifier", () => {
     expect(classifier.classify([])).toMatchObject({ label: "unknown", reason: "no-readings" });
   });
 
+  it("averages and classifies auto-ranged reads by their normalised counts", () => {
+    const classifier = defaultClassifier();
+    const red = ORIGINAL_MOCK_READINGS.Red;
+    // The same red skittle, once at the reference settings and once auto-ranged to a quarter of the gain.
+    const atReference = { ...red, normalized: { ...red } };
+    const quarter = {
+      clear: red.clear / 4,
+      red: red.red / 4,
+      green: red.green / 4,
+      blue: red.blue / 4,
+      normalized: { ...red, clear: red.clear + 400 },
+    };
+    expect(averageReadings([atReference, quarter])).toMatchObject({ clear: red.clear + 200, red: red.red });
+    expect(classifier.classify([atReference, quarter])).toMatchObject({ label: "red" });
+    // The original thresholds are counts at 153.6 ms and 16×: normalised counts keep them working.
+    const neutral = ORIGINAL_NEUTRAL_READING;
+    const dimmed = {
+      clear: neutral.clear / 4,
+      red: neutral.red / 4,
+      green: neutral.green / 4,
+      blue: neutral.blue / 4,
+    };
+    expect(classifyOriginalReading({ ...dimmed, normalized: { ...neutral } })).toBe("None");
+    // An averaged auto-ranged reading may exceed 16-bit counts without being saturated: it still calibrates.
+    const bright = (scale: number) => ({
+      clear: red.clear * scale,
+      red: red.red * scale,
+      green: red.green * scale,
+      blue: red.blue * scale,
+      saturated: false,
+    });
+    const grey = (scale: number) => ({ ...bright(scale), red: red.clear * scale * 0.4 });
+    expect(() =>
+      calibrate([
+        { label: "red", reading: bright(4) },
+        { label: "red", reading: bright(4.1) },
+        { label: "grey", reading: grey(4) },
+        { label: "grey", reading: grey(4.2) },
+      ]),
+    ).not.toThrow();
+    expect(classifyOriginalReading(dimmed)).not.toBe("None");
+  });
+
   it("has a default calibration that agrees with the original on the original's mock readings", () => {
     const classifier = defaultClassifier();
     for (const [name, reading] of Object.entries(ORIGINAL_MOCK_READINGS)) {

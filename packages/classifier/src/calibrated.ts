@@ -69,21 +69,28 @@ export interface Classification {
   reading: RgbcLike | undefined;
 }
 
-/** The clear-normalised chromaticity of a reading, or undefined when clear is 0. */
+/** The clear-normalised chromaticity of a reading (of its `normalized` counts when present), or undefined when clear is 0. */
 export function features(reading: RgbcLike): Features | undefined {
-  if (!(reading.clear > 0)) return undefined;
-  return [reading.red / reading.clear, reading.green / reading.clear, reading.blue / reading.clear];
+  const { clear, red, green, blue } = reading.normalized ?? reading;
+  if (!(clear > 0)) return undefined;
+  return [red / clear, green / clear, blue / clear];
 }
 
+/**
+ * A reading's own flag decides; counts at full scale only when it has none. (Normalised counts of an auto-ranged reading
+ * can exceed 65535 without being saturated.)
+ */
 function isSaturated(reading: RgbcLike): boolean {
-  return reading.saturated === true || reading.clear >= 65535;
+  return reading.saturated ?? reading.clear >= 65535;
 }
 
 /**
  * The channel-wise mean of several reads of the same target, skipping saturated ones; undefined when none is left.
  */
 export function averageReadings(readings: readonly RgbcLike[]): RgbcLike | undefined {
-  const usable = readings.filter((reading) => !isSaturated(reading));
+  const usable = readings
+    .filter((reading) => !isSaturated(reading))
+    .map((reading) => reading.normalized ?? reading);
   if (usable.length === 0) return undefined;
   const sum = usable.reduce(
     (total, reading) => ({

@@ -5,6 +5,11 @@ export interface RgbcLike {
   green: number;
   blue: number;
   saturated?: boolean | undefined;
+  /**
+   * The counts scaled to one reference gain and integration time, when the sensor auto-ranges (the TCS34725 driver's
+   * `normalized`). Classifiers compare and average these, so readings taken at different settings mix correctly.
+   */
+  normalized?: { clear: number; red: number; green: number; blue: number } | undefined;
 }
 
 /** The five Skittles colours. */

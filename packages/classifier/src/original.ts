@@ -55,7 +55,9 @@ export function classifyOriginal(red: number, green: number, blue: number, clear
 
 /** {@link classifyOriginal} on a reading object. */
 export function classifyOriginalReading(reading: RgbcLike): OriginalColor {
-  return classifyOriginal(reading.red, reading.green, reading.blue, reading.clear);
+  // The thresholds are counts at the original's settings; normalised counts keep them meaningful when auto-ranging.
+  const { red, green, blue, clear } = reading.normalized ?? reading;
+  return classifyOriginal(red, green, blue, clear);
 }
 
 /** The original mock sensor's fixed readings per (case-sensitive) colour name. */

@@ -9,6 +9,7 @@ export type ServoErrorCode =
   | "SERVO_PWM_UNAVAILABLE"
   | "SERVO_PERMISSION_DENIED"
   | "SERVO_IO_ERROR"
+  | "SERVO_CALIBRATION_FAILED"
   | "SERVO_CLOSED";
 
 export interface ServoErrorDetails {

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { type Clock, systemClock } from "@skittlesorter/core";
 import type { SysfsFs } from "./sysfs.ts";
@@ -18,11 +18,43 @@ export interface PwmOutputChange {
   atMs: number;
 }
 
+export interface FakePwmChip {
+  chip: number;
+  npwm: number;
+  /**
+   * Device path (as under `/sys/devices`) the chip's `device` symlink points to, e.g.
+   * `platform/soc/fe20c000.pwm`; created under `<root>/.devices/`. Default: no `device` link.
+   */
+  device?: string | undefined;
+}
+
+/**
+ * `/sys/class/pwm` as Raspberry Pis with the pwm-2chan overlay show it. Chip numbers are not stable: on a Pi 5 the RP1
+ * PWM (GPIO12/13/18/19) is pwmchip2 with kernel 6.6 (beside the fan's pwmchip0 and pwmchip6) and pwmchip0 with 6.12
+ * (raspberrypi/linux issue #6818). The 6.12 numbering of the other two chips is illustrative.
+ */
+export const RASPBERRY_PI_PWM_LAYOUTS = {
+  pi4: [{ chip: 0, npwm: 2, device: "platform/soc/fe20c000.pwm" }],
+  "pi5-kernel-6.6": [
+    { chip: 0, npwm: 4, device: "platform/axi/107d517a80.pwm" },
+    { chip: 2, npwm: 4, device: "platform/axi/1000120000.pcie/1f00098000.pwm" },
+    { chip: 6, npwm: 4, device: "platform/axi/1000120000.pcie/1f0009c000.pwm" },
+  ],
+  "pi5-kernel-6.12": [
+    { chip: 0, npwm: 4, device: "platform/axi/1000120000.pcie/1f00098000.pwm" },
+    { chip: 1, npwm: 4, device: "platform/axi/107d517a80.pwm" },
+    { chip: 2, npwm: 4, device: "platform/axi/1000120000.pcie/1f0009c000.pwm" },
+  ],
+} as const satisfies Record<string, readonly FakePwmChip[]>;
+
 export interface FakeSysfsPwmOptions {
   /** An empty directory to build the tree in (e.g. a temp dir); pass it as the driver's `root`. */
   root: string;
-  /** The chips to create. Default one chip 0 with 2 channels, as the Raspberry Pi's pwm-2chan overlay gives. */
-  chips?: ReadonlyArray<{ chip: number; npwm: number }> | undefined;
+  /**
+   * The chips to create. Default: a Raspberry Pi 4 with the pwm-2chan overlay (`RASPBERRY_PI_PWM_LAYOUTS.pi4`: chip 0,
+   * 2 channels, device `fe20c000.pwm`).
+   */
+  chips?: readonly FakePwmChip[] | undefined;
   clock?: Clock | undefined;
   /** Writes to a freshly exported channel fail with EACCES for this long, like udev applying permissions. */
   exportAccessDelayMs?: number | undefined;
@@ -60,7 +92,7 @@ export class FakeSysfsPwm {
   readonly root: string;
   /** Hand this to the driver as `fs`. */
   readonly fs: SysfsFs;
-  readonly #chips: ReadonlyArray<{ chip: number; npwm: number }>;
+  readonly #chips: readonly FakePwmChip[];
   readonly #clock: Clock;
   readonly #accessDelayMs: number;
   readonly #channels = new Map<string, FakePwmChannelState & { exportedAtMs: number }>();
@@ -69,7 +101,7 @@ export class FakeSysfsPwm {
 
   constructor(options: FakeSysfsPwmOptions) {
     this.root = options.root;
-    this.#chips = options.chips ?? [{ chip: 0, npwm: 2 }];
+    this.#chips = options.chips ?? RASPBERRY_PI_PWM_LAYOUTS.pi4;
     this.#clock = options.clock ?? systemClock;
     this.#accessDelayMs = options.exportAccessDelayMs ?? 0;
     this.fs = {
@@ -80,9 +112,14 @@ export class FakeSysfsPwm {
 
   /** Creates the chip directories; {@link createFakeSysfsPwm} calls it. */
   async init(): Promise<void> {
-    for (const { chip, npwm } of this.#chips) {
+    for (const { chip, npwm, device } of this.#chips) {
       const dir = join(this.root, `pwmchip${chip}`);
       await mkdir(dir, { recursive: true });
+      if (device !== undefined) {
+        const target = join(this.root, ".devices", device);
+        await mkdir(target, { recursive: true });
+        await symlink(relative(dir, target), join(dir, "device"));
+      }
       await writeFile(join(dir, "npwm"), `${npwm}\n`);
       await writeFile(join(dir, "export"), "");
       await writeFile(join(dir, "unexport"), "");

@@ -1,6 +1,16 @@
 export type { ServoDriver } from "./driver.ts";
 export { isServoError, ServoError, type ServoErrorCode, type ServoErrorDetails } from "./errors.ts";
 export {
+  checkOscillatorHz,
+  type EdgeTimer,
+  type MeasureOscillatorOptions,
+  measurePca9685Oscillator,
+  type OscillatorMeasurement,
+  oscillatorFromPeriod,
+  oscillatorMeasurement,
+  PCA9685_OSCILLATOR_RANGE_HZ,
+} from "./oscillator.ts";
+export {
   channelRegister,
   frequencyForPrescale,
   LED_FULL,
@@ -30,4 +40,14 @@ export {
   servoCalibration,
   travelTimeMs,
 } from "./servo.ts";
-export { openSysfsPwm, type SysfsFs, SysfsPwm, type SysfsPwmOptions } from "./sysfs.ts";
+export {
+  type FindPwmChipOptions,
+  findPwmChip,
+  listPwmChips,
+  openSysfsPwm,
+  type PwmChipInfo,
+  RASPBERRY_PI_PWM_CONTROLLERS,
+  type SysfsFs,
+  SysfsPwm,
+  type SysfsPwmOptions,
+} from "./sysfs.ts";

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from "@skittlesorter/core";
 import type { I2cDevice } from "@skittlesorter/i2c/testing";
 import { hex } from "./errors.ts";
+import type { EdgeTimer } from "./oscillator.ts";
 import { channelRegister, LED_FULL, MODE1, PCA9685_OSCILLATOR_HZ, PCA9685_REG } from "./pca9685.ts";
 
 export interface Pca9685EmulatorOptions {
@@ -79,6 +80,29 @@ export class Pca9685Emulator implements I2cDevice {
   /** The pulse width on a channel's pin, in µs, or undefined when it sends no pulses. */
   pulseWidthUs(channel: number): number | undefined {
     return this.#outputs[channel];
+  }
+
+  /**
+   * A GPIO input wired to `channel`'s pin: rising edges come once per frame of the emulated oscillator (so a driver that
+   * assumes 25 MHz can measure this chip's real one), with optional timing jitter such as a userspace edge timer has.
+   * It rejects when the channel puts out no pulses.
+   */
+  edgeTimer(channel: number, options: { jitterUs?: number; random?: () => number } = {}): EdgeTimer {
+    const { jitterUs = 0, random = Math.random } = options;
+    return {
+      risingEdgesUs: async (count, operation = {}) => {
+        operation.signal?.throwIfAborted();
+        if (this.pulseWidthUs(channel) === undefined) {
+          throw new Error(`channel ${channel} of the emulated PCA9685 puts out no pulses`);
+        }
+        const periodUs = 1e6 / this.frequencyHz;
+        const firstUs = Math.ceil((this.#clock.now() * 1000) / periodUs) * periodUs;
+        return Array.from(
+          { length: count },
+          (_, index) => firstUs + index * periodUs + (random() * 2 - 1) * jitterUs,
+        );
+      },
+    };
   }
 
   /** Calls `listener` whenever a pin's pulse width changes. Returns an unsubscribe function. */

@@ -75,7 +75,10 @@ export interface Pca9685Options extends OperationOptions {
   address?: number | undefined;
   /** Default 50 Hz. */
   frequencyHz?: number | undefined;
-  /** This chip's oscillator frequency (see {@link oscillatorFromMeasurement}). Default 25 MHz. */
+  /**
+   * This chip's real oscillator frequency, which prescale and pulse ticks are computed from (the internal one is
+   * 25 MHz nominal but 5–10 % off on many parts; see `measurePca9685Oscillator`). Default 25 MHz.
+   */
   oscillatorHz?: number | undefined;
   clock?: Clock | undefined;
   logger?: Logger | undefined;
@@ -116,6 +119,13 @@ export class Pca9685 implements ServoDriver {
     this.#bus = bus;
     this.address = options.address ?? PCA9685_ADDRESS;
     this.oscillatorHz = options.oscillatorHz ?? PCA9685_OSCILLATOR_HZ;
+    if (!(Number.isFinite(this.oscillatorHz) && this.oscillatorHz > 0)) {
+      throw new ServoError(
+        "SERVO_INVALID_OPTION",
+        `oscillatorHz must be a positive number of Hz, got ${String(options.oscillatorHz)}; use 25000000 or the ` +
+          "value `skittle servo calibrate-oscillator` measured.",
+      );
+    }
     this.prescale = prescaleForFrequency(options.frequencyHz ?? 50, this.oscillatorHz);
     this.frequencyHz = frequencyForPrescale(this.prescale, this.oscillatorHz);
     this.resolutionUs = 1e6 / (this.frequencyHz * 4096);

@@ -3,8 +3,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "@skittlesorter/test-utils";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { openSysfsPwm } from "./index.ts";
-import { createFakeSysfsPwm } from "./testing.ts";
+import { findPwmChip, listPwmChips, openSysfsPwm } from "./index.ts";
+import { createFakeSysfsPwm, RASPBERRY_PI_PWM_LAYOUTS } from "./testing.ts";
 
 describe("openSysfsPwm", () => {
   afterEach(() => {
@@ -83,23 +83,30 @@ describe("openSysfsPwm", () => {
     expect((error as Error).message).toMatch(/usermod -aG gpio/);
   });
 
-  it("reports a missing PWM chip with the pwm-2chan overlay for GPIO12/13", async () => {
+  it("reports a missing PWM chip, listing the chips there are (or the pwm-2chan overlay when there are none)", async () => {
     await using dir = await tempDir();
     const fake = await createFakeSysfsPwm({ root: dir.path });
     const error = await openSysfsPwm({ root: dir.path, fs: fake.fs, chip: 2 }).catch(
       (caught: unknown) => caught,
     );
     expect(error).toMatchObject({ code: "SERVO_PWM_UNAVAILABLE", path: join(dir.path, "pwmchip2") });
-    expect((error as Error).message).toContain("dtoverlay=pwm-2chan,pin=12,func=4,pin2=13,func2=4");
+    expect((error as Error).message).toMatch(
+      /lists: pwmchip0 \(device .*fe20c000\.pwm\)\. Leave the chip unset/,
+    );
+    await using empty = await tempDir();
+    await expect(openSysfsPwm({ root: empty.path, chip: 0 })).rejects.toThrow(
+      /lists no PWM chips\. Enable hardware PWM .*dtoverlay=pwm-2chan,pin=12,func=4,pin2=13,func2=4/,
+    );
   });
 
-  it.skipIf(existsSync("/sys/class/pwm/pwmchip0"))(
-    "on this machine, the default /sys/class/pwm has no pwmchip0 and says how to enable it",
+  it.skipIf(existsSync("/sys/class/pwm"))(
+    "on this machine, the default /sys/class/pwm has no chips and says how to enable them",
     async () => {
       await expect(openSysfsPwm()).rejects.toMatchObject({
         code: "SERVO_PWM_UNAVAILABLE",
-        message: expect.stringContaining("/sys/class/pwm/pwmchip0 does not exist"),
+        message: expect.stringContaining("/sys/class/pwm lists no PWM chips"),
       });
+      await expect(openSysfsPwm()).rejects.toThrow(/dtoverlay=pwm-2chan/);
     },
   );
 
@@ -115,7 +122,7 @@ describe("openSysfsPwm", () => {
         await fake.fs.writeFile(path, data);
       },
     };
-    const pwm = await openSysfsPwm({ root: dir.path, fs: refusing });
+    const pwm = await openSysfsPwm({ root: dir.path, fs: refusing, chip: 0 });
     await expect(pwm.setPulseWidth(0, 1500)).rejects.toMatchObject({
       code: "SERVO_IO_ERROR",
       osCode: "EINVAL",
@@ -141,6 +148,75 @@ describe("openSysfsPwm", () => {
       code: "SERVO_INVALID_OPTION",
     });
     await expect(openSysfsPwm({ root: dir.path, frequencyHz: 0 })).rejects.toMatchObject({
+      code: "SERVO_INVALID_OPTION",
+    });
+  });
+});
+
+describe("finding the PWM chip by its device, not its number", () => {
+  it.each([
+    ["pi4", 0],
+    ["pi5-kernel-6.6", 2],
+    ["pi5-kernel-6.12", 0],
+  ] as const)("on a %s layout the Raspberry Pi PWM controller is pwmchip%i", async (layout, expected) => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({ root: dir.path, chips: RASPBERRY_PI_PWM_LAYOUTS[layout] });
+    const found = await findPwmChip({ root: dir.path, fs: fake.fs });
+    expect(found).toMatchObject({ chip: expected, path: join(dir.path, `pwmchip${expected}`) });
+    const pwm = await openSysfsPwm({ root: dir.path, fs: fake.fs });
+    expect(pwm.chipPath).toBe(join(dir.path, `pwmchip${expected}`));
+    await pwm.setPulseWidth(1, 1500);
+    expect(fake.pulseUs(expected, 1)).toBe(1500);
+    await pwm.close();
+  });
+
+  it("lists every chip with the device its link resolves to", async () => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({
+      root: dir.path,
+      chips: RASPBERRY_PI_PWM_LAYOUTS["pi5-kernel-6.6"],
+    });
+    const chips = await listPwmChips({ root: dir.path, fs: fake.fs });
+    expect(chips.map(({ chip, device }) => [chip, device?.split("/").at(-1)])).toEqual([
+      [0, "107d517a80.pwm"],
+      [2, "1f00098000.pwm"],
+      [6, "1f0009c000.pwm"],
+    ]);
+  });
+
+  it("takes an explicit override: a number, a chip directory, or a controller name or device path", async () => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({
+      root: dir.path,
+      chips: RASPBERRY_PI_PWM_LAYOUTS["pi5-kernel-6.6"],
+    });
+    const find = (chip: number | string) => findPwmChip({ root: dir.path, fs: fake.fs, chip });
+    await expect(find(6)).resolves.toMatchObject({ chip: 6 });
+    await expect(find(join(dir.path, "pwmchip6"))).resolves.toMatchObject({ chip: 6 });
+    await expect(find("1f0009c000.pwm")).resolves.toMatchObject({ chip: 6 });
+    await expect(find("1000120000.pcie/1f0009c000.pwm")).resolves.toMatchObject({ chip: 6 });
+    await expect(find("107d517a80.pwm")).resolves.toMatchObject({ chip: 0 });
+  });
+
+  it("names the chips it found when none belongs to the wanted controller", async () => {
+    await using dir = await tempDir();
+    const fake = await createFakeSysfsPwm({
+      root: dir.path,
+      chips: [
+        { chip: 0, npwm: 2, device: "platform/axi/107d517a80.pwm" },
+        { chip: 3, npwm: 1 },
+      ],
+    });
+    const error = await openSysfsPwm({ root: dir.path, fs: fake.fs }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "SERVO_PWM_UNAVAILABLE", path: dir.path });
+    const message = (error as Error).message;
+    expect(message).toContain("1f00098000.pwm, fe20c000.pwm");
+    expect(message).toMatch(/pwmchip0 \(device .*107d517a80\.pwm\), pwmchip3 \(no device link\)/);
+    expect(message).toMatch(/Pass the chip explicitly/);
+    await expect(findPwmChip({ root: dir.path, fs: fake.fs, chip: "fe20c000.pwm" })).rejects.toThrow(
+      /controller "fe20c000.pwm"/,
+    );
+    await expect(findPwmChip({ root: dir.path, chip: " " })).rejects.toMatchObject({
       code: "SERVO_INVALID_OPTION",
     });
   });

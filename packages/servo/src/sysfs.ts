@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, realpath, writeFile } from "node:fs/promises";
 import {
   type Clock,
   delay,
@@ -14,16 +14,25 @@ import { ServoError } from "./errors.ts";
 export interface SysfsFs {
   readFile(path: string): Promise<string>;
   writeFile(path: string, data: string): Promise<void>;
+  /** Entry names of a directory; used to list the chips. Default: Node's `readdir`. */
+  readdir?(path: string): Promise<string[]>;
+  /** Where a symlink finally points (the chip's `device` link); default: Node's `realpath`. */
+  realpath?(path: string): Promise<string>;
 }
 
-const nodeFs: SysfsFs = {
+const nodeFs: Required<SysfsFs> = {
   readFile: (path) => readFile(path, "utf8"),
   writeFile: (path, data) => writeFile(path, data),
+  readdir: (path) => readdir(path),
+  realpath: (path) => realpath(path),
 };
 
 export interface SysfsPwmOptions extends OperationOptions {
-  /** The PWM chip: `<root>/pwmchip<chip>`. Default 0 (Raspberry Pi 4; check `ls /sys/class/pwm` on a Pi 5). */
-  chip?: number | undefined;
+  /**
+   * The PWM chip: a number (`<root>/pwmchipN`), a chip directory, or a controller device name/path (see
+   * {@link findPwmChip}). Default: the Raspberry Pi's PWM controller, found through each chip's `device` link.
+   */
+  chip?: number | string | undefined;
   /** Default `/sys/class/pwm`. */
   root?: string | undefined;
   /** Frame rate. Default 50 Hz (period 20 000 000 ns). */
@@ -45,8 +54,8 @@ interface ChannelState {
 
 const OVERLAY_HINT =
   "Enable hardware PWM on GPIO12 and GPIO13 by adding `dtoverlay=pwm-2chan,pin=12,func=4,pin2=13,func2=4` to " +
-  "/boot/firmware/config.txt and rebooting; `ls /sys/class/pwm` then lists the chip (pwmchip0 on a Pi 4; on a Pi 5 " +
-  "it may have another number).";
+  "/boot/firmware/config.txt and rebooting; `ls -l /sys/class/pwm/pwmchip*/device` then lists the chip (its number " +
+  "differs between models and kernels: pwmchip2 or pwmchip0 on a Pi 5).";
 const ACCESS_HINT =
   "Run as root, or give your user access: Raspberry Pi OS lets the gpio group use /sys/class/pwm " +
   "(`sudo usermod -aG gpio $USER`, then log in again); elsewhere add a udev rule.";
@@ -78,15 +87,125 @@ function fsError(error: unknown, action: string, path: string, channel?: number)
 }
 
 /**
+ * The PWM controllers whose channels 0 and 1 drive GPIO12 and GPIO13, by the device-tree node name their
+ * `/sys/class/pwm/pwmchipN/device` link points to: Raspberry Pi 5 (RP1 PWM0), Pi 4 (BCM2711 PWM0), Pi 3 (BCM2837).
+ * The chip number itself is not stable: on a Pi 5 the RP1 PWM is pwmchip2 with kernel 6.6 and pwmchip0 with 6.12.
+ */
+export const RASPBERRY_PI_PWM_CONTROLLERS: readonly string[] = [
+  "1f00098000.pwm",
+  "fe20c000.pwm",
+  "3f20c000.pwm",
+];
+
+/** A PWM chip found under the sysfs root. */
+export interface PwmChipInfo {
+  /** N of `pwmchipN`. */
+  chip: number;
+  /** `<root>/pwmchipN`. */
+  path: string;
+  /** Where its `device` link points (e.g. `/sys/devices/platform/soc/fe20c000.pwm`); undefined without one. */
+  device: string | undefined;
+}
+
+export interface FindPwmChipOptions extends OperationOptions {
+  /**
+   * Which chip: a number (`pwmchipN`), a chip directory (`/sys/class/pwm/pwmchip2`), or a controller (its device name
+   * such as `1f00098000.pwm`, or the end of its device path such as `soc/fe20c000.pwm`). Default: the first chip
+   * whose device is one of {@link RASPBERRY_PI_PWM_CONTROLLERS}.
+   */
+  chip?: number | string | undefined;
+  /** Default `/sys/class/pwm`. */
+  root?: string | undefined;
+  fs?: SysfsFs | undefined;
+}
+
+/** Every `pwmchipN` under `root`, with its device link, by chip number. Empty when `root` does not exist. */
+export async function listPwmChips(options: Pick<FindPwmChipOptions, "root" | "fs" | "signal"> = {}) {
+  const { root = "/sys/class/pwm", signal } = options;
+  const fs = { ...nodeFs, ...options.fs };
+  signal?.throwIfAborted();
+  let names: string[];
+  try {
+    names = await fs.readdir(root);
+  } catch (error) {
+    if (osCode(error) === "ENOENT") return [];
+    throw fsError(error, "listing", root);
+  }
+  const chips: PwmChipInfo[] = [];
+  for (const name of names) {
+    const match = /^pwmchip(\d+)$/.exec(name);
+    if (match === null) continue;
+    const path = `${root}/${name}`;
+    const device = await fs.realpath(`${path}/device`).catch(() => undefined);
+    chips.push({ chip: Number(match[1]), path, device });
+  }
+  return chips.sort((a, b) => a.chip - b.chip);
+}
+
+function deviceMatches(device: string | undefined, controller: string): boolean {
+  if (device === undefined) return false;
+  const wanted = controller.replace(/\/+$/, "");
+  return device === wanted || device.endsWith(`/${wanted.replace(/^\/+/, "")}`);
+}
+
+function describeChips(chips: readonly PwmChipInfo[], root: string): string {
+  if (chips.length === 0) return `${root} lists no PWM chips.`;
+  const list = chips
+    .map(
+      ({ chip, device }) =>
+        `pwmchip${chip} (${device === undefined ? "no device link" : `device ${device}`})`,
+    )
+    .join(", ");
+  return `${root} lists: ${list}.`;
+}
+
+/**
+ * Finds the PWM chip directory to drive, by device rather than by number (numbers change between kernels). Throws
+ * `SERVO_PWM_UNAVAILABLE` listing the chips found when none matches.
+ */
+export async function findPwmChip(options: FindPwmChipOptions = {}): Promise<PwmChipInfo> {
+  const { root = "/sys/class/pwm", chip, signal } = options;
+  signal?.throwIfAborted();
+  if (typeof chip === "number") {
+    if (!Number.isInteger(chip) || chip < 0) {
+      throw new ServoError(
+        "SERVO_INVALID_OPTION",
+        `chip must be a non-negative integer, got ${String(chip)}.`,
+      );
+    }
+    return { chip, path: `${root}/pwmchip${chip}`, device: undefined };
+  }
+  if (chip !== undefined && chip.trim() === "") {
+    throw new ServoError(
+      "SERVO_INVALID_OPTION",
+      "chip is an empty string; give a chip number, a /sys/class/pwm/pwmchipN path or a controller such as 1f00098000.pwm.",
+    );
+  }
+  const directory = chip === undefined ? undefined : /^(.*\/)?pwmchip(\d+)\/?$/.exec(chip);
+  if (chip !== undefined && directory !== null && directory !== undefined) {
+    return { chip: Number(directory[2]), path: chip.replace(/\/+$/, ""), device: undefined };
+  }
+  const chips = await listPwmChips(options);
+  const wanted = chip === undefined ? RASPBERRY_PI_PWM_CONTROLLERS : [chip];
+  for (const controller of wanted) {
+    const found = chips.find((candidate) => deviceMatches(candidate.device, controller));
+    if (found !== undefined) return found;
+  }
+  throw new ServoError(
+    "SERVO_PWM_UNAVAILABLE",
+    `No PWM chip belongs to ${chip === undefined ? `a Raspberry Pi PWM controller (${wanted.join(", ")})` : `controller "${chip}"`}. ` +
+      `${describeChips(chips, root)} ${chips.length === 0 ? OVERLAY_HINT : "Pass the chip explicitly (its number, its /sys/class/pwm/pwmchipN path or its device name)."}`,
+    { path: root },
+  );
+}
+
+/**
  * Opens a Linux PWM chip through sysfs (`/sys/class/pwm/pwmchipN`) as a {@link ServoDriver}. Channels are exported on
  * first use; each gets period 1e9 / frequencyHz ns, then `duty_cycle` in ns and `enable` 1.
  */
 export async function openSysfsPwm(options: SysfsPwmOptions = {}): Promise<SysfsPwm> {
-  const { signal, chip = 0, root = "/sys/class/pwm", frequencyHz = 50 } = options;
+  const { signal, frequencyHz = 50 } = options;
   signal?.throwIfAborted();
-  if (!Number.isInteger(chip) || chip < 0) {
-    throw new ServoError("SERVO_INVALID_OPTION", `chip must be a non-negative integer, got ${String(chip)}.`);
-  }
   if (!(frequencyHz > 0 && frequencyHz <= 1000)) {
     throw new ServoError(
       "SERVO_INVALID_OPTION",
@@ -94,17 +213,19 @@ export async function openSysfsPwm(options: SysfsPwmOptions = {}): Promise<Sysfs
     );
   }
   const fs = options.fs ?? nodeFs;
-  const chipDir = `${root}/pwmchip${chip}`;
+  const { path: chipDir } = await findPwmChip(options);
   let npwm: number;
   try {
     npwm = Number.parseInt(await fs.readFile(`${chipDir}/npwm`), 10);
   } catch (error) {
     if (osCode(error) === "ENOENT") {
-      throw new ServoError("SERVO_PWM_UNAVAILABLE", `PWM chip ${chipDir} does not exist. ${OVERLAY_HINT}`, {
-        path: chipDir,
-        osCode: "ENOENT",
-        cause: error,
-      });
+      const root = options.root ?? "/sys/class/pwm";
+      const found = await listPwmChips({ ...options, root }).catch(() => []);
+      throw new ServoError(
+        "SERVO_PWM_UNAVAILABLE",
+        `PWM chip ${chipDir} does not exist; ${describeChips(found, root)} ${found.length === 0 ? OVERLAY_HINT : "Leave the chip unset to find the Raspberry Pi's PWM controller by its device, or pick one listed."}`,
+        { path: chipDir, osCode: "ENOENT", cause: error },
+      );
     }
     throw fsError(error, "reading", `${chipDir}/npwm`);
   }

@@ -2,9 +2,11 @@ export { type ServoDriverHarness, servoDriverConformance } from "./conformance.t
 export {
   createFakeSysfsPwm,
   type FakePwmChannelState,
+  type FakePwmChip,
   FakeSysfsPwm,
   type FakeSysfsPwmOptions,
   type PwmOutputChange,
+  RASPBERRY_PI_PWM_LAYOUTS,
 } from "./fake-sysfs.ts";
 export {
   Pca9685Emulator,

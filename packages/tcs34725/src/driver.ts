@@ -32,8 +32,17 @@ export interface RgbcReading extends Rgbc {
   /** Integration time of this reading (whole 2.4 ms cycles). */
   integrationTimeMs: number;
   gain: Tcs34725Gain;
-  /** Clear reached the saturation threshold: ratios and lux are unreliable. Lower the gain or integration time. */
+  /**
+   * Clear reached the saturation threshold: ratios and lux are unreliable. With auto-ranging, even the least sensitive
+   * setting saturated; without, lower the gain or integration time.
+   */
   saturated: boolean;
+  /**
+   * The counts as they would read at the driver's reference settings (those it was opened with): raw × (reference
+   * time × gain) / (this time × gain). Equal to the raw counts unless auto-ranging changed the settings; compare and
+   * average these across readings.
+   */
+  normalized: Rgbc;
   /** When the data was read, on the driver's clock. */
   timestampMs: number;
 }
@@ -61,7 +70,47 @@ export interface Tcs34725Settings {
   gain?: Tcs34725Gain | undefined;
 }
 
+/** A setting auto-ranging may use. */
+export interface RangeStep {
+  integrationTimeMs: number;
+  gain: Tcs34725Gain;
+}
+
+/**
+ * Dim → bright: the settings auto-ranging moves between by default (after the Adafruit autorange example's table,
+ * extended with shorter integrations at 1× for light that saturates even 1× at 153.6 ms).
+ */
+export const DEFAULT_RANGE_STEPS: readonly RangeStep[] = [
+  { integrationTimeMs: 614.4, gain: 60 },
+  { integrationTimeMs: 153.6, gain: 60 },
+  { integrationTimeMs: 153.6, gain: 16 },
+  { integrationTimeMs: 153.6, gain: 4 },
+  { integrationTimeMs: 153.6, gain: 1 },
+  { integrationTimeMs: 38.4, gain: 1 },
+  { integrationTimeMs: 9.6, gain: 1 },
+  { integrationTimeMs: 2.4, gain: 1 },
+];
+
+export interface AutoRangeOptions {
+  /** The settings to move between; any order. Default {@link DEFAULT_RANGE_STEPS}. */
+  steps?: readonly RangeStep[] | undefined;
+  /** Step to a less sensitive setting when clear reaches this fraction of the saturation threshold. Default 0.9. */
+  highFraction?: number | undefined;
+  /**
+   * Step to a more sensitive setting when clear is below this fraction of the saturation threshold, if the counts
+   * expected there stay below `highFraction`. Default 0.1.
+   */
+  lowFraction?: number | undefined;
+}
+
 export interface Tcs34725Options extends Tcs34725Settings, OperationOptions {
+  /**
+   * Gain/integration auto-ranging: a reading whose clear count nears saturation is retaken at a less sensitive setting,
+   * one that is too dark at a more sensitive one; the setting found is kept for the next read. Readings report the
+   * settings used and `normalized` counts at the opening settings. `true` for the defaults. Default off: every reading
+   * is taken at the configured settings, as before.
+   */
+  autoRange?: boolean | AutoRangeOptions | undefined;
   /** Default 0x29. */
   address?: number | undefined;
   clock?: Clock | undefined;
@@ -103,6 +152,8 @@ export class Tcs34725 implements ColorSensor {
   readonly #powerDownOnClose: boolean;
   #integrationTimeMs: number;
   #gain: Tcs34725Gain;
+  readonly #referenceSensitivity: number;
+  readonly #autoRange: AutoRange | undefined;
   #id = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -121,6 +172,8 @@ export class Tcs34725 implements ColorSensor {
     );
     this.#gain = options.gain ?? 16;
     gainCode(this.#gain);
+    this.#referenceSensitivity = this.#integrationTimeMs * this.#gain;
+    this.#autoRange = autoRangeSettings(options.autoRange);
   }
 
   /** The ID register value read at open (0x44, 0x4D or 0x10). */
@@ -224,48 +277,76 @@ export class Tcs34725 implements ColorSensor {
     return this.#exclusive(async () => {
       signal?.throwIfAborted();
       this.#checkOpen();
-      const integrationTimeMs = this.#integrationTimeMs;
-      const gain = this.#gain;
-      const started = this.#clock.now();
-      if (freshness === "restart") {
-        await this.#write(REG.ENABLE, ENABLE.PON, { signal });
-        await this.#write(REG.ENABLE, ENABLE.PON | ENABLE.AEN, { signal });
-        await delay(integrationTimeMs + CYCLE_MS, { clock: this.#clock, signal });
+      let reading = await this.#readOnce(freshness, signal);
+      const autoRange = this.#autoRange;
+      if (autoRange === undefined) return reading;
+      // Each step moves one setting along the ladder, so this ends within its length.
+      for (let attempt = 0; attempt < autoRange.steps.length; attempt += 1) {
+        const next = nextRange(reading, autoRange);
+        if (next === undefined) break;
+        this.#logger.debug("tcs34725 auto-range", { clear: reading.clear, from: rangeOf(reading), to: next });
+        await this.#write(REG.ATIME, atimeForIntegrationTime(next.integrationTimeMs), { signal });
+        await this.#write(REG.CONTROL, gainCode(next.gain), { signal });
+        this.#integrationTimeMs = next.integrationTimeMs;
+        this.#gain = next.gain;
+        // A new setting only applies from a new integration, so never return one begun before it.
+        reading = await this.#readOnce("restart", signal);
       }
-      const deadline = started + integrationTimeMs * 2 + CYCLE_MS + (this.#readTimeoutMs ?? 100);
-      for (;;) {
-        const status = await this.#bus.readByte(this.address, command(REG.STATUS), { signal });
-        if ((status & STATUS.AVALID) !== 0) break;
-        if (this.#clock.now() >= deadline) {
-          throw new Tcs34725Error(
-            "TCS34725_TIMEOUT",
-            `The TCS34725 at ${hex(this.address)} did not finish an integration within ` +
-              `${Math.round(deadline - started)} ms (STATUS.AVALID stayed 0). Check its power and that nothing else ` +
-              "reconfigures it; reopen the driver to re-run the power-up sequence.",
-            { address: this.address },
-          );
-        }
-        await delay(this.#pollIntervalMs, { clock: this.#clock, signal });
-      }
-      const { buffer } = await this.#bus.readI2cBlock(
-        this.address,
-        command(AUTO_INCREMENT | REG.CDATAL),
-        8,
-        Buffer.alloc(8),
-        { signal },
-      );
-      const clear = buffer.readUInt16LE(0);
-      return {
-        clear,
-        red: buffer.readUInt16LE(2),
-        green: buffer.readUInt16LE(4),
-        blue: buffer.readUInt16LE(6),
-        integrationTimeMs,
-        gain,
-        saturated: clear >= saturationThreshold(integrationTimeMs),
-        timestampMs: this.#clock.now(),
-      };
+      return reading;
     });
+  }
+
+  async #readOnce(freshness: "restart" | "latest", signal: AbortSignal | undefined): Promise<RgbcReading> {
+    const integrationTimeMs = this.#integrationTimeMs;
+    const gain = this.#gain;
+    const started = this.#clock.now();
+    if (freshness === "restart") {
+      await this.#write(REG.ENABLE, ENABLE.PON, { signal });
+      await this.#write(REG.ENABLE, ENABLE.PON | ENABLE.AEN, { signal });
+      await delay(integrationTimeMs + CYCLE_MS, { clock: this.#clock, signal });
+    }
+    const deadline = started + integrationTimeMs * 2 + CYCLE_MS + (this.#readTimeoutMs ?? 100);
+    for (;;) {
+      const status = await this.#bus.readByte(this.address, command(REG.STATUS), { signal });
+      if ((status & STATUS.AVALID) !== 0) break;
+      if (this.#clock.now() >= deadline) {
+        throw new Tcs34725Error(
+          "TCS34725_TIMEOUT",
+          `The TCS34725 at ${hex(this.address)} did not finish an integration within ` +
+            `${Math.round(deadline - started)} ms (STATUS.AVALID stayed 0). Check its power and that nothing else ` +
+            "reconfigures it; reopen the driver to re-run the power-up sequence.",
+          { address: this.address },
+        );
+      }
+      await delay(this.#pollIntervalMs, { clock: this.#clock, signal });
+    }
+    const { buffer } = await this.#bus.readI2cBlock(
+      this.address,
+      command(AUTO_INCREMENT | REG.CDATAL),
+      8,
+      Buffer.alloc(8),
+      { signal },
+    );
+    const counts = {
+      clear: buffer.readUInt16LE(0),
+      red: buffer.readUInt16LE(2),
+      green: buffer.readUInt16LE(4),
+      blue: buffer.readUInt16LE(6),
+    };
+    const scale = this.#referenceSensitivity / (integrationTimeMs * gain);
+    return {
+      ...counts,
+      integrationTimeMs,
+      gain,
+      saturated: counts.clear >= saturationThreshold(integrationTimeMs),
+      normalized: {
+        clear: counts.clear * scale,
+        red: counts.red * scale,
+        green: counts.green * scale,
+        blue: counts.blue * scale,
+      },
+      timestampMs: this.#clock.now(),
+    };
   }
 
   /** Puts the sensor to sleep (ENABLE = 0) unless `powerDownOnClose` is false. Leaves the bus open. Idempotent. */
@@ -278,4 +359,67 @@ export class Tcs34725 implements ColorSensor {
     }
     return this.#closing;
   }
+}
+
+interface AutoRange {
+  /** Most sensitive first. */
+  steps: readonly RangeStep[];
+  highFraction: number;
+  lowFraction: number;
+}
+
+const rangeOf = (step: RangeStep): RangeStep => ({
+  integrationTimeMs: step.integrationTimeMs,
+  gain: step.gain,
+});
+const sensitivity = (step: RangeStep): number => step.integrationTimeMs * step.gain;
+
+function autoRangeSettings(option: boolean | AutoRangeOptions | undefined): AutoRange | undefined {
+  if (option === undefined || option === false) return undefined;
+  const {
+    steps = DEFAULT_RANGE_STEPS,
+    highFraction = 0.9,
+    lowFraction = 0.1,
+  } = option === true ? {} : option;
+  if (!(highFraction > 0 && highFraction <= 1 && lowFraction >= 0 && lowFraction < highFraction)) {
+    throw new Tcs34725Error(
+      "TCS34725_INVALID_OPTION",
+      `autoRange needs 0 ≤ lowFraction < highFraction ≤ 1, got lowFraction ${String(lowFraction)} and highFraction ` +
+        `${String(highFraction)}. The defaults are 0.1 and 0.9.`,
+    );
+  }
+  if (steps.length === 0) {
+    throw new Tcs34725Error(
+      "TCS34725_INVALID_OPTION",
+      "autoRange.steps is empty; give at least one setting.",
+    );
+  }
+  const normalized = steps.map((step) => {
+    gainCode(step.gain);
+    return {
+      integrationTimeMs: integrationTimeForAtime(atimeForIntegrationTime(step.integrationTimeMs)),
+      gain: step.gain,
+    };
+  });
+  return { steps: normalized.sort((a, b) => sensitivity(b) - sensitivity(a)), highFraction, lowFraction };
+}
+
+/**
+ * The setting the next read should use, or undefined to keep this reading: one step less sensitive when clear nears
+ * saturation, one step more sensitive when it is dark and the counts expected there stay clear of the high mark.
+ */
+function nextRange(reading: RgbcReading, autoRange: AutoRange): RangeStep | undefined {
+  const { steps, highFraction, lowFraction } = autoRange;
+  const current = sensitivity(reading);
+  const threshold = saturationThreshold(reading.integrationTimeMs);
+  if (reading.clear >= highFraction * threshold) {
+    return steps.find((step) => sensitivity(step) < current);
+  }
+  if (reading.clear < lowFraction * threshold) {
+    const brighter = steps.filter((step) => sensitivity(step) > current).at(-1);
+    if (brighter === undefined) return undefined;
+    const expected = (reading.clear * sensitivity(brighter)) / current;
+    if (expected < highFraction * saturationThreshold(brighter.integrationTimeMs)) return brighter;
+  }
+  return undefined;
 }

@@ -1,7 +1,10 @@
 export {
+  type AutoRangeOptions,
   type ColorSensor,
+  DEFAULT_RANGE_STEPS,
   openTcs34725,
   POWER_ON_DELAY_MS,
+  type RangeStep,
   type ReadOptions,
   type RgbcReading,
   Tcs34725,

@@ -20,8 +20,13 @@ export interface SensorRigOptions {
   address: number;
   integrationTimeMs: number;
   gain: Tcs34725Gain;
-  /** Instead of `/dev/i2c-N`: a fake bus with a TCS34725 emulator looking at virtual skittles. */
-  emulated?: { seed: number; color?: string | undefined } | undefined;
+  /** Gain/integration auto-ranging (see `@skittlesorter/tcs34725`). */
+  autoRange?: boolean | undefined;
+  /**
+   * Instead of `/dev/i2c-N`: a fake bus with a TCS34725 emulator looking at virtual skittles, lit `brightness` times
+   * as brightly as the reference rig (default 1).
+   */
+  emulated?: { seed: number; color?: string | undefined; brightness?: number | undefined } | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -42,7 +47,7 @@ export interface SensorRig {
 
 /** Opens the TCS34725 on I2C bus `busNumber`, or on an emulated rig. Errors pass through from the packages. */
 export async function openSensorRig(options: SensorRigOptions): Promise<SensorRig> {
-  const { busNumber, address, integrationTimeMs, gain, emulated, signal } = options;
+  const { busNumber, address, integrationTimeMs, gain, autoRange, emulated, signal } = options;
   let bus: I2cBus;
   let emulator: Tcs34725Emulator | undefined;
   let generator: SkittleGenerator | undefined;
@@ -55,7 +60,7 @@ export async function openSensorRig(options: SensorRigOptions): Promise<SensorRi
   }
   let sensor: Tcs34725;
   try {
-    sensor = await openTcs34725(bus, { address, integrationTimeMs, gain, signal });
+    sensor = await openTcs34725(bus, { address, integrationTimeMs, gain, autoRange, signal });
   } catch (error) {
     await bus.close().catch(() => undefined);
     throw error;
@@ -64,7 +69,16 @@ export async function openSensorRig(options: SensorRigOptions): Promise<SensorRi
   let cycle = 0;
   let target: RgbcLike | undefined;
   let closing: Promise<void> | undefined;
-  const show = (counts: RgbcLike): void => emulator?.setLight(lightForCounts(counts, REFERENCE_SETTINGS));
+  const brightness = emulated?.brightness ?? 1;
+  const show = (counts: RgbcLike): void => {
+    const light = lightForCounts(counts, REFERENCE_SETTINGS);
+    emulator?.setLight({
+      clear: light.clear * brightness,
+      red: light.red * brightness,
+      green: light.green * brightness,
+      blue: light.blue * brightness,
+    });
+  };
   return {
     sensor,
     emulated: emulated !== undefined,

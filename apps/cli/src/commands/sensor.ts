@@ -44,7 +44,12 @@ export interface SensorReadResult {
   red: number;
   green: number;
   blue: number;
+  /** Clear reached saturation (with --auto-range: even at the least sensitive setting). */
   saturated: boolean;
+  /** Whether --auto-range was on. */
+  autoRange: boolean;
+  /** The counts scaled to --integration-ms and --gain (differs from the raw counts when auto-ranging moved). */
+  normalized: { clear: number; red: number; green: number; blue: number };
   /** DN40 lux; null when saturated or meaningless. */
   lux: number | null;
   colorTemperatureK: number | null;
@@ -82,7 +87,9 @@ interface SensorCommonOptions {
   address: string;
   gain: string;
   integrationMs: string;
+  autoRange?: boolean;
   emulated?: boolean;
+  emulatedBrightness: string;
   seed: string;
   json?: boolean;
 }
@@ -112,10 +119,20 @@ function addCommonOptions(command: Command): Command {
     .addOption(new Option("--gain <x>", "analog gain").choices(GAINS).default("16"))
     .option("--integration-ms <ms>", "integration time, 2.4-614.4 ms in 2.4 ms steps", "153.6")
     .option(
+      "--auto-range",
+      "step gain/integration down when clear nears saturation and up when too dark; readings are also shown " +
+        "normalised to --gain and --integration-ms",
+    )
+    .option(
       "--emulated",
       "use the emulated rig (a TCS34725 emulator on a fake I2C bus, looking at virtual skittles) instead of hardware",
     )
     .option("--seed <n>", "seed of the emulated skittles (repeatable runs)", "1")
+    .option(
+      "--emulated-brightness <factor>",
+      "emulated rig: light level relative to the reference rig (e.g. 4 saturates at 16x gain)",
+      "1",
+    )
     .option("--json", "print JSON");
 }
 
@@ -126,7 +143,15 @@ function rigOptions(options: SensorCommonOptions, emulatedColor?: string): Senso
     address: parseI2cAddressOption("--address", options.address),
     gain: Number(options.gain) as Tcs34725Gain,
     integrationTimeMs: parseNumberOption("--integration-ms", options.integrationMs, 2.4, 614.4),
-    emulated: options.emulated === true ? { seed, color: emulatedColor } : undefined,
+    autoRange: options.autoRange === true,
+    emulated:
+      options.emulated === true
+        ? {
+            seed,
+            color: emulatedColor,
+            brightness: parseNumberOption("--emulated-brightness", options.emulatedBrightness, 0.001, 1000),
+          }
+        : undefined,
   };
 }
 
@@ -257,6 +282,8 @@ function readResult(
     green: reading.green,
     blue: reading.blue,
     saturated: reading.saturated,
+    autoRange: rig.autoRange === true,
+    normalized: reading.normalized,
     lux: finiteOrNull(light?.lux),
     colorTemperatureK: finiteOrNull(light?.colorTemperatureK),
     classification: {
@@ -290,12 +317,17 @@ function readReport(result: SensorReadResult): string {
     `Sensor:      TCS34725 (ID ${result.chipId}) at ${result.address}, ${where}`,
     `Settings:    ${result.integrationTimeMs} ms integration, ${result.gain}x gain`,
     `Raw:         ${raw(result)}`,
+    ...(result.autoRange ? [`Normalised:  ${raw(result.normalized)} (at --integration-ms and --gain)`] : []),
     `Lux:         ${result.lux === null ? "-" : rounded(result.lux, 1)}`,
     `Colour temp: ${result.colorTemperatureK === null ? "-" : `${Math.round(result.colorTemperatureK)} K`}`,
     `Class:       ${classText(result)} [calibration: ${result.classification.calibration}]`,
   ];
   if (result.saturated) {
-    lines.push("SATURATED:   the clear channel is at full scale; lower --gain or --integration-ms.");
+    lines.push(
+      result.autoRange
+        ? "SATURATED:   even the least sensitive setting saturates; shade the sensor or dim the LED."
+        : "SATURATED:   the clear channel is at full scale; lower --gain or --integration-ms, or pass --auto-range.",
+    );
   }
   return lines.join("\n");
 }
@@ -304,6 +336,7 @@ function readLine(result: SensorReadResult): string {
   const parts = [
     `#${result.index}`,
     raw(result),
+    ...(result.autoRange ? [`@${result.integrationTimeMs}ms/${result.gain}x`] : []),
     `lux=${result.lux === null ? "-" : rounded(result.lux, 1)}`,
     `CCT=${result.colorTemperatureK === null ? "-" : `${Math.round(result.colorTemperatureK)}K`}`,
     `-> ${classText(result)}`,
@@ -439,9 +472,10 @@ async function collectSamples(
     }
     return {
       collected,
+      // With auto-ranging the samples are normalised to the requested settings, whatever the sensor moved to.
       settings: {
-        integrationTimeMs: opened.sensor.integrationTimeMs,
-        gain: opened.sensor.gain,
+        integrationTimeMs: rig.autoRange === true ? rig.integrationTimeMs : opened.sensor.integrationTimeMs,
+        gain: rig.autoRange === true ? rig.gain : opened.sensor.gain,
         emulated: opened.emulated,
       },
     };

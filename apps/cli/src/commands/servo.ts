@@ -12,12 +12,15 @@ import type { CommandContext, CommandGroup } from "../program.ts";
 import { parseI2cAddressOption, parseIntegerOption, parseNumberOption, rounded } from "./hw-args.ts";
 import { interruptOnSigint, isInterrupt } from "./hw-interrupt.ts";
 import {
+  EMULATED_PWM_LAYOUTS,
+  type EmulatedPwmLayout,
   openServoRig,
   SERVO_DRIVERS,
   type ServoDriverKind,
   type ServoRig,
   type ServoRigOptions,
 } from "./hw-servo-rig.ts";
+import { addOscillatorCommand } from "./servo-calibrate.ts";
 
 /** One commanded position. */
 export interface ServoStep {
@@ -55,9 +58,11 @@ export interface ServoSweepResult {
 
 interface ServoCommonOptions {
   driver: ServoDriverKind;
-  chip: string;
+  chip?: string;
+  emulatedLayout?: EmulatedPwmLayout;
   bus: string;
   address: string;
+  oscillatorHz: string;
   channel: string;
   minUs: string;
   maxUs: string;
@@ -86,9 +91,18 @@ function addCommonOptions(command: Command): Command {
         .choices([...SERVO_DRIVERS])
         .makeOptionMandatory(),
     )
-    .option("--chip <n>", "sysfs: PWM chip number (/sys/class/pwm/pwmchipN)", "0")
+    .option(
+      "--chip <chip>",
+      "sysfs: the PWM chip, as a number (pwmchipN), a /sys/class/pwm/pwmchipN path or a controller such as " +
+        "1f00098000.pwm (default: the Raspberry Pi's PWM controller, found by each chip's device link)",
+    )
     .option("--bus <n>", "pca9685: I2C bus number", "1")
     .option("--address <addr>", "pca9685: 7-bit I2C address", "0x40")
+    .option(
+      "--oscillator-hz <hz>",
+      "pca9685: the chip's measured oscillator (Hardware.Pca9685OscillatorHz; see calibrate-oscillator)",
+      "25000000",
+    )
     .requiredOption(
       "--channel <n>",
       "PWM channel of the servo (sysfs: 0 = GPIO12, 1 = GPIO13; pca9685: 0-15)",
@@ -104,7 +118,24 @@ function addCommonOptions(command: Command): Command {
       "--emulated",
       "use the emulated rig (a fake sysfs PWM tree, or a PCA9685 emulator on a fake I2C bus) instead of hardware",
     )
+    .addOption(
+      new Option(
+        "--emulated-layout <layout>",
+        "sysfs with --emulated: the /sys/class/pwm layout to emulate (default pi4)",
+      ).choices(EMULATED_PWM_LAYOUTS),
+    )
     .option("--json", "print JSON");
+}
+
+/** `--chip`: a whole number is pwmchipN; anything else is a chip path or a controller name. */
+export function parseChipOption(value: string | undefined): number | string | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (text === "")
+    throw usageError(
+      '--chip is empty; give a number, a pwmchipN path or a controller such as "1f00098000.pwm"',
+    );
+  return /^\d+$/.test(text) ? parseIntegerOption("--chip", text, 0, 1023) : text;
 }
 
 interface Plan {
@@ -121,9 +152,11 @@ function plan(options: ServoCommonOptions): Plan {
   return {
     rig: {
       driver: options.driver,
-      chip: parseIntegerOption("--chip", options.chip, 0, 1023),
+      chip: parseChipOption(options.chip),
+      layout: options.emulatedLayout,
       busNumber: parseIntegerOption("--bus", options.bus, 0, 255),
       address: parseI2cAddressOption("--address", options.address),
+      oscillatorHz: parseNumberOption("--oscillator-hz", options.oscillatorHz, 20_000_000, 30_000_000),
       emulated: options.emulated === true,
     },
     channel: parseIntegerOption("--channel", options.channel, 0, 1023),
@@ -188,6 +221,8 @@ export const servoCommands: CommandGroup = (program, context) => {
     .option("--step <deg>", "step size in degrees", "10")
     .option("--dwell-ms <ms>", "pause after each step has arrived", "300")
     .action(async (options: SweepOptions) => runSweep(context(sweep), options));
+
+  addOscillatorCommand(servo, context);
 };
 
 async function runSet(ctx: CommandContext, options: SetOptions): Promise<void> {
