@@ -31,7 +31,9 @@ export interface CliIo {
 }
 
 /** The offline emulated-rig configuration shipped in the package (src/ and dist/ sit beside config/). */
-const BUNDLED_EMULATED_CONFIG = fileURLToPath(new URL("../config/appsettings.emulated.json", import.meta.url));
+const BUNDLED_EMULATED_CONFIG = fileURLToPath(
+  new URL("../config/appsettings.emulated.json", import.meta.url),
+);
 
 function positiveInteger(value: string): number {
   const number = Number(value);
@@ -94,7 +96,8 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
         },
         command: Command,
       ) => {
-        const configFile = options.config ?? (options.emulated === true ? BUNDLED_EMULATED_CONFIG : undefined);
+        const configFile =
+          options.config ?? (options.emulated === true ? BUNDLED_EMULATED_CONFIG : undefined);
         if (configFile === undefined) {
           command.error(
             "error: required option '-c, --config <file>' not specified (or pass --emulated to run the bundled offline rig).",
