@@ -283,14 +283,16 @@ install_from_tarballs() {
   fi
 }
 
+# Depends on the sorter only; the overrides pin every @skittlesorter package (its dependencies) to its tarball.
 tarball_manifest() {
-  local file name specs=""
+  local file name sorter="" overrides=""
   for file in "$tarballs"/skittlesorter-*.tgz; do
     name=$(basename "$file" | sed -E 's/^skittlesorter-(.*)-[0-9]+\.[0-9]+\.[0-9]+.*\.tgz$/\1/')
-    specs="$specs${specs:+,}\"@skittlesorter/$name\": \"file:$file\""
+    overrides="$overrides${overrides:+, }\"@skittlesorter/$name\": \"file:$file\""
+    [ "$name" = sorter ] && sorter="\"@skittlesorter/sorter\": \"file:$file\""
   done
   printf '{"name": "skittle-sorter-install", "private": true, "dependencies": {%s}, "overrides": {%s}}' \
-    "$specs" "$specs"
+    "$sorter" "$overrides"
 }
 
 install_config() {
