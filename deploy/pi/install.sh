@@ -72,7 +72,7 @@ if [ -n "$tarballs" ]; then
 fi
 [ -f "$unit_source" ] || die "the unit file $unit_source is missing; run install.sh from a checkout of the repository"
 if ! $dry_run && [ -z "$root" ] && [ "$(id -u)" -ne 0 ]; then
-  die "run it as root (sudo $0 $*), or with --dry-run to see the steps"
+  die "run it as root (sudo $0 …), or with --dry-run to see the steps"
 fi
 
 # One line per step: "ok" (nothing to do), "change" (done now), "would" (dry run).

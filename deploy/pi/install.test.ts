@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ensureDebianTool } from "../debian-tool.test-support.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const INSTALL = join(here, "install.sh");
@@ -227,6 +228,13 @@ describe("deploy/pi/install.sh", () => {
     expect(result.stderr).toContain("deb.nodesource.com");
     expect(result.stderr).toContain("linux-arm64.tar.xz");
     expect(changing(result.calls)).toEqual([]);
+  });
+
+  it("is shellcheck-clean", () => {
+    ensureDebianTool("shellcheck", "shellcheck");
+    const result = spawnSync("shellcheck", [INSTALL], { encoding: "utf8" });
+    expect(result.stdout).toBe("");
+    expect(result.status).toBe(0);
   });
 
   it("rejects unknown options and a --tarballs directory without the sorter", () => {

@@ -1,7 +1,7 @@
 // `systemd-analyze verify` on deploy/systemd/skittle-sorter.service, in a scratch root that holds systemd's own
 // units and a stand-in `skittle-sorter` on the executable search path, so that any message it prints is about
 // the unit itself. Debian's systemd is installed when missing (root with apt-get).
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   cpSync,
@@ -16,32 +16,17 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureDebianTool } from "../debian-tool.test-support.ts";
 
 const UNIT = join(dirname(fileURLToPath(import.meta.url)), "skittle-sorter.service");
 const SYSTEM_UNITS = ["/usr/lib/systemd/system", "/lib/systemd/system"].find((dir) =>
   existsSync(join(dir, "multi-user.target")),
 );
 
-function ensureSystemdAnalyze(): void {
-  if (spawnSync("systemd-analyze", ["--version"]).status === 0) return;
-  if (process.getuid?.() !== 0 || spawnSync("apt-get", ["--version"]).status !== 0) {
-    throw new Error(
-      "systemd-analyze is missing and cannot be installed here (needs root and apt-get): apt-get install -y systemd",
-    );
-  }
-  execFileSync(
-    "sh",
-    ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd"],
-    {
-      stdio: "pipe",
-    },
-  );
-}
-
 let root: string;
 
 beforeAll(() => {
-  ensureSystemdAnalyze();
+  ensureDebianTool("systemd-analyze", "systemd");
   root = mkdtempSync(join(tmpdir(), "skittle-unit-"));
 });
 
