@@ -93,6 +93,7 @@ step() {
 }
 
 # The file-changing actions the steps run (named, so that --dry-run prints a readable command).
+apt_install() { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"; }
 append_line() { printf '%s\n' "$1" >>"$2"; }
 link() { mkdir -p "$(dirname "$2")" && ln -sfn "$1" "$2"; }
 write_file() {
@@ -147,7 +148,7 @@ ensure_build_tools() {
   if [ ${#missing[@]} -eq 0 ]; then
     ok "build-essential, python3 and i2c-tools are installed"
   else
-    step "install ${missing[*]} from apt" apt-get install -y --no-install-recommends "${missing[@]}"
+    step "install ${missing[*]} from apt" apt_install "${missing[@]}"
   fi
 }
 

@@ -230,6 +230,20 @@ describe("deploy/pi/install.sh", () => {
     expect(changing(result.calls)).toEqual([]);
   });
 
+  it("installs the missing build tools from apt (after apt-get update)", () => {
+    writeFileSync(
+      join(stubs, "dpkg-query"),
+      '#!/usr/bin/env bash\n[ "${@: -1}" = i2c-tools ] && echo "unknown ok not-installed" || echo "install ok installed"\n',
+    );
+    const result = install([]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^change +install i2c-tools from apt$/m);
+    expect(result.calls.filter((call) => call.startsWith("apt-get"))).toEqual([
+      "apt-get update -qq",
+      "apt-get install -y --no-install-recommends i2c-tools",
+    ]);
+  });
+
   it("is shellcheck-clean", () => {
     ensureDebianTool("shellcheck", "shellcheck");
     const result = spawnSync("shellcheck", [INSTALL], { encoding: "utf8" });
