@@ -5,6 +5,9 @@
 //   4. install ALL tarballs at once into a scratch project outside the workspace with plain npm
 //      (no workspace links; overrides pin every @skittlesorter/* name to its tarball, so nothing comes from the registry)
 //   5. run scripts/release-smoke/smoke.mjs there: imports by package name, the bins, simulator + provisioning
+//   6. `npm install -g @skittlesorter/sorter` into a fresh --prefix, as on a Raspberry Pi (our scope from a loopback
+//      registry of the tarballs), then `skittle-sorter --version` and `run --emulated --skittles 20`; prints the
+//      packed and installed size
 // Options: --keep (keep the scratch directory), --skip-build (use the existing dist/).
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -12,6 +15,7 @@ import { copyFile, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startLocalRegistry } from "./release-smoke/local-registry.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = new Set(process.argv.slice(2));
@@ -118,6 +122,23 @@ function publishablePackages() {
     }
   }
   return found;
+}
+
+/** How many packages an npm tree holds (every node_modules/<name> and node_modules/@scope/<name>, nested too). */
+function countPackages(nodeModules) {
+  if (!existsSync(nodeModules)) return 0;
+  let count = 0;
+  for (const entry of readdirSync(nodeModules)) {
+    if (entry.startsWith(".")) continue;
+    const dirs = entry.startsWith("@")
+      ? readdirSync(join(nodeModules, entry)).map((name) => join(nodeModules, entry, name))
+      : [join(nodeModules, entry)];
+    for (const dir of dirs) {
+      if (!existsSync(join(dir, "package.json"))) continue;
+      count += 1 + countPackages(join(dir, "node_modules"));
+    }
+  }
+  return count;
 }
 
 const packages = publishablePackages();
@@ -234,6 +255,62 @@ try {
     await copyFile(join(root, "scripts", "release-smoke", "smoke.mjs"), join(project, "smoke.mjs"));
     await run(process.execPath, ["smoke.mjs"], { cwd: project, env: plainEnv(), echo: true });
   });
+
+  await step(
+    "npm install -g @skittlesorter/sorter into a fresh prefix, then run skittle-sorter",
+    async () => {
+      const sorter = tarballs.get("@skittlesorter/sorter");
+      if (sorter === undefined) throw new Error("no @skittlesorter/sorter tarball (is apps/sorter private?)");
+      const prefix = join(scratch, "global");
+      const registry = await startLocalRegistry(tarballs);
+      try {
+        await run(
+          "npm",
+          [
+            "install",
+            "-g",
+            "--prefix",
+            prefix,
+            `--@skittlesorter:registry=${registry.url}`,
+            "--no-audit",
+            "--no-fund",
+            "--omit=dev",
+            "@skittlesorter/sorter",
+          ],
+          { cwd: scratch, env: plainEnv() },
+        );
+      } finally {
+        await registry.close();
+      }
+      const bin = join(prefix, "bin", "skittle-sorter");
+      const { version } = JSON.parse(await run("tar", ["-xzOf", sorter, "package/package.json"]));
+      const printed = (await run(bin, ["--version"], { cwd: scratch, env: plainEnv() })).trim();
+      if (printed !== version)
+        throw new Error(`skittle-sorter --version printed "${printed}", expected ${version}`);
+      const summary = await run(bin, ["run", "--emulated", "--skittles", "20"], {
+        cwd: scratch,
+        env: plainEnv(),
+      });
+      if (!/sorted: +20 /.test(summary))
+        throw new Error(`run --emulated --skittles 20 did not sort 20:\n${summary}`);
+      const installed = join(prefix, "lib", "node_modules", "@skittlesorter", "sorter");
+      const lockless = readdirSync(join(installed, "node_modules")).filter((name) => !name.startsWith("."));
+      const devOnly = [
+        "aedes",
+        "@skittlesorter/simulator",
+        "@skittlesorter/test-utils",
+        "vitest",
+        "typescript",
+      ];
+      const leaked = devOnly.filter((name) => existsSync(join(installed, "node_modules", name)));
+      if (leaked.length > 0) throw new Error(`development packages were installed: ${leaked.join(", ")}`);
+      const kib = (text) => Number.parseInt(text, 10);
+      const installedKiB = kib(await run("du", ["-sk", prefix]));
+      const packedKiB = Math.ceil((await readFile(sorter)).length / 1024);
+      const packageCount = countPackages(join(prefix, "lib", "node_modules"));
+      return `${lockless.length} top-level dependencies; sorter tarball ${packedKiB} KiB packed; install ${(installedKiB / 1024).toFixed(1)} MiB on disk (${packageCount} packages)`;
+    },
+  );
 } catch {
   failed = true;
 } finally {

@@ -27,6 +27,7 @@ const PACKAGES = [
   "@skittlesorter/classifier",
   "@skittlesorter/cli",
   "@skittlesorter/simulator",
+  "@skittlesorter/sorter",
 ];
 
 let failures = 0;

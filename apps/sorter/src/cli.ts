@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { type RunSummary, type SorterAppDeps, startSorterApp } from "./app.ts";
 import { loadConfig, redactConfig } from "./config.ts";
@@ -29,6 +30,11 @@ export interface CliIo {
   deps: SorterAppDeps;
 }
 
+/** The offline emulated-rig configuration shipped in the package (src/ and dist/ sit beside config/). */
+const BUNDLED_EMULATED_CONFIG = fileURLToPath(
+  new URL("../config/appsettings.emulated.json", import.meta.url),
+);
+
 function positiveInteger(value: string): number {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1)
@@ -56,10 +62,13 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
   program
     .command("run")
     .description("Provision (or reuse the stored certificate), connect to IoT Hub and sort until stopped.")
-    .requiredOption("-c, --config <file>", "appsettings.json (see apps/sorter/config/*.template.json)")
+    .option(
+      "-c, --config <file>",
+      "appsettings.json (see config/*.template.json); with --emulated, default: the bundled offline rig",
+    )
     .option(
       "-d, --data-dir <dir>",
-      "where certificates and the telemetry outbox live (default: DataDir, else ./data next to the config)",
+      "where certificates and the telemetry outbox live (default: DataDir, else $STATE_DIRECTORY, else ./data next to the config)",
     )
     .option("--emulated", "use the emulated rig instead of the real sensor and servos")
     .option(
@@ -75,15 +84,25 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     )
     .option("--log-json", "log one JSON object per line")
     .action(
-      async (options: {
-        config: string;
-        dataDir?: string;
-        emulated?: boolean;
-        skittles?: number;
-        summaryJson?: string;
-        logLevel: LogLevel;
-        logJson?: boolean;
-      }) => {
+      async (
+        options: {
+          config?: string;
+          dataDir?: string;
+          emulated?: boolean;
+          skittles?: number;
+          summaryJson?: string;
+          logLevel: LogLevel;
+          logJson?: boolean;
+        },
+        command: Command,
+      ) => {
+        const configFile =
+          options.config ?? (options.emulated === true ? BUNDLED_EMULATED_CONFIG : undefined);
+        if (configFile === undefined) {
+          command.error(
+            "error: required option '-c, --config <file>' not specified (or pass --emulated to run the bundled offline rig).",
+          );
+        }
         const logger =
           io.deps?.logger ??
           createConsoleLogger({
@@ -91,7 +110,7 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
             json: options.logJson,
             write: (line) => stderr(`${line}\n`),
           });
-        const config = await loadConfig(options.config, {
+        const config = await loadConfig(configFile, {
           env,
           dataDir: options.dataDir,
           ...(options.emulated === true ? { emulated: true } : {}),

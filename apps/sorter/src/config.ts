@@ -455,6 +455,12 @@ const DAY_MS = 24 * 3600 * 1000;
 export const DEFAULT_TRAVEL_MARGIN_PERCENT = 10;
 const MAX_TRAVEL_MARGIN_PERCENT = 200;
 
+/** The first of systemd's `$STATE_DIRECTORY` paths (set for units with `StateDirectory=`; colon-separated). */
+function systemdStateDirectory(env: Record<string, string | undefined>): string | undefined {
+  const first = env.STATE_DIRECTORY?.split(":")[0];
+  return first === undefined || first === "" ? undefined : resolve(first);
+}
+
 function buildConfig(
   raw: RawConfig,
   options: ResolveConfigOptions & { configDir: string },
@@ -856,8 +862,21 @@ function buildConfig(
   const trustedCaFile = mustExist("Certificates.TrustedCaFile", certs.TrustedCaFile, "the trusted CA file");
 
   // Data directory and the files in it.
+  // Precedence: --data-dir, then DataDir, then the directory systemd made for StateDirectory=, then ./data.
+  const stateDirectory = systemdStateDirectory(options.env ?? {});
   const dataDir =
-    options.dataDir !== undefined ? resolve(options.dataDir) : fromConfig(raw.DataDir ?? "data");
+    options.dataDir !== undefined
+      ? resolve(options.dataDir)
+      : raw.DataDir !== undefined
+        ? fromConfig(raw.DataDir)
+        : (stateDirectory ?? fromConfig("data"));
+  if (options.dataDir === undefined && raw.DataDir !== undefined && stateDirectory !== undefined) {
+    if (dataDir !== stateDirectory) {
+      warnings.push(
+        `DataDir (${dataDir}) is used instead of systemd's state directory (${stateDirectory}); the unit's ProtectSystem=strict leaves only the state directory writable. Remove DataDir to use it.`,
+      );
+    }
+  }
   const inData = (value: string | undefined, fallback: string): string =>
     value === undefined ? resolve(dataDir, fallback) : isAbsolute(value) ? value : resolve(dataDir, value);
   const id = dps?.registrationId || "device";
