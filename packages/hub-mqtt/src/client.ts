@@ -489,7 +489,7 @@ export class HubClient {
       if (!session.lost.signal.aborted) session.lost.abort(error);
     };
     try {
-      await abortable(waitForConnack(client), [this.#closing.signal, attemptBound.signal]);
+      await waitForConnack(client, [this.#closing.signal, attemptBound.signal]);
       client.on("message", onMessage);
       client.on("close", onClose);
       client.on("error", onError);

@@ -7,29 +7,38 @@ import { HubError, UNAUTHORIZED_HINT } from "./errors.ts";
  */
 export type MqttConnect = (options: IClientOptions) => MqttClient;
 
-/** Resolves on CONNACK; rejects on the first error or close. Leaves no listener behind. */
-export function waitForConnack(client: MqttClient): Promise<void> {
+/**
+ * Resolves on CONNACK; rejects on the first error or close, or with the reason of the first of `signals` to
+ * abort. Leaves no listener behind in every case.
+ */
+export function waitForConnack(client: MqttClient, signals: readonly AbortSignal[]): Promise<void> {
   return new Promise<void>((resolve, reject) => {
+    const aborted = signals.find((signal) => signal.aborted);
+    if (aborted !== undefined) {
+      reject(aborted.reason);
+      return;
+    }
     const cleanup = (): void => {
       client.removeListener("connect", onConnect);
       client.removeListener("error", onError);
       client.removeListener("close", onClose);
+      for (const signal of signals) signal.removeEventListener("abort", onAbort);
     };
-    const onConnect = (): void => {
+    const settle = (outcome: () => void): void => {
       cleanup();
-      resolve();
+      outcome();
     };
-    const onError = (error: Error): void => {
-      cleanup();
-      reject(error);
-    };
-    const onClose = (): void => {
-      cleanup();
-      reject(new Error("the connection closed before CONNACK"));
+    const onConnect = (): void => settle(resolve);
+    const onError = (error: Error): void => settle(() => reject(error));
+    const onClose = (): void => settle(() => reject(new Error("the connection closed before CONNACK")));
+    const onAbort = (): void => {
+      const reason = signals.find((signal) => signal.aborted)?.reason;
+      settle(() => reject(reason));
     };
     client.on("connect", onConnect);
     client.on("error", onError);
     client.on("close", onClose);
+    for (const signal of signals) signal.addEventListener("abort", onAbort, { once: true });
   });
 }
 
