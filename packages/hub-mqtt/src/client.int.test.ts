@@ -446,6 +446,25 @@ describe("renewCertificate", () => {
     expect(clock.requested).toContain(7_000);
   });
 
+  it("keeps waiting when a 409 names this very request (a copy sent again after a drop)", async () => {
+    const standard = standardCredentials({ pki });
+    const hub = await hubWith({
+      credentials: async (request, h) => {
+        const replies = await standard(request, h);
+        if (replies === "silence") return replies;
+        const conflict: HubReply = {
+          status: 409,
+          body: { errorCode: 409004, message: "already active", info: { requestId: request.rid } },
+        };
+        return [conflict, ...replies];
+      },
+    });
+    const client = await connected(optionsFor(hub, { kind: "sas", deviceKey }, warpClock(0.01)));
+    const result = await client.renewCertificate({ csr: (await renewalCsr()).csr });
+    expect(result.chain.pems).toHaveLength(3);
+    expect(hub.credentialRequests).toHaveLength(1);
+  });
+
   it("rejects a final error answer (409) with the hub's fields and a hint to use replace", async () => {
     const hub = await hubWith({
       credentials: () => [
@@ -585,6 +604,32 @@ describe("reconnect", () => {
     refuse = false;
     await sending;
     expect(hub.telemetry.map((record) => record.payload.toString())).toEqual(["queued"]);
+  });
+});
+
+describe("reconnect()", () => {
+  it("drops the live connection and connects again at once", async () => {
+    const hub = await hubWith();
+    const client = await connected(optionsFor(hub, { kind: "sas", deviceKey }, warpClock(0.01)));
+    const reconnected = nextEvent(client, "connected");
+    client.reconnect();
+    await reconnected;
+    expect(hub.connections).toHaveLength(2);
+    await client.sendTelemetry("again");
+    expect(hub.telemetry[0]?.connection.index).toBe(1);
+  });
+
+  it("reports an untrusted server certificate as HUB_CONNECTION_FAILED", async () => {
+    const hub = await hubWith();
+    const client = new HubClient(
+      optionsFor(hub, { kind: "sas", deviceKey }, warpClock(0.01), { ca: pki.icaPem }),
+    );
+    clients.push(client);
+    const failure = await nextEvent(client, "connectFailed");
+    expect(failure.error.code).toBe("HUB_CONNECTION_FAILED");
+    expect(failure.error.message).toContain("not trusted");
+    expect(hub.connections).toHaveLength(0);
+    await client.close();
   });
 });
 

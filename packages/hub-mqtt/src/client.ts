@@ -312,7 +312,7 @@ export class HubClient {
 
   /** Reads the twin (`$iothub/twin/GET`). */
   async getTwin(options: TwinOptions = {}): Promise<Twin> {
-    const answer = await this.#twinRequest(twinGetTopic, " ", options.signal);
+    const answer = await this.#twinRequest(twinGetTopic, "", options.signal);
     const body = answer.body;
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       throw new HubError("HUB_PROTOCOL_ERROR", "IoT Hub answered the twin GET without a JSON object body.", {
@@ -435,9 +435,7 @@ export class HubClient {
       for (const waiter of this.#connectedWaiters) waiter.resolve(session);
       attempt = 0;
 
-      await abortable(new Promise<never>(() => {}), [session.lost.signal, this.#closing.signal]).catch(
-        () => {},
-      );
+      await untilAborted([session.lost.signal, this.#closing.signal]);
       this.#session = undefined;
       await this.#endSession(session);
       if (this.#closing.signal.aborted) break;
@@ -796,8 +794,13 @@ export class HubClient {
             wake = deferred<void>();
           }
           const received = inbox.shift() as Answer;
-          if (received.statusCode === 202) {
-            logger.debug("hub certificate request accepted", { requestId: rid });
+          if (received.statusCode === 202 || isConflictWithItself(received, rid)) {
+            // A 409 naming this very request answers a copy sent again after a dropped connection: the
+            // original is active, so keep waiting for its answers.
+            logger.debug("hub certificate request accepted", {
+              requestId: rid,
+              statusCode: received.statusCode,
+            });
             arm();
             continue;
           }
@@ -963,6 +966,25 @@ function answerError(
     `IoT Hub rejected the ${what} (${parts.join(", ")}).${hint}`,
     fields,
   );
+}
+
+/** Resolves when the first of `signals` aborts; its listeners are removed then. */
+function untilAborted(signals: readonly AbortSignal[]): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signals.some((signal) => signal.aborted)) {
+      resolve();
+      return;
+    }
+    const onAbort = (): void => {
+      for (const signal of signals) signal.removeEventListener("abort", onAbort);
+      resolve();
+    };
+    for (const signal of signals) signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function isConflictWithItself(received: Answer, rid: string): boolean {
+  return received.statusCode === 409 && parseErrorDetails(received.body).info?.requestId === rid;
 }
 
 function objectOr(value: unknown): Record<string, unknown> {
