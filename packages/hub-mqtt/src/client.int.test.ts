@@ -530,6 +530,28 @@ describe("renewCertificate", () => {
     expect(hub.credentialRequests).toHaveLength(0);
   });
 
+  it("stays usable on a hub that refuses the credentials subscription, and says renewal is unavailable", async () => {
+    const hub = await hubWith({ refuseSubscriptions: ["$iothub/credentials/res/#"] });
+    const client = await connected(optionsFor(hub, { kind: "sas", deviceKey }, warpClock(0.01)));
+    await client.sendTelemetry("still here");
+    expect(hub.telemetry).toHaveLength(1);
+    await expect(client.renewCertificate({ csr: (await renewalCsr()).csr })).rejects.toMatchObject({
+      code: "HUB_RENEWAL_UNSUPPORTED",
+    });
+    expect(hub.credentialRequests).toHaveLength(0);
+  });
+
+  it("refuses to renew on the classic api-version", async () => {
+    const hub = await hubWith();
+    const client = await connected(
+      optionsFor(hub, { kind: "sas", deviceKey }, warpClock(0.01), { apiVersion: "2021-04-12" }),
+    );
+    expect(hub.connections[0]?.username).toContain("?api-version=2021-04-12&");
+    await expect(client.renewCertificate({ csr: (await renewalCsr()).csr })).rejects.toMatchObject({
+      code: "HUB_RENEWAL_UNSUPPORTED",
+    });
+  });
+
   it("rejects with the abort reason, leaves no listener on the caller's signal, and frees the slot", async () => {
     const hub = await hubWith({ credentials: () => "silence" });
     const client = await connected(optionsFor(hub, { kind: "sas", deviceKey }, warpClock(0.01)));
@@ -617,6 +639,16 @@ describe("reconnect()", () => {
     expect(hub.connections).toHaveLength(2);
     await client.sendTelemetry("again");
     expect(hub.telemetry[0]?.connection.index).toBe(1);
+  });
+
+  it("reports refused twin/method/C2D subscriptions as HUB_PROTOCOL_ERROR and keeps trying", async () => {
+    const hub = await hubWith({ refuseSubscriptions: ["$iothub/methods/POST/#"] });
+    const client = new HubClient(optionsFor(hub, { kind: "sas", deviceKey }, warpClock(0.01)));
+    clients.push(client);
+    const failure = await nextEvent(client, "connectFailed");
+    expect(failure.error.code).toBe("HUB_PROTOCOL_ERROR");
+    expect(client.connected).toBe(false);
+    await client.close();
   });
 
   it("reports an untrusted server certificate as HUB_CONNECTION_FAILED", async () => {

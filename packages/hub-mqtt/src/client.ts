@@ -249,6 +249,7 @@ export class HubClient {
   #session: Session | undefined;
   #reconnectNow = false;
   #renewalInFlight = false;
+  #credentialsRefused = false;
   #loop: Promise<void>;
   #closed: Promise<void> | undefined;
 
@@ -361,6 +362,14 @@ export class HubClient {
         new HubError(
           "HUB_RENEWAL_UNSUPPORTED",
           `Certificate renewal through the hub needs api-version ${HUB_RENEWAL_API_VERSION} on the connection; this client uses ${this.#settings.apiVersion}. Leave apiVersion at its default.`,
+        ),
+      );
+    }
+    if (this.#credentialsRefused) {
+      return Promise.reject(
+        new HubError(
+          "HUB_RENEWAL_UNSUPPORTED",
+          `IoT Hub refused the subscription to ${CREDENTIALS_RESPONSE_FILTER}: this hub (or this device) has no certificate management. Renew through DPS instead.`,
         ),
       );
     }
@@ -491,25 +500,39 @@ export class HubClient {
       client.on("message", onMessage);
       client.on("close", onClose);
       client.on("error", onError);
-      const filters: Record<string, { qos: 0 | 1 }> = {
-        [TWIN_RESPONSE_FILTER]: { qos: 0 },
-        [TWIN_DESIRED_FILTER]: { qos: 0 },
-        [METHODS_FILTER]: { qos: 0 },
-        [c2dFilter(this.deviceId)]: { qos: 1 },
-      };
-      if (this.#settings.apiVersion === HUB_RENEWAL_API_VERSION)
-        filters[CREDENTIALS_RESPONSE_FILTER] = { qos: 1 };
-      const granted = await abortable(client.subscribeAsync(filters), [
-        this.#closing.signal,
-        attemptBound.signal,
-        session.lost.signal,
-      ]);
-      const refused = granted.filter((grant) => grant.qos === 128).map((grant) => grant.topic);
-      if (refused.length > 0) {
+      const bounds = [this.#closing.signal, attemptBound.signal, session.lost.signal];
+      // mqtt.js fails a whole SUBSCRIBE when one filter is refused: the essential ones go in one packet…
+      try {
+        await abortable(
+          client.subscribeAsync({
+            [TWIN_RESPONSE_FILTER]: { qos: 0 },
+            [TWIN_DESIRED_FILTER]: { qos: 0 },
+            [METHODS_FILTER]: { qos: 0 },
+            [c2dFilter(this.deviceId)]: { qos: 1 },
+          }),
+          bounds,
+        );
+      } catch (error) {
+        if (!isSubackRefusal(error)) throw error;
         throw new HubError(
           "HUB_PROTOCOL_ERROR",
-          `IoT Hub refused the subscriptions ${refused.join(", ")}; check that the host is an IoT Hub and the api-version.`,
+          "IoT Hub refused the twin, method or C2D subscriptions; check that the host is an IoT Hub and the device id.",
+          { cause: error },
         );
+      }
+      // …and the credentials topic in its own, because a hub without certificate management may refuse it:
+      // the client stays usable, only renewal is off.
+      this.#credentialsRefused = false;
+      if (this.#settings.apiVersion === HUB_RENEWAL_API_VERSION) {
+        try {
+          await abortable(client.subscribeAsync(CREDENTIALS_RESPONSE_FILTER, { qos: 1 }), bounds);
+        } catch (error) {
+          if (!isSubackRefusal(error)) throw error;
+          this.#credentialsRefused = true;
+          logger.warn("hub refused the certificate-renewal subscription; renewCertificate is unavailable", {
+            filter: CREDENTIALS_RESPONSE_FILTER,
+          });
+        }
       }
       return session;
     } catch (error) {
@@ -981,6 +1004,15 @@ function untilAborted(signals: readonly AbortSignal[]): Promise<void> {
     };
     for (const signal of signals) signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * mqtt.js 5 rejects a whole SUBSCRIBE when the SUBACK refuses one of its filters, with an `ErrorWithSubackPacket`
+ * carrying the SUBACK (`packet.granted`; 0x80 = failure in MQTT 3.1.1).
+ */
+function isSubackRefusal(error: unknown): boolean {
+  const granted = (error as { packet?: { granted?: unknown } } | undefined)?.packet?.granted;
+  return Array.isArray(granted) && granted.some((code) => typeof code === "number" && (code & 0x80) !== 0);
 }
 
 function isConflictWithItself(received: Answer, rid: string): boolean {

@@ -78,6 +78,8 @@ export interface ScriptedHubOptions {
   twin?: TwinScript;
   /** Initial desired properties. */
   desired?: Record<string, unknown>;
+  /** Topic filters whose SUBSCRIBE is refused (SUBACK 0x80), e.g. a hub without certificate management. */
+  refuseSubscriptions?: readonly string[];
 }
 
 export interface ScriptedHub {
@@ -164,6 +166,10 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
       open.add(connection);
       done(null, true);
       changed();
+    },
+    authorizeSubscribe(_client, subscription, callback) {
+      // null negates the subscription: aedes answers it with SUBACK 0x80.
+      callback(null, options.refuseSubscriptions?.includes(subscription.topic) ? null : subscription);
     },
     authorizePublish(client, packet, callback) {
       // Accept every publish (an error here would disconnect) and act on the side.
