@@ -1,4 +1,6 @@
 import { X509Certificate } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { verifySasToken } from "@skittlesorter/attestation";
 import type { Logger } from "@skittlesorter/core";
 import { createCsr, generateKeyPair, privateKeyToPem, publicKeyToPem } from "@skittlesorter/csr";
@@ -649,6 +651,42 @@ describe("reconnect()", () => {
     expect(failure.error.code).toBe("HUB_PROTOCOL_ERROR");
     expect(client.connected).toBe(false);
     await client.close();
+  });
+
+  it("bounds each attempt: a server that never sends CONNACK fails the attempt after connectTimeoutMs, and the next follows", async () => {
+    const sockets = new Set<TLSSocket>();
+    const silent = createTlsServer({ cert: pki.serverCertPem, key: pki.serverKeyPem }, (socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const options = optionsFor(
+        { host: "localhost", port, transport: "mqtts" } as ScriptedHub,
+        { kind: "sas", deviceKey },
+        warpClock(0.01),
+        {
+          connectTimeoutMs: 20_000,
+        },
+      );
+      const client = new HubClient(options);
+      clients.push(client);
+      const failures: HubEvents["connectFailed"][] = [];
+      const twoFailures = new Promise<void>((resolve) => {
+        client.on("connectFailed", (event) => {
+          failures.push(event);
+          if (failures.length === 2) resolve();
+        });
+      });
+      await twoFailures;
+      expect(failures[0]?.error.message).toContain("within 20000 ms");
+      expect(sockets.size).toBeGreaterThanOrEqual(1);
+      await client.close();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   it("reports an untrusted server certificate as HUB_CONNECTION_FAILED", async () => {
