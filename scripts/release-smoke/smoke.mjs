@@ -20,6 +20,7 @@ const PACKAGES = [
   "@skittlesorter/attestation",
   "@skittlesorter/csr",
   "@skittlesorter/dps-mqtt",
+  "@skittlesorter/hub-mqtt",
   "@skittlesorter/adr-client",
   "@skittlesorter/i2c",
   "@skittlesorter/tcs34725",
@@ -189,6 +190,30 @@ await step(
         port: 1,
         idScope: "0ne00000A0A",
         attestation,
+        signal: AbortSignal.abort(reason),
+      }),
+      (error) => error === reason,
+    );
+  },
+);
+
+await step(
+  "hub-mqtt: connectHub validates its options and honours an aborted signal, before any network",
+  async () => {
+    const { connectHub, isHubError, HUB_RENEWAL_API_VERSION } = mod["@skittlesorter/hub-mqtt"];
+    assert.equal(HUB_RENEWAL_API_VERSION, "2025-08-01-preview");
+    const credentials = { kind: "sas", deviceKey: Buffer.alloc(32, 7).toString("base64") };
+    await assert.rejects(
+      connectHub({ hostName: "", deviceId: "smoke-lib-01", credentials }),
+      (error) => isHubError(error) && error.code === "HUB_INVALID_OPTIONS",
+    );
+    const reason = new Error("aborted by the smoke test");
+    await assert.rejects(
+      connectHub({
+        hostName: "127.0.0.1",
+        port: 1,
+        deviceId: "smoke-lib-01",
+        credentials,
         signal: AbortSignal.abort(reason),
       }),
       (error) => error === reason,

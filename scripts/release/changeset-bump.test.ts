@@ -216,6 +216,7 @@ describe("changeset version (in a temporary copy of the workspace manifests)", (
     expect(dependents).toEqual(
       new Set([
         "@skittlesorter/dps-mqtt",
+        "@skittlesorter/hub-mqtt",
         "@skittlesorter/cli",
         "@skittlesorter/simulator",
         "@skittlesorter/sorter",

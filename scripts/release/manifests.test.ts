@@ -42,6 +42,7 @@ const publishable = all.filter(({ manifest }) => manifest.private !== true);
 /** Packages built on a preview Azure API, and the api-version their README must name. */
 const PREVIEW: Record<string, string> = {
   "@skittlesorter/dps-mqtt": "2025-07-01-preview",
+  "@skittlesorter/hub-mqtt": "2025-08-01-preview",
   "@skittlesorter/csr": "2025-07-01-preview",
   "@skittlesorter/adr-client": "2025-11-01-preview",
 };

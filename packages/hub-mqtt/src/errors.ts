@@ -1,0 +1,71 @@
+import { SkittleError } from "@skittlesorter/core";
+
+export type HubErrorCode =
+  /** The options or arguments are unusable (missing host, CN ≠ device id, key not the certificate's…). */
+  | "HUB_INVALID_OPTIONS"
+  /** IoT Hub refused the credentials (CONNACK "bad user name or password" / "not authorized", or a 401 answer). */
+  | "HUB_UNAUTHORIZED"
+  /** A connection attempt failed in a way that needs a fix (untrusted TLS certificate, unknown host…). Still retried. */
+  | "HUB_CONNECTION_FAILED"
+  /** The client was closed; the operation cannot complete. */
+  | "HUB_CLOSED"
+  /** IoT Hub answered a request with a final error status (4xx other than 429, or a 5xx after retries were not allowed). */
+  | "HUB_REQUEST_REJECTED"
+  /** No final answer arrived in time (`requestTimeoutMs`, or `renewalTimeoutMs` for a renewal). */
+  | "HUB_TIMEOUT"
+  /** IoT Hub sent something this client cannot read. */
+  | "HUB_PROTOCOL_ERROR"
+  /** `renewCertificate` was called while another renewal of this client is in flight. */
+  | "HUB_RENEWAL_IN_PROGRESS"
+  /** The connection does not use the api-version that carries `$iothub/credentials` (2025-08-01-preview). */
+  | "HUB_RENEWAL_UNSUPPORTED"
+  /** The chain the hub issued does not match the CSR or does not verify. */
+  | "HUB_ISSUED_CHAIN_INVALID";
+
+export interface HubErrorDetails {
+  cause?: unknown;
+  /** Status of the answer (the `{status}` topic segment). */
+  statusCode?: number | undefined;
+  /** IoT Hub `errorCode` from the error body (e.g. 409004). */
+  errorCode?: number | undefined;
+  trackingId?: string | undefined;
+  timestampUtc?: string | undefined;
+  info?: Readonly<Record<string, unknown>> | undefined;
+  /** `$rid` of the request. */
+  requestId?: string | undefined;
+  /** Problems found in an issued chain. */
+  problems?: readonly string[] | undefined;
+}
+
+/** Every error this package rejects with (an abort rejects with `signal.reason` instead). */
+export class HubError extends SkittleError<HubErrorCode> {
+  readonly statusCode: number | undefined;
+  readonly errorCode: number | undefined;
+  readonly trackingId: string | undefined;
+  readonly timestampUtc: string | undefined;
+  readonly info: Readonly<Record<string, unknown>> | undefined;
+  readonly requestId: string | undefined;
+  readonly problems: readonly string[] | undefined;
+
+  constructor(code: HubErrorCode, message: string, details: HubErrorDetails = {}) {
+    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.statusCode = details.statusCode;
+    this.errorCode = details.errorCode;
+    this.trackingId = details.trackingId;
+    this.timestampUtc = details.timestampUtc;
+    this.info = details.info;
+    this.requestId = details.requestId;
+    this.problems = details.problems;
+  }
+}
+
+/** True for a {@link HubError}, also across copies of this package. */
+export function isHubError(value: unknown): value is HubError {
+  if (!(value instanceof Error) || value.name !== "HubError") return false;
+  const code: unknown = (value as { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("HUB_");
+}
+
+export const UNAUTHORIZED_HINT =
+  "Likely causes: a wrong device key or an expired SAS token; a certificate whose CN is not the device id, that was not " +
+  "issued by a CA the hub trusts, or sent without its chain; or a device that is disabled or registered on another hub.";
