@@ -2,8 +2,9 @@
 // TypeScript examples are type-checked (strict, like the packages); then each README's examples run in order, in a
 // fresh directory beside a running simulator (`sim/sim.json`, as after `skittle-sim start --data-dir ./sim`), with
 // the environment variables the README tells its reader to set, filled from the simulator's config. Examples marked
-// `<!-- example: needs hardware (…): type-checked, not run -->` need real I2C/PWM hardware: they are type-checked
-// only. Shell blocks run only when marked `<!-- example: run -->` (the rest are install commands and synopses).
+// `<!-- example: needs hardware (…): type-checked, not run -->` need real I2C/PWM hardware, and those marked
+// `<!-- example: needs … (not yet in skittle-sim): type-checked, not run -->` something the simulator does not serve
+// yet: both are type-checked only. Shell blocks run only when marked `<!-- example: run -->` (the rest are install commands and synopses).
 import { execFile } from "node:child_process";
 import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -46,15 +47,62 @@ async function outcome(file: string, args: string[], options: { cwd: string; env
   }
 }
 
-it("finds the examples, and marks every hardware-only one with what it needs", () => {
+describe("extractExamples", () => {
+  const block = (directive: string, lang = "ts"): string =>
+    `Text.\n\n<!-- example: ${directive} -->\n\n\`\`\`${lang}\nconsole.log(1);\n\`\`\`\n`;
+  const modeOf = (markdown: string) =>
+    extractExamples(markdown, "x/README.md").map((example) => example.mode);
+
+  it("runs unmarked TypeScript, keeps unmarked shell as reference, runs shell marked run", () => {
+    expect(modeOf("```ts\nconsole.log(1);\n```\n\n```sh\nls\n```\n")).toEqual(["run", "reference"]);
+    expect(modeOf(block("run", "sh"))).toEqual(["run"]);
+  });
+
+  it("only type-checks TypeScript that needs hardware or something skittle-sim does not serve yet", () => {
+    expect(modeOf(block("needs hardware (a PCA9685 on I2C bus 1): type-checked, not run"))).toEqual([
+      "type-check",
+    ]);
+    expect(
+      modeOf(
+        block("needs certificate renewal through the hub (not yet in skittle-sim): type-checked, not run"),
+      ),
+    ).toEqual(["type-check"]);
+  });
+
+  it.each([
+    "needs Azure: type-checked, not run",
+    "needs hardware: type-checked, not run",
+    "needs (not yet in skittle-sim): type-checked, not run",
+    "skip",
+  ])("refuses the directive %j, naming the forms it takes", (directive) => {
+    expect(() => modeOf(block(directive))).toThrow(
+      /x\/README\.md:5: unknown example directive .*"needs hardware \(what\): type-checked, not run" or "needs what \(not yet in skittle-sim\): type-checked, not run"/,
+    );
+  });
+
+  it("refuses a type-check-only directive on a shell block", () => {
+    expect(() => modeOf(block("needs hardware (a Pi): type-checked, not run", "sh"))).toThrow(
+      /unknown example directive/,
+    );
+  });
+});
+
+it("finds the examples, and marks every type-check-only one with what it needs", () => {
   expect(readmesToRun).toEqual(
     expect.arrayContaining([
       "packages/dps-mqtt/README.md",
+      "packages/hub-mqtt/README.md",
       "packages/csr/README.md",
       "apps/simulator/README.md",
     ]),
   );
-  expect(examples.filter((example) => example.mode === "type-check").map(slug)).toEqual([
+  expect(
+    examples
+      .filter((example) => example.mode === "type-check")
+      .map(slug)
+      .sort(),
+  ).toEqual([
+    expect.stringMatching(/^packages-hub-mqtt-L/), // certificate renewal through the hub: issue 18 item 2
     expect.stringMatching(/^packages-i2c-L/),
     expect.stringMatching(/^packages-servo-L/),
     expect.stringMatching(/^packages-tcs34725-L/),
@@ -120,6 +168,8 @@ describe("README examples run as written against the simulator", () => {
       );
     }
     const { config } = sim;
+    const [hub] = config.hubs;
+    if (hub === undefined) throw new Error("the simulator started without its own hub (sim.json hubs[0])");
     const groupKey = config.enrollmentGroups.find((group) => group.primaryKey !== undefined)?.primaryKey;
     env = {
       ...process.env,
@@ -129,6 +179,9 @@ describe("README examples run as written against the simulator", () => {
       DPS_ID_SCOPE: config.idScope,
       DPS_GROUP_KEY: groupKey,
       NODE_EXTRA_CA_CERTS: config.trustedCaFile,
+      HUB_HOST_NAME: hub.hostname,
+      HUB_CONNECT_HOST: hub.host,
+      HUB_PORT: String(hub.port),
       ADR_SUBSCRIPTION_ID: config.adr.subscriptionId,
       ADR_RESOURCE_GROUP: config.adr.resourceGroup,
       ADR_NAMESPACE: config.adr.namespace,

@@ -5,6 +5,7 @@ import { repoRoot } from "./repo.ts";
 /**
  * What the README-examples test does with a code block, chosen by an HTML comment on the line(s) before it:
  * - TypeScript/JavaScript blocks run, unless marked `<!-- example: needs hardware (…): type-checked, not run -->`
+ *   or, for what the simulator cannot do yet, `<!-- example: needs … (not yet in skittle-sim): type-checked, not run -->`
  *   (TypeScript is type-checked either way);
  * - shell blocks are reference (install commands, synopses) unless marked `<!-- example: run -->`, which runs them
  *   before the blocks that follow them, e.g. to make the files an example reads.
@@ -58,12 +59,16 @@ export function extractExamples(markdown: string, readme: string): Example[] {
   return examples;
 }
 
+/** Why a TypeScript example is only type-checked: real hardware, or a simulator gap that names itself as such. */
+const TYPE_CHECK_ONLY = /^needs (?:hardware \(.+\)|.+ \(not yet in skittle-sim\)): type-checked, not run$/;
+
 function modeOf(lang: Example["lang"], directive: string | undefined, where: string): ExampleMode {
   if (directive === undefined) return lang === "sh" ? "reference" : "run";
   if (directive === "run") return "run";
-  if (lang === "ts" && /^needs hardware \(.+\): type-checked, not run$/.test(directive)) return "type-check";
+  if (lang === "ts" && TYPE_CHECK_ONLY.test(directive)) return "type-check";
   throw new Error(
-    `${where}: unknown example directive "${directive}": use "run" (shell) or "needs hardware (what): type-checked, not run" (TypeScript)`,
+    `${where}: unknown example directive "${directive}": use "run" (shell), or for TypeScript ` +
+      `"needs hardware (what): type-checked, not run" or "needs what (not yet in skittle-sim): type-checked, not run"`,
   );
 }
 
