@@ -572,6 +572,21 @@ describe("provision over MQTT/TLS against a scripted DPS", () => {
     expect(dps.connections).toHaveLength(1);
   });
 
+  it("fails fast with DPS_PROTOCOL_ERROR when the server refuses the answer subscription", async () => {
+    const dps = await dpsWith(standardDps({ pki }), { refuseSubscriptions: ["$dps/registrations/res/#"] });
+    const rec = recorder();
+    const error = await provision(fastOptions(dps, warpClock(0.01), { connect: rec.connect })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({
+      code: "DPS_PROTOCOL_ERROR",
+      message: expect.stringContaining("refused the subscription to $dps/registrations/res/#"),
+    });
+    expect(dps.connections).toHaveLength(1);
+    expect(dps.requests).toHaveLength(0);
+    expectCleanClients(rec.clients);
+  });
+
   it("fails fast with DPS_CONNECTION_FAILED when the server certificate is not trusted", async () => {
     const dps = await dpsWith(standardDps({ pki }));
     const options = fastOptions(dps, warpClock(0.01));

@@ -84,20 +84,21 @@ export class DpsSession {
     }
     const session = new DpsSession(client, options);
     try {
-      const granted = await abortable(client.subscribeAsync(DPS_RESPONSE_TOPIC_FILTER, { qos: 1 }), [
+      await abortable(client.subscribeAsync(DPS_RESPONSE_TOPIC_FILTER, { qos: 1 }), [
         options.signal,
         session.#lost.signal,
       ]);
-      if (granted.some((grant) => grant.qos === 128)) {
+    } catch (error) {
+      await session.close();
+      if (options.signal.aborted && error === options.signal.reason) throw error;
+      if (isSubackRefusal(error)) {
+        // Final: retrying cannot help when the server is not a DPS endpoint.
         throw new DpsError(
           "DPS_PROTOCOL_ERROR",
           `The server refused the subscription to ${DPS_RESPONSE_TOPIC_FILTER}; check that the host is a DPS endpoint.`,
+          { cause: error },
         );
       }
-    } catch (error) {
-      await session.close();
-      if (error instanceof DpsError || (options.signal.aborted && error === options.signal.reason))
-        throw error;
       throw error instanceof TransientConnectionError
         ? error
         : new TransientConnectionError(`subscribing failed: ${messageOf(error)}`, { cause: error });
@@ -312,6 +313,15 @@ export function classifyConnectError(
     );
   }
   return new TransientConnectionError(`connecting to ${where} failed: ${message}`, { cause: error });
+}
+
+/**
+ * mqtt.js 5 rejects a SUBSCRIBE whose SUBACK refuses a filter with an `ErrorWithSubackPacket` carrying the SUBACK
+ * (`packet.granted`; 0x80 = failure in MQTT 3.1.1), instead of resolving with the grants.
+ */
+function isSubackRefusal(error: unknown): boolean {
+  const granted = (error as { packet?: { granted?: unknown } } | undefined)?.packet?.granted;
+  return Array.isArray(granted) && granted.some((code) => typeof code === "number" && (code & 0x80) !== 0);
 }
 
 function messageOf(error: unknown): string {

@@ -220,6 +220,8 @@ export interface ScriptedDpsOptions {
   requestCert?: boolean;
   /** Return a CONNACK return code to refuse a connection (4 bad credentials, 5 not authorized). */
   authenticate?: (connection: DpsConnection) => number | undefined;
+  /** Topic filters whose SUBSCRIBE is refused (SUBACK 0x80), e.g. a server that is not DPS. */
+  refuseSubscriptions?: readonly string[];
 }
 
 export interface ScriptedDps {
@@ -268,6 +270,10 @@ export async function startScriptedDps(options: ScriptedDpsOptions): Promise<Scr
         return;
       }
       done(null, true);
+    },
+    authorizeSubscribe(_client, subscription, callback) {
+      // null negates the subscription: aedes answers it with SUBACK 0x80.
+      callback(null, options.refuseSubscriptions?.includes(subscription.topic) ? null : subscription);
     },
     authorizePublish(client, packet, callback) {
       // Accept every request (an error here would disconnect) and answer on the side.
