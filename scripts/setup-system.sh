@@ -4,7 +4,11 @@
 #   openssl   CSR and chain checks
 #   browser   the simulator dashboard's browser test drives Chrome, Chromium or Edge through playwright-core:
 #             $CHROME_PATH, else the usual install locations (scripts/find-browser.ts, shared with the tests)
-# Anywhere else it stops with one line saying what to install.
+#   systemd-analyze, shellcheck
+#             the deploy tests (deploy/): `systemd-analyze verify` on the unit, shellcheck on install.sh; Debian
+#             packages systemd and shellcheck. Installed on Debian/Ubuntu only: elsewhere the deploy tests say what
+#             is missing (and, run as root with apt-get, install it themselves).
+# Anywhere else it stops, for openssl or a browser, with one line saying what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +24,10 @@ if ! command -v openssl >/dev/null; then
     echo "setup-system: openssl is missing: install it (e.g. brew install openssl), then run the tests again." >&2
     exit 1
   fi
+fi
+if is_debian_like; then
+  command -v systemd-analyze >/dev/null || missing+=(systemd)
+  command -v shellcheck >/dev/null || missing+=(shellcheck)
 fi
 status=0
 browser=$(node --import tsx scripts/find-browser.ts) || status=$?
@@ -37,7 +45,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
     --no-install-recommends "${missing[@]}"; } >"$out" 2>&1; then
     cat "$out" >&2
-    echo "setup-system: installing ${missing[*]} failed (see above); or install Chrome/Chromium yourself and set CHROME_PATH" >&2
+    echo "setup-system: installing ${missing[*]} failed (see above): install them yourself (a browser: or set CHROME_PATH), then run the tests again" >&2
     exit 1
   fi
 fi
