@@ -1,9 +1,9 @@
+import { MemoryHub } from "@skittlesorter/hub-client/testing";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startSorterApp } from "./app.ts";
 import { resolveConfig } from "./config.ts";
 import { captureLogger, fakeProvisioner, waitFor } from "./fakes.test-support.ts";
-import { MemoryHub } from "./memory-hub.ts";
 
 const groupKey = Buffer.alloc(64, 9).toString("base64");
 let dir: TempDir;
