@@ -21,6 +21,8 @@ const PACKAGES = [
   "@skittlesorter/csr",
   "@skittlesorter/dps-mqtt",
   "@skittlesorter/adr-client",
+  "@skittlesorter/hub-client",
+  "@skittlesorter/fleet",
   "@skittlesorter/i2c",
   "@skittlesorter/tcs34725",
   "@skittlesorter/servo",

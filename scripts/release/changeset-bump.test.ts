@@ -214,7 +214,12 @@ describe("changeset version (in a temporary copy of the workspace manifests)", (
     const bumped = changedNames(before, after);
     const dependents = dependentsOf(before, "@skittlesorter/csr");
     expect(dependents).toEqual(
-      new Set(["@skittlesorter/dps-mqtt", "@skittlesorter/cli", "@skittlesorter/simulator"]),
+      new Set([
+        "@skittlesorter/dps-mqtt",
+        "@skittlesorter/fleet",
+        "@skittlesorter/cli",
+        "@skittlesorter/simulator",
+      ]),
     );
     // Today every package is 0.0.x, where ^0.0.0 admits nothing newer: every dependent moves (as with "always").
     if (always || before.get("@skittlesorter/csr")?.version.startsWith("0.0.")) {
