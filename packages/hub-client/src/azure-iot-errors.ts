@@ -1,23 +1,6 @@
+import { UNTRUSTED_CERTIFICATE_CODES } from "@skittlesorter/core";
 import type { HubCredentials } from "./connection.ts";
 import { HubClientError, type HubClientErrorCode } from "./errors.ts";
-
-/** Node's codes for a server certificate that does not verify against the trusted roots. */
-const UNTRUSTED_SERVER_CODES = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "CERT_REVOKED",
-  "CERT_UNTRUSTED",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_CHAIN_TOO_LONG",
-  "INVALID_CA",
-  "HOSTNAME_MISMATCH",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
 
 /** OpenSSL's codes for a TLS alert in which the server refuses the client certificate (`ERR_SSL_TLSV13_ALERT_…`). */
 const REFUSED_CLIENT_CERTIFICATE =
@@ -87,7 +70,7 @@ function errorChain(error: unknown): object[] {
 function classifyCode(code: unknown): HubClientErrorCode | undefined {
   if (typeof code === "number") return CONNACK[code];
   if (typeof code !== "string") return undefined;
-  if (UNTRUSTED_SERVER_CODES.has(code)) return "HUB_TLS_UNTRUSTED";
+  if (UNTRUSTED_CERTIFICATE_CODES.has(code)) return "HUB_TLS_UNTRUSTED";
   if (REFUSED_CLIENT_CERTIFICATE.test(code)) return "HUB_UNAUTHORIZED";
   if (UNREACHABLE_CODES.has(code)) return "HUB_UNREACHABLE";
   if (code === "ETIMEDOUT") return "HUB_TIMEOUT";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import type { HubConnector, HubCredentials, MethodResult } from "./connection.ts";
+import type { HubConnection, HubConnector, HubCredentials, MethodResult } from "./connection.ts";
 import { isHubClientError } from "./errors.ts";
 
 /** One behaviour check; run each with your test runner, e.g. `it(check.name, () => check.run())`. */
@@ -81,103 +81,96 @@ export function hubClientConformance(factory: () => Promise<HubClientHarness>): 
       }
     };
 
+  /** Runs `body` with an open connection of the harness's device, closed afterwards. */
+  const withConnection = (
+    body: (connection: HubConnection, harness: HubClientHarness, tag: string) => Promise<void>,
+  ): (() => Promise<void>) =>
+    withHarness(async (harness, tag) => {
+      const connection = await harness.connector.connect(harness.credentials);
+      try {
+        await body(connection, harness, tag);
+      } finally {
+        await connection.close();
+      }
+    });
+
   return [
     {
       name: "sends telemetry with its system and application properties, stored once send resolves",
-      run: withHarness(async (harness, tag) => {
-        const connection = await harness.connector.connect(harness.credentials);
-        try {
-          assert.equal(connection.deviceId, harness.credentials.deviceId);
-          const body = JSON.stringify({ tag, color: "Red" });
-          await connection.send({
-            body,
-            messageId: `${tag}-1`,
-            correlationId: `${tag}-corr`,
-            contentType: "application/json",
-            contentEncoding: "utf-8",
-            properties: { colorAlert: "detected", tag },
-          });
-          await connection.send({ body: new TextEncoder().encode(`${tag} bytes`), messageId: `${tag}-2` });
-          const mine = (await harness.telemetry()).filter((message) =>
-            message.messageId?.startsWith(`${tag}-`),
-          );
-          assert.deepEqual(
-            mine.map((message) => message.messageId),
-            [`${tag}-1`, `${tag}-2`],
-          );
-          const [first, second] = mine;
-          assert.equal(first?.body, body);
-          assert.equal(first?.correlationId, `${tag}-corr`);
-          assert.equal(first?.contentType, "application/json");
-          assert.equal(first?.contentEncoding, "utf-8");
-          assert.equal(first?.properties.colorAlert, "detected");
-          assert.equal(first?.properties.tag, tag);
-          assert.equal(second?.body, `${tag} bytes`);
-        } finally {
-          await connection.close();
-        }
+      run: withConnection(async (connection, harness, tag) => {
+        assert.equal(connection.deviceId, harness.credentials.deviceId);
+        const body = JSON.stringify({ tag, color: "Red" });
+        await connection.send({
+          body,
+          messageId: `${tag}-1`,
+          correlationId: `${tag}-corr`,
+          contentType: "application/json",
+          contentEncoding: "utf-8",
+          properties: { colorAlert: "detected", tag },
+        });
+        await connection.send({ body: new TextEncoder().encode(`${tag} bytes`), messageId: `${tag}-2` });
+        const mine = (await harness.telemetry()).filter((message) =>
+          message.messageId?.startsWith(`${tag}-`),
+        );
+        assert.deepEqual(
+          mine.map((message) => message.messageId),
+          [`${tag}-1`, `${tag}-2`],
+        );
+        const [first, second] = mine;
+        assert.equal(first?.body, body);
+        assert.equal(first?.correlationId, `${tag}-corr`);
+        assert.equal(first?.contentType, "application/json");
+        assert.equal(first?.contentEncoding, "utf-8");
+        assert.equal(first?.properties.colorAlert, "detected");
+        assert.equal(first?.properties.tag, tag);
+        assert.equal(second?.body, `${tag} bytes`);
       }),
     },
     {
       name: "merges reported properties as a JSON merge patch (null removes a key)",
-      run: withHarness(async (harness, tag) => {
-        const connection = await harness.connector.connect(harness.credentials);
-        try {
-          await connection.reportTwin({ [tag]: { kept: 1, removed: 2 } });
-          await connection.reportTwin({ [tag]: { removed: null, added: { nested: true } } });
-          assert.deepEqual((await harness.reported())[tag], { kept: 1, added: { nested: true } });
-        } finally {
-          await connection.close();
-        }
+      run: withConnection(async (connection, harness, tag) => {
+        await connection.reportTwin({ [tag]: { kept: 1, removed: 2 } });
+        await connection.reportTwin({ [tag]: { removed: null, added: { nested: true } } });
+        assert.deepEqual((await harness.reported())[tag], { kept: 1, added: { nested: true } });
       }),
     },
     {
       name: "delivers the current desired properties on subscribing, then each change",
-      run: withHarness(async (harness, tag) => {
-        const connection = await harness.connector.connect(harness.credentials);
-        try {
-          await harness.pushDesired({ [tag]: "before" });
-          const seen: Record<string, unknown>[] = [];
-          connection.onDesired((patch) => seen.push(patch));
-          await eventually(() =>
-            assert.ok(
-              seen.some((patch) => patch[tag] === "before"),
-              "current desired",
-            ),
-          );
+      run: withConnection(async (connection, harness, tag) => {
+        await harness.pushDesired({ [tag]: "before" });
+        const seen: Record<string, unknown>[] = [];
+        connection.onDesired((patch) => seen.push(patch));
+        await eventually(() =>
           assert.ok(
-            seen.every((patch) => Object.keys(patch).every((key) => !key.startsWith("$"))),
-            "no $version or $metadata",
-          );
-          await harness.pushDesired({ [tag]: "after" });
-          await eventually(() => assert.equal(seen.at(-1)?.[tag], "after"));
-        } finally {
-          await connection.close();
-        }
+            seen.some((patch) => patch[tag] === "before"),
+            "current desired",
+          ),
+        );
+        assert.ok(
+          seen.every((patch) => Object.keys(patch).every((key) => !key.startsWith("$"))),
+          "no $version or $metadata",
+        );
+        await harness.pushDesired({ [tag]: "after" });
+        await eventually(() => assert.equal(seen.at(-1)?.[tag], "after"));
       }),
     },
     {
       name: "answers direct methods with the handler's status and payload, and 500 when the handler throws",
-      run: withHarness(async (harness, tag) => {
-        const connection = await harness.connector.connect(harness.credentials);
-        try {
-          connection.onMethod(`${tag}-echo`, async (payload) => ({
-            status: 201,
-            payload: { echo: payload },
-          }));
-          connection.onMethod(`${tag}-fail`, () => {
-            throw new Error("handler failed");
-          });
-          assert.deepEqual(await harness.invoke(`${tag}-echo`, { n: 1 }), {
-            status: 201,
-            payload: { echo: { n: 1 } },
-          });
-          const failed = await harness.invoke(`${tag}-fail`, {});
-          assert.equal(failed.status, 500);
-          assert.match(JSON.stringify(failed.payload), /handler failed/);
-        } finally {
-          await connection.close();
-        }
+      run: withConnection(async (connection, harness, tag) => {
+        connection.onMethod(`${tag}-echo`, async (payload) => ({
+          status: 201,
+          payload: { echo: payload },
+        }));
+        connection.onMethod(`${tag}-fail`, () => {
+          throw new Error("handler failed");
+        });
+        assert.deepEqual(await harness.invoke(`${tag}-echo`, { n: 1 }), {
+          status: 201,
+          payload: { echo: { n: 1 } },
+        });
+        const failed = await harness.invoke(`${tag}-fail`, {});
+        assert.equal(failed.status, 500);
+        assert.match(JSON.stringify(failed.payload), /handler failed/);
       }),
     },
     {

@@ -1,7 +1,7 @@
-import { createCertificateAuthority, generateKeyPair, issueCertificate } from "@skittlesorter/csr";
 import { describe, expect, it } from "vitest";
 import { isHubClientError } from "./index.ts";
 import { hubClientConformance, MemoryHub } from "./testing.ts";
+import { throwawayDeviceCertificate } from "./x509.test-support.ts";
 
 describe("MemoryHub: hub client conformance", () => {
   for (const check of hubClientConformance(async () => {
@@ -33,19 +33,7 @@ describe("MemoryHub: hub client conformance", () => {
 
 describe("MemoryHub", () => {
   it("identifies X.509 devices by their certificate's thumbprint and refuses a revoked one", async () => {
-    const root = await createCertificateAuthority({
-      commonName: "Test Root",
-      validityDays: 1,
-      keyType: "ec-p256",
-    });
-    const keys = await generateKeyPair("ec-p256");
-    const certificatePem = await issueCertificate({
-      publicKey: keys.publicKey,
-      commonName: "x509-device",
-      issuer: { certificatePem: root.certificatePem, privateKey: root.privateKey },
-      validityDays: 1,
-    });
-    const privateKeyPem = keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    const { certificatePem, privateKeyPem } = await throwawayDeviceCertificate("x509-device");
     const hub = new MemoryHub();
     const credentials = {
       type: "x509",

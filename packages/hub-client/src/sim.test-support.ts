@@ -5,18 +5,13 @@ import type { AddressInfo } from "node:net";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { symmetricKeyAttestation } from "@skittlesorter/attestation";
-import {
-  createCertificateAuthority,
-  createCsr,
-  generateKeyPair,
-  issueCertificate,
-  privateKeyToPem,
-} from "@skittlesorter/csr";
+import { createCsr, generateKeyPair, privateKeyToPem } from "@skittlesorter/csr";
 import { provision } from "@skittlesorter/dps-mqtt";
 import { type Simulator, startSimulator } from "@skittlesorter/simulator";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import type { HubClientHarness, StoredTelemetry } from "./conformance.ts";
 import type { HubConnector, HubCredentials } from "./connection.ts";
+import { throwawayDeviceCertificate } from "./x509.test-support.ts";
 
 export interface SimHub {
   sim: Simulator;
@@ -130,20 +125,7 @@ export async function refusedVariant(credentials: HubCredentials): Promise<HubCr
   if (credentials.type === "sas") {
     return { ...credentials, sharedAccessKey: Buffer.alloc(32, 7).toString("base64") };
   }
-  const root = await createCertificateAuthority({
-    commonName: "Unknown Root",
-    validityDays: 1,
-    keyType: "ec-p256",
-  });
-  const keys = await generateKeyPair("ec-p256");
-  const certificatePem = await issueCertificate({
-    publicKey: keys.publicKey,
-    commonName: credentials.deviceId,
-    issuer: { certificatePem: root.certificatePem, privateKey: root.privateKey },
-    validityDays: 1,
-    extendedKeyUsage: ["clientAuth"],
-  });
-  return { ...credentials, certificatePem, privateKeyPem: privateKeyToPem(keys.privateKey) };
+  return { ...credentials, ...(await throwawayDeviceCertificate(credentials.deviceId)) };
 }
 
 interface TelemetryView {
