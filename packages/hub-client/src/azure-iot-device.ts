@@ -183,6 +183,8 @@ class AzureConnection implements HubConnection {
   }
 
   onDesired(listener: (patch: Record<string, unknown>) => void): () => void {
+    // Asking a broken or closed connection for its twin would make the SDK connect again behind our back.
+    if (this.#closed || this.#broken !== undefined) return () => undefined;
     let active = true;
     const onChange = (delta: Record<string, unknown>): void => {
       if (active) listener(withoutTwinMetadata(delta));
