@@ -137,6 +137,7 @@ class AzureConnection implements HubConnection {
   readonly #Message: DeviceSdk["Message"];
   readonly #disconnectListeners = new Set<(error: HubClientError) => void>();
   #twin: Promise<Twin> | undefined;
+  #desired: Promise<Twin> | undefined;
   #closed = false;
   /** Why the connection broke. The SDK would silently reconnect on the next send: a broken connection stays broken. */
   #broken: HubClientError | undefined;
@@ -189,7 +190,7 @@ class AzureConnection implements HubConnection {
     const onChange = (delta: Record<string, unknown>): void => {
       if (active) listener(withoutTwinMetadata(delta));
     };
-    this.#getTwin().then(
+    this.#desiredFeed().then(
       (twin) => {
         if (active) twin.on("properties.desired", onChange);
       },
@@ -247,6 +248,26 @@ class AzureConnection implements HubConnection {
         { cause: this.#broken, reason: this.#broken.reason },
       );
     }
+  }
+
+  /**
+   * The twin, once desired-property patches flow: the SDK subscribes only when a listener is added and does not say
+   * when that is done, so a patch made meanwhile would be lost. Subscribe first, then read the twin again.
+   */
+  #desiredFeed(): Promise<Twin> {
+    if (this.#desired === undefined) {
+      const feed = this.#getTwin().then(async (twin) => {
+        await new Promise<void>((resolve, reject) =>
+          twin.enableTwinDesiredPropertiesUpdates((error?: Error) => (error ? reject(error) : resolve())),
+        );
+        return twin.get();
+      });
+      this.#desired = feed;
+      feed.catch(() => {
+        if (this.#desired === feed) this.#desired = undefined;
+      });
+    }
+    return this.#desired;
   }
 
   #getTwin(): Promise<Twin> {
