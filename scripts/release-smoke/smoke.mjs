@@ -22,6 +22,8 @@ const PACKAGES = [
   "@skittlesorter/dps-mqtt",
   "@skittlesorter/hub-mqtt",
   "@skittlesorter/adr-client",
+  "@skittlesorter/hub-client",
+  "@skittlesorter/fleet",
   "@skittlesorter/i2c",
   "@skittlesorter/tcs34725",
   "@skittlesorter/servo",
@@ -427,6 +429,7 @@ await step("skittle provision --sim sim.json --csr (cli tarball against the simu
   return `${result.deviceId} on ${result.assignedHub}, 3 certificates`;
 });
 
+let libDevice;
 await step("dps-mqtt provision (library) with a CSR against the simulator", async () => {
   assert.ok(sim, "the simulator did not start");
   const { provision } = mod["@skittlesorter/dps-mqtt"];
@@ -445,8 +448,43 @@ await step("dps-mqtt provision (library) with a CSR against the simulator", asyn
   });
   assert.equal(result.status, "assigned");
   assert.equal(result.issuedCertificateChain?.pems.length, 3);
+  libDevice = result;
   return `${result.deviceId} on ${result.assignedHub}`;
 });
+
+await step(
+  "hub-client: the device sends telemetry with its issued certificate (official SDK, loaded on connect)",
+  async () => {
+    assert.ok(sim && libDevice, "the library device was not provisioned");
+    const { azureIotDeviceConnector } = mod["@skittlesorter/hub-client"];
+    const { privateKeyToPem } = mod["@skittlesorter/csr"];
+    const connection = await azureIotDeviceConnector({
+      ca: await readFile(sim.trustedCaFile, "utf8"),
+    }).connect({
+      type: "x509",
+      hostName: libDevice.assignedHub,
+      deviceId: libDevice.deviceId,
+      certificatePem: libDevice.issuedCertificateChain.bundle,
+      privateKeyPem: privateKeyToPem(keyPair.privateKey),
+    });
+    try {
+      await connection.send({
+        body: '{"smoke":true}',
+        messageId: "smoke-1",
+        contentType: "application/json",
+      });
+    } finally {
+      await connection.close();
+    }
+    const response = await fetch(`${sim.http.url}/admin/telemetry?device=${libDevice.deviceId}`);
+    const stored = await response.json();
+    assert.ok(
+      stored.some((message) => message.systemProperties.messageId === "smoke-1"),
+      "the simulator did not store the message",
+    );
+    return `${stored.length} message(s) stored for ${libDevice.deviceId}`;
+  },
+);
 
 await step("adr-client lists the provisioned devices from the simulator's ADR REST API", async () => {
   assert.ok(sim, "the simulator did not start");

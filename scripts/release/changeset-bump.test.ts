@@ -217,6 +217,7 @@ describe("changeset version (in a temporary copy of the workspace manifests)", (
       new Set([
         "@skittlesorter/dps-mqtt",
         "@skittlesorter/hub-mqtt",
+        "@skittlesorter/fleet",
         "@skittlesorter/cli",
         "@skittlesorter/simulator",
         "@skittlesorter/sorter",

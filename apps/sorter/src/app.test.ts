@@ -1,13 +1,13 @@
 import { readdir, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { type Clock, systemClock } from "@skittlesorter/core";
+import { MemoryHub } from "@skittlesorter/hub-client/testing";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startSorterApp } from "./app.ts";
 import { resolveConfig } from "./config.ts";
 import { captureLogger, fakeProvisioner, waitFor } from "./fakes.test-support.ts";
 import { openEmulatedHardware } from "./hardware.ts";
-import { MemoryHub } from "./memory-hub.ts";
 import { VirtualClock } from "./virtual-clock.ts";
 
 const groupKey = Buffer.alloc(64, 9).toString("base64");

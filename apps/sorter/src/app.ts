@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { type Clock, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
+import { azureIotDeviceConnector, type HubConnector } from "@skittlesorter/hub-client";
 import { COLOR_NAMES, type SorterConfig } from "./config.ts";
 import { CredentialManager, CredentialStore, type EnsureResult, type Provisioner } from "./credentials.ts";
 import { describeError } from "./errors.ts";
 import { openHardware, type SorterHardware } from "./hardware.ts";
-import { azureHubConnector, type HubConnection, type HubConnector } from "./hub.ts";
+import { type HubConnection, sorterHubConnector } from "./hub.ts";
 import { Outbox } from "./outbox.ts";
 import { ensurePrivateDirectory } from "./private-files.ts";
 import { createDpsProvisioner } from "./provisioning.ts";
@@ -22,7 +23,7 @@ import { classifierFor, sorterWiring } from "./wiring.ts";
 
 export interface SorterAppDeps {
   logger?: Logger | undefined;
-  /** Default: the official Azure IoT device client (`azureHubConnector`), trusting `Certificates.TrustedCaFile`. */
+  /** Default: the official Azure IoT device client (`azureIotDeviceConnector`), trusting `Certificates.TrustedCaFile`. */
   hubConnector?: HubConnector | undefined;
   /** Default: DPS over MQTT with the configured attestation. */
   provisioner?: Provisioner | undefined;
@@ -175,7 +176,9 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
     const manager = credentials;
     const box = outbox;
     uplink = new Uplink({
-      connector: deps.hubConnector ?? azureHubConnector({ ca: await trustedCaOf(config), logger }),
+      connector: sorterHubConnector(
+        deps.hubConnector ?? azureIotDeviceConnector({ ca: await trustedCaOf(config), logger }),
+      ),
       credentials: manager,
       outbox: box,
       logger,

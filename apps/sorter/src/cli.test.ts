@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { deriveDeviceKey } from "@skittlesorter/attestation";
+import { MemoryHub } from "@skittlesorter/hub-client/testing";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import {
   createTestPki,
@@ -14,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunSummary } from "./app.ts";
 import { type CliIo, EXIT_CONFIG, EXIT_OK, main } from "./cli.ts";
 import { waitFor } from "./fakes.test-support.ts";
-import { MemoryHub } from "./memory-hub.ts";
 
 const groupKey = Buffer.alloc(64, 5).toString("base64");
 const registrationId = "sorter-cli-01";

@@ -68,18 +68,16 @@ export {
   type SorterHardware,
 } from "./hardware.ts";
 export {
-  type AzureHubConnectorOptions,
-  azureHubConnector,
-  classifyHubError,
   type DesiredListener,
   type HubConnection,
   type HubConnector,
   type HubMessage,
   type MethodHandler,
   type MethodResult,
+  sorterHubConnector,
+  toSorterError,
 } from "./hub.ts";
 export { type ConsoleLoggerOptions, createConsoleLogger, type LogLevel, redact } from "./logging.ts";
-export { MemoryHub, mergePatch, type ReceivedMessage } from "./memory-hub.ts";
 export {
   type EnqueueResult,
   Outbox,

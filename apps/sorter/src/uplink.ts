@@ -1,8 +1,7 @@
-import { type Clock, delay, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
+import { type Clock, delay, type Logger, mergePatch, noopLogger, systemClock } from "@skittlesorter/core";
 import type { CredentialManager } from "./credentials.ts";
 import { describeError, SorterError } from "./errors.ts";
 import type { HubConnection, HubConnector, HubMessage } from "./hub.ts";
-import { mergePatch } from "./memory-hub.ts";
 import type { Outbox, OutboxEntry } from "./outbox.ts";
 
 export interface UplinkOptions {

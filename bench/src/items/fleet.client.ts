@@ -1,7 +1,7 @@
 // Items 3 and 4, client side: one `skittle fleet` run (runFleet, the CLI command's core) in its own process.
 import { readFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import { type FleetOptions, type FleetReport, runFleet } from "../../../apps/cli/src/commands/fleet-run.ts";
+import { type FleetOptions, type FleetReport, runFleet } from "@skittlesorter/fleet";
 import { processCpuMs } from "../processes.ts";
 
 export interface Input extends Omit<FleetOptions, "ca" | "onProgress" | "signal"> {

@@ -7,6 +7,7 @@ import {
   noopLogger,
   SkittleError,
   systemClock,
+  UNTRUSTED_CERTIFICATE_CODES,
 } from "./index.ts";
 
 class DemoError extends SkittleError<"DEMO_BROKEN" | "DEMO_LOST"> {}
@@ -130,5 +131,13 @@ describe("noopLogger", () => {
       noopLogger.warn("w");
       noopLogger.error("e");
     }).not.toThrow();
+  });
+});
+
+describe("UNTRUSTED_CERTIFICATE_CODES", () => {
+  it("holds Node's codes for a certificate that does not verify, not those of a refused connection", () => {
+    expect(UNTRUSTED_CERTIFICATE_CODES.has("SELF_SIGNED_CERT_IN_CHAIN")).toBe(true);
+    expect(UNTRUSTED_CERTIFICATE_CODES.has("ERR_TLS_CERT_ALTNAME_INVALID")).toBe(true);
+    expect(UNTRUSTED_CERTIFICATE_CODES.has("ECONNREFUSED")).toBe(false);
   });
 });

@@ -3,3 +3,4 @@ export { type Clock, systemClock } from "./clock.ts";
 export { errorGuard, isSkittleError, SkittleError } from "./errors.ts";
 export { type LogFields, type Logger, noopLogger } from "./logger.ts";
 export { type JsonObject, mergePatch } from "./merge-patch.ts";
+export { UNTRUSTED_CERTIFICATE_CODES } from "./tls.ts";

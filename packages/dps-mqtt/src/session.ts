@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Clock, Logger } from "@skittlesorter/core";
+import { type Clock, type Logger, UNTRUSTED_CERTIFICATE_CODES } from "@skittlesorter/core";
 import type { IClientOptions, MqttClient } from "mqtt";
 import { DpsError, UNAUTHORIZED_HINT } from "./errors.ts";
 import { DPS_RESPONSE_TOPIC_FILTER, decodePayload, parseResponseTopic } from "./protocol.ts";
@@ -241,20 +241,6 @@ function waitForConnack(client: MqttClient): Promise<void> {
   });
 }
 
-const TLS_VERIFY_CODES = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "CERT_UNTRUSTED",
-  "CERT_REJECTED",
-  "CERT_SIGNATURE_FAILURE",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 /** Maps a connect failure to a final {@link DpsError} or a {@link TransientConnectionError} worth retrying. */
 export function classifyConnectError(
   error: unknown,
@@ -283,7 +269,7 @@ export function classifyConnectError(
     );
   }
   if (typeof code === "string") {
-    if (TLS_VERIFY_CODES.has(code) || message === "TLS not authorized") {
+    if (UNTRUSTED_CERTIFICATE_CODES.has(code) || message === "TLS not authorized") {
       return new DpsError(
         "DPS_CONNECTION_FAILED",
         `The TLS certificate of ${where} is not trusted (${code}: ${message}). Pass the root CA that signed it as \`ca\` (CLI: --ca FILE) and use a host name the certificate names.`,

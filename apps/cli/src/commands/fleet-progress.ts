@@ -1,4 +1,4 @@
-import type { FleetPhase, FleetProgress } from "./fleet-run.ts";
+import type { FleetPhase, FleetProgress } from "@skittlesorter/fleet";
 
 const LABELS: Record<FleetPhase, string> = {
   provision: "provisioning",

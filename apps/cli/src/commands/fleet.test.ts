@@ -1,12 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import type { FleetReport, Percentiles } from "@skittlesorter/fleet";
 import { type Simulator, startSimulator } from "@skittlesorter/simulator";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../run-cli.test-support.ts";
 import { progressBar } from "./fleet-progress.ts";
-import type { FleetReport } from "./fleet-run.ts";
-import { type Percentiles, percentileOfSorted, percentiles } from "./fleet-stats.ts";
 
 const expectOrdered = (stats: Percentiles | null, count: number): void => {
   expect(stats).not.toBeNull();
@@ -220,24 +219,7 @@ describe("skittle fleet --sim", () => {
   });
 });
 
-describe("fleet statistics and progress", () => {
-  it("computes nearest-rank percentiles", () => {
-    const samples = Array.from({ length: 100 }, (_, index) => 100 - index);
-    expect(percentiles(samples)).toEqual({
-      count: 100,
-      min: 1,
-      p50: 50,
-      p90: 90,
-      p99: 99,
-      max: 100,
-      mean: 50.5,
-    });
-    expect(percentiles([7])).toMatchObject({ p50: 7, p99: 7, max: 7 });
-    expect(percentiles([])).toBeNull();
-    expect(percentileOfSorted([1, 2, 3, 4], 50)).toBe(2);
-    expect(percentileOfSorted([1, 2, 3, 4], 51)).toBe(3);
-  });
-
+describe("fleet progress bar", () => {
   it("redraws one line at most every interval, always at 100 %, and clears it when done", () => {
     let now = 0;
     const writes: string[] = [];

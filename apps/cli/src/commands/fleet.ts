@@ -1,12 +1,17 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { isKeyType, KEY_TYPES, type KeyType } from "@skittlesorter/csr";
+import {
+  type FleetOptions,
+  type FleetReport,
+  isFleetError,
+  type Percentiles,
+  runFleet,
+} from "@skittlesorter/fleet";
 import { CliError, type CliIo, usageError } from "../io.ts";
 import type { CommandGroup } from "../program.ts";
 import { readSimFile, simDps } from "../sim-file.ts";
 import { progressBar } from "./fleet-progress.ts";
-import { type FleetOptions, type FleetReport, runFleet } from "./fleet-run.ts";
-import type { Percentiles } from "./fleet-stats.ts";
 
 interface FleetCliOptions {
   sim?: string;
@@ -79,6 +84,8 @@ export const fleetCommands: CommandGroup = (program, context) => {
           signal: controller.signal,
           ...(bar === undefined ? {} : { onProgress: (progress) => bar.update(progress) }),
         });
+      } catch (error) {
+        throw isFleetError(error) ? usageError(error.message) : error;
       } finally {
         process.removeListener("SIGINT", interrupt);
         bar?.done();

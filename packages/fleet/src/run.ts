@@ -4,8 +4,14 @@ import { redactSasToken, symmetricKeyAttestation, validateRegistrationId } from 
 import type { Logger } from "@skittlesorter/core";
 import { createCsr, generateKeyPair, type KeyType, privateKeyToPem } from "@skittlesorter/csr";
 import { type DpsTransport, isDpsError, type ProvisionCsr, provision } from "@skittlesorter/dps-mqtt";
-import { usageError } from "../io.ts";
-import { type Percentiles, percentiles, perSecond } from "./fleet-stats.ts";
+import {
+  azureIotDeviceConnector,
+  type HubConnection,
+  type HubConnector,
+  type HubCredentials,
+} from "@skittlesorter/hub-client";
+import { FleetError } from "./errors.ts";
+import { type Percentiles, percentiles, perSecond, round } from "./stats.ts";
 
 /** What `runFleet` provisions and, optionally, sends telemetry with. */
 export interface FleetOptions {
@@ -37,6 +43,11 @@ export interface FleetOptions {
   /** Wait for the hub's CONNACK / one message's PUBACK. Default 30 000 each. */
   hubConnectTimeoutMs?: number | undefined;
   sendTimeoutMs?: number | undefined;
+  /**
+   * Opens the devices' hub connections for telemetry. Default: the official `azure-iot-device` client
+   * (`azureIotDeviceConnector` of @skittlesorter/hub-client) with `ca`, `hubConnectTimeoutMs` and `sendTimeoutMs`.
+   */
+  hubConnector?: HubConnector | undefined;
   /** Called after each device or message completes. */
   onProgress?: ((progress: FleetProgress) => void) | undefined;
   /** Stops starting new work; in-flight provisioning is aborted. */
@@ -122,22 +133,6 @@ interface ProvisionedDevice {
   keyPem?: string;
 }
 
-/** The part of the official device client the fleet uses. */
-interface HubClient {
-  setOptions(options: Record<string, unknown>): Promise<unknown>;
-  setRetryPolicy(policy: {
-    shouldRetry(error: Error): boolean;
-    nextRetryTimeout(count: number, throttled: boolean): number;
-  }): void;
-  open(): Promise<unknown>;
-  close(): Promise<unknown>;
-  sendEvent(message: unknown): Promise<unknown>;
-  on(event: "disconnect" | "error", listener: (error?: Error) => void): unknown;
-  removeAllListeners(): unknown;
-}
-
-/** No retries inside the SDK: a load test reports failures instead of hiding them behind back-off. */
-const NO_RETRY = { shouldRetry: () => false, nextRetryTimeout: () => -1 };
 const COLORS = ["Red", "Green", "Yellow", "Orange", "Purple"] as const;
 const ignore = (): void => {};
 
@@ -149,15 +144,19 @@ export function fleetRegistrationId(prefix: string, index: number, devices: numb
 
 function checkCount(name: string, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw usageError(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
+    throw new FleetError(
+      "FLEET_INVALID_OPTION",
+      name,
+      `${name} must be a whole number from ${min} to ${max}, got ${value}`,
+    );
   }
 }
 
 /**
  * Provisions `devices` devices through DPS (group key, optional CSR), `concurrency` at a time, then, with
- * `telemetry > 0`, connects them to their assigned hub with the official `azure-iot-device` client in waves
- * of `concurrency` and sends `telemetry` QoS 1 messages from each. Never throws for a device's failure:
- * failures are counted in the report.
+ * `telemetry > 0`, connects them to their assigned hub (X.509 with the issued certificate, else SAS with the
+ * derived key) in waves of `concurrency` and sends `telemetry` QoS 1 messages from each. Never throws for a
+ * device's failure: failures are counted in the report. Rejects with `FLEET_INVALID_OPTION` before starting.
  */
 export async function runFleet(options: FleetOptions): Promise<FleetReport> {
   checkCount("devices", options.devices, 1, 1_000_000);
@@ -170,8 +169,11 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     try {
       validateRegistrationId(id);
     } catch (error) {
-      throw usageError(
+      throw new FleetError(
+        "FLEET_INVALID_OPTION",
+        "prefix",
         `the prefix "${prefix}" makes invalid registration ids such as "${id}": ${(error as Error).message}`,
+        { cause: error },
       );
     }
   }
@@ -342,13 +344,14 @@ async function runTelemetry(
   record: (stage: FleetStage, error: unknown) => void,
   progress: (phase: FleetPhase, done: number, total: number, failures: number) => void,
 ): Promise<NonNullable<FleetReport["telemetry"]>> {
-  const [{ default: deviceSdk }, { default: deviceMqtt }] = await Promise.all([
-    import("azure-iot-device"),
-    import("azure-iot-device-mqtt"),
-  ]);
   const { signal } = options;
-  const connectTimeoutMs = options.hubConnectTimeoutMs ?? 30_000;
-  const sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
+  const connector =
+    options.hubConnector ??
+    azureIotDeviceConnector({
+      ca: options.ca,
+      connectTimeoutMs: options.hubConnectTimeoutMs,
+      operationTimeoutMs: options.sendTimeoutMs,
+    });
   const attempted = devices.length * messagesPerDevice;
   const connectTimes: number[] = [];
   const ackTimes: number[] = [];
@@ -359,30 +362,16 @@ async function runTelemetry(
   let failed = 0;
   let sendWindowMs = 0;
 
-  const connect = async (device: ProvisionedDevice): Promise<HubClient | undefined> => {
+  const connect = async (device: ProvisionedDevice): Promise<HubConnection | undefined> => {
     connectAttempts += 1;
-    const credential = device.chainPem === undefined ? `SharedAccessKey=${device.deviceKey}` : "x509=true";
-    const client = deviceSdk.Client.fromConnectionString(
-      `HostName=${device.assignedHub};DeviceId=${device.deviceId};${credential}`,
-      deviceMqtt.Mqtt,
-    ) as unknown as HubClient;
-    client.setRetryPolicy(NO_RETRY);
-    client.on("error", ignore);
-    client.on("disconnect", ignore);
     const started = performance.now();
     try {
-      await client.setOptions({
-        ...(device.chainPem === undefined ? {} : { cert: device.chainPem, key: device.keyPem }),
-        ...(options.ca === undefined ? {} : { ca: options.ca }),
-      });
-      await withTimeout(client.open(), connectTimeoutMs, `connecting to ${device.assignedHub}`);
+      const connection = await connector.connect(hubCredentials(device), { signal });
       connectTimes.push(performance.now() - started);
-      return client;
+      return connection;
     } catch (error) {
       connectFailed += 1;
       record("connect", error);
-      await client.close().catch(ignore);
-      client.removeAllListeners();
       return undefined;
     } finally {
       connectDone += 1;
@@ -390,21 +379,24 @@ async function runTelemetry(
     }
   };
 
-  const sendAll = async (client: HubClient, device: ProvisionedDevice): Promise<void> => {
+  const sendAll = async (connection: HubConnection, device: ProvisionedDevice): Promise<void> => {
     for (let seq = 0; seq < messagesPerDevice; seq += 1) {
       if (signal?.aborted) return;
-      const message = new deviceSdk.Message(
-        JSON.stringify({ deviceId: device.deviceId, seq, color: COLORS[seq % COLORS.length] }),
-      );
-      message.contentType = "application/json";
-      message.contentEncoding = "utf-8";
-      message.messageId = `${device.deviceId}-${seq}`;
       const started = performance.now();
       try {
-        await withTimeout(client.sendEvent(message), sendTimeoutMs, "waiting for the hub's PUBACK");
+        await connection.send(
+          {
+            body: JSON.stringify({ deviceId: device.deviceId, seq, color: COLORS[seq % COLORS.length] }),
+            contentType: "application/json",
+            contentEncoding: "utf-8",
+            messageId: `${device.deviceId}-${seq}`,
+          },
+          { signal },
+        );
         ackTimes.push(performance.now() - started);
         acknowledged += 1;
       } catch (error) {
+        if (signal?.aborted && error === signal.reason) return;
         failed += 1;
         record("telemetry", error);
       }
@@ -414,21 +406,15 @@ async function runTelemetry(
 
   for (let start = 0; start < devices.length && signal?.aborted !== true; start += options.concurrency) {
     const wave = devices.slice(start, start + options.concurrency);
-    const clients = await Promise.all(wave.map(connect));
+    const connections = await Promise.all(wave.map(connect));
     const sendStarted = performance.now();
     await Promise.all(
-      clients.map((client, index) =>
-        client === undefined ? Promise.resolve() : sendAll(client, wave[index] as ProvisionedDevice),
+      connections.map((connection, index) =>
+        connection === undefined ? Promise.resolve() : sendAll(connection, wave[index] as ProvisionedDevice),
       ),
     );
     sendWindowMs += performance.now() - sendStarted;
-    await Promise.all(
-      clients.map(async (client) => {
-        if (client === undefined) return;
-        await client.close().catch(ignore);
-        client.removeAllListeners();
-      }),
-    );
+    await Promise.all(connections.map((connection) => connection?.close()));
   }
 
   return {
@@ -464,19 +450,15 @@ async function pool<T>(
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, runner));
 }
 
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new Error(`no answer within ${timeoutMs} ms while ${what}`);
-      error.name = "TimeoutError";
-      reject(error);
-    }, timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+/** X.509 with the issued chain when the device sent a CSR, else SAS with its derived key. */
+function hubCredentials(device: ProvisionedDevice): HubCredentials {
+  const { deviceId, assignedHub: hostName } = device;
+  return device.chainPem !== undefined && device.keyPem !== undefined
+    ? { type: "x509", hostName, deviceId, certificatePem: device.chainPem, privateKeyPem: device.keyPem }
+    : { type: "sas", hostName, deviceId, sharedAccessKey: device.deviceKey };
 }
 
-/** `code` of our errors and Node's system errors, else the error's class name (the official SDK's). */
+/** `code` of our errors (`DPS_…`, `HUB_…`, `CSR_…`) and Node's system errors, else the error's class name. */
 function codeOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === "string" && code !== "") return code;
@@ -489,5 +471,3 @@ function abortedError(): Error {
   error.name = "AbortError";
   return error;
 }
-
-const round = (value: number): number => Math.round(value * 100) / 100;

@@ -16,7 +16,8 @@ export function percentileOfSorted(sorted: readonly number[], p: number): number
   return sorted[rank - 1] as number;
 }
 
-const round = (value: number): number => Math.round(value * 100) / 100;
+/** Rounded to 0.01 (milliseconds or rates in the report). */
+export const round = (value: number): number => Math.round(value * 100) / 100;
 
 /** p50/p90/p99/max/mean of the samples (rounded to 0.01 ms), or `null` when there are none. */
 export function percentiles(samples: readonly number[]): Percentiles | null {
