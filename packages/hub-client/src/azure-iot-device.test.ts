@@ -104,3 +104,21 @@ describe("azureIotDeviceConnector errors", () => {
     ).rejects.toMatchObject({ code: "HUB_INVALID_OPTION" });
   });
 });
+
+describe("azureIotDeviceConnector close", () => {
+  const openTlsSockets = () => process.getActiveResourcesInfo().filter((kind) => kind === "TLSSocket").length;
+
+  it("leaves no socket open and calls no listener when closed while the twin is still being set up", async () => {
+    const before = openTlsSockets();
+    const connection = await connector().connect(devices.x509 as HubCredentials);
+    const desired: unknown[] = [];
+    connection.onDesired((patch) => desired.push(patch));
+    await connection.reportTwin({ closing: true });
+    await connection.close();
+    // Before the fix, the desired-property set-up still in flight made the SDK connect again after close().
+    for (let i = 0; i < 50 && openTlsSockets() > before; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(openTlsSockets()).toBe(before);
+    expect(desired).toEqual([]);
+  });
+});

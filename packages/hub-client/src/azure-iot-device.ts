@@ -188,11 +188,11 @@ class AzureConnection implements HubConnection {
     if (this.#closed || this.#broken !== undefined) return () => undefined;
     let active = true;
     const onChange = (delta: Record<string, unknown>): void => {
-      if (active) listener(withoutTwinMetadata(delta));
+      if (active && !this.#closed) listener(withoutTwinMetadata(delta));
     };
     this.#desiredFeed().then(
       (twin) => {
-        if (active) twin.on("properties.desired", onChange);
+        if (active && !this.#closed) twin.on("properties.desired", onChange);
       },
       (error: unknown) => {
         if (!this.#closed)
@@ -233,6 +233,14 @@ class AzureConnection implements HubConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#disconnectListeners.clear();
+    // A twin request still in flight would make the SDK open a new connection after ours is closed, and keep the
+    // process alive: let it settle first (bounded like any operation).
+    const inFlight = [this.#twin, this.#desired].filter((request) => request !== undefined);
+    if (inFlight.length > 0)
+      await bounded(Promise.allSettled(inFlight), {
+        timeoutMs: this.#operationTimeoutMs,
+        timeoutError: () => closedError(this.deviceId),
+      }).catch(() => undefined);
     await this.#client.close().catch(() => undefined);
     this.#client.removeAllListeners();
   }
