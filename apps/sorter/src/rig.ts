@@ -1,11 +1,11 @@
 import { REFERENCE_READINGS, type RgbcLike } from "@skittlesorter/classifier";
-import { createSkittleGenerator, seededRandom } from "@skittlesorter/classifier/testing";
+import { createSkittleGenerator, seededRandom } from "@skittlesorter/classifier/emulator";
 import type { Clock } from "@skittlesorter/core";
-import { FakeI2cBus } from "@skittlesorter/i2c/testing";
+import { FakeI2cBus } from "@skittlesorter/i2c/emulator";
 import { type ServoCalibration, ServoMotion } from "@skittlesorter/servo";
-import { Pca9685Emulator } from "@skittlesorter/servo/testing";
+import { Pca9685Emulator } from "@skittlesorter/servo/emulator";
 import type { Rgbc } from "@skittlesorter/tcs34725";
-import { lightForCounts, Tcs34725Emulator } from "@skittlesorter/tcs34725/testing";
+import { lightForCounts, Tcs34725Emulator } from "@skittlesorter/tcs34725/emulator";
 
 /** What can come out of the hopper: a Skittle, nothing (`"none"`: a gap), or a foreign object (`"unknown"`). */
 export type RigItem = "red" | "green" | "orange" | "yellow" | "purple" | "none" | "unknown";

@@ -3,11 +3,11 @@ import {
   createSkittleGenerator,
   type SkittleGenerator,
   seededRandom,
-} from "@skittlesorter/classifier/testing";
+} from "@skittlesorter/classifier/emulator";
 import { type I2cBus, openI2cBus } from "@skittlesorter/i2c";
-import { FakeI2cBus } from "@skittlesorter/i2c/testing";
+import { FakeI2cBus } from "@skittlesorter/i2c/emulator";
 import { openTcs34725, type RgbcReading, type Tcs34725, type Tcs34725Gain } from "@skittlesorter/tcs34725";
-import { lightForCounts, Tcs34725Emulator } from "@skittlesorter/tcs34725/testing";
+import { lightForCounts, Tcs34725Emulator } from "@skittlesorter/tcs34725/emulator";
 
 /** The labels an emulated rig can present: the five colours and the empty slot, in this order. */
 export const EMULATED_LABELS: readonly string[] = [...SKITTLE_COLORS, EMPTY];

@@ -2,14 +2,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { type I2cBus, openI2cBus } from "@skittlesorter/i2c";
-import { FakeI2cBus } from "@skittlesorter/i2c/testing";
+import { FakeI2cBus } from "@skittlesorter/i2c/emulator";
 import { openPca9685, openSysfsPwm, type Pca9685, type ServoDriver } from "@skittlesorter/servo";
 import {
   createFakeSysfsPwm,
   type FakePwmChip,
   Pca9685Emulator,
   RASPBERRY_PI_PWM_LAYOUTS,
-} from "@skittlesorter/servo/testing";
+} from "@skittlesorter/servo/emulator";
 import { hex } from "./hw-args.ts";
 
 export const SERVO_DRIVERS = ["sysfs", "pca9685"] as const;
