@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 /** Every code an {@link AdrError} can carry. */
 export type AdrErrorCode =
@@ -68,8 +68,4 @@ export class AdrError extends SkittleError<AdrErrorCode> {
 }
 
 /** True for an {@link AdrError}, also across copies of this package. */
-export function isAdrError(value: unknown): value is AdrError {
-  if (!(value instanceof Error) || value.name !== "AdrError") return false;
-  const code: unknown = (value as { code?: unknown }).code;
-  return typeof code === "string" && code.startsWith("ADR_");
-}
+export const isAdrError = errorGuard<AdrError>("AdrError", "ADR_");

@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 export type ClassifierErrorCode =
   | "CLASSIFIER_INVALID_SAMPLES"
@@ -16,10 +16,5 @@ export class ClassifierError extends SkittleError<ClassifierErrorCode> {
   }
 }
 
-export function isClassifierError(value: unknown): value is ClassifierError {
-  return (
-    value instanceof Error &&
-    typeof (value as unknown as { code?: unknown }).code === "string" &&
-    (value as unknown as { code: string }).code.startsWith("CLASSIFIER_")
-  );
-}
+/** True for a {@link ClassifierError}, also across copies of this package. */
+export const isClassifierError = errorGuard<ClassifierError>("ClassifierError", "CLASSIFIER_");

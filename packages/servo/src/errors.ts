@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 export type ServoErrorCode =
   | "SERVO_INVALID_OPTION"
@@ -34,13 +34,8 @@ export class ServoError extends SkittleError<ServoErrorCode> {
   }
 }
 
-export function isServoError(value: unknown): value is ServoError {
-  return (
-    value instanceof Error &&
-    typeof (value as unknown as { code?: unknown }).code === "string" &&
-    (value as unknown as { code: string }).code.startsWith("SERVO_")
-  );
-}
+/** True for a {@link ServoError}, also across copies of this package. */
+export const isServoError = errorGuard<ServoError>("ServoError", "SERVO_");
 
 export function hex(value: number): string {
   return `0x${value.toString(16).padStart(2, "0")}`;
