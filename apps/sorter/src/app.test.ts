@@ -4,7 +4,7 @@ import { type Clock, systemClock } from "@skittlesorter/core";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startSorterApp } from "./app.ts";
-import { resolveConfig } from "./config.ts";
+import { resolveConfig } from "./config/index.ts";
 import { captureLogger, fakeProvisioner, waitFor } from "./fakes.test-support.ts";
 import { openEmulatedHardware } from "./hardware.ts";
 import { MemoryHub } from "./memory-hub.ts";

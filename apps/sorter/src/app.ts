@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { type Clock, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
-import { COLOR_NAMES, type SorterConfig } from "./config.ts";
+import { COLOR_NAMES, type SorterConfig } from "./config/index.ts";
 import { CredentialManager, CredentialStore, type EnsureResult, type Provisioner } from "./credentials.ts";
 import { describeError } from "./errors.ts";
 import { openHardware, type SorterHardware } from "./hardware.ts";
@@ -85,7 +85,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
   const clock = deps.clock ?? systemClock;
   for (const warning of config.warnings) logger.warn(warning);
 
-  const classifier = await classifierFor(config);
+  const classifier = await classifierFor(config.sensor);
   const hardware = deps.hardware ?? (await openHardware(config, { logger }));
 
   let outbox: Outbox | undefined;

@@ -1,6 +1,5 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   buildProgram,
   CliError,
@@ -12,7 +11,7 @@ import {
 } from "@skittlesorter/cli-shell";
 import { CommanderError, InvalidArgumentError, Option } from "commander";
 import { type RunSummary, type SorterAppDeps, startSorterApp } from "./app.ts";
-import { loadConfig, redactConfig } from "./config.ts";
+import { BUNDLED_EMULATED_CONFIG, loadConfig, redactConfig } from "./config/index.ts";
 import { isConfigError } from "./errors.ts";
 import { createConsoleLogger, type LogLevel, redact } from "./logging.ts";
 import { SOFTWARE_VERSION } from "./version.ts";
@@ -38,11 +37,6 @@ export interface CliIo {
   /** Extra dependencies for the app (tests: hub connector, provisioner, clock). */
   deps: SorterAppDeps;
 }
-
-/** The offline emulated-rig configuration shipped in the package (src/ and dist/ sit beside config/). */
-const BUNDLED_EMULATED_CONFIG = fileURLToPath(
-  new URL("../config/appsettings.emulated.json", import.meta.url),
-);
 
 function positiveInteger(value: string): number {
   const number = Number(value);

@@ -1,5 +1,5 @@
 import type { Logger, OperationOptions } from "@skittlesorter/core";
-import { resolveConfig, type SorterConfig } from "./config.ts";
+import { resolveConfig, type SorterConfig } from "./config/index.ts";
 import { ConfigError, SorterError } from "./errors.ts";
 import { openEmulatedHardware } from "./hardware.ts";
 import type { RigItem } from "./rig.ts";
@@ -75,7 +75,7 @@ export async function runEmulatedSort(options: EmulatedSortOptions = {}): Promis
       ...(options.seed === undefined ? {} : { seed: options.seed }),
     },
   };
-  const classifier = options.classifier ?? (await classifierFor(config));
+  const classifier = options.classifier ?? (await classifierFor(config.sensor));
   const hardware = await openEmulatedHardware(config, {
     ...(logger === undefined ? {} : { logger }),
     ...(signal === undefined ? {} : { signal }),

@@ -1,7 +1,7 @@
 import { type Attestation, loadX509Attestation, symmetricKeyAttestation } from "@skittlesorter/attestation";
 import type { Clock, Logger } from "@skittlesorter/core";
 import { type MqttConnect, provision } from "@skittlesorter/dps-mqtt";
-import type { DpsSettings } from "./config.ts";
+import type { DpsSettings } from "./config/index.ts";
 import type { Provisioner } from "./credentials.ts";
 import { SorterError } from "./errors.ts";
 

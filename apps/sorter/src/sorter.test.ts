@@ -1,6 +1,6 @@
 import { defaultClassifier } from "@skittlesorter/classifier";
 import { describe, expect, it } from "vitest";
-import { resolveConfig } from "./config.ts";
+import { resolveConfig } from "./config/index.ts";
 import { openEmulatedHardware } from "./hardware.ts";
 import type { RigItem } from "./rig.ts";
 import { type SortedSkittle, Sorter, type SorterOptions } from "./sorter.ts";

@@ -1,19 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { resolveConfig } from "./config.ts";
-import { runEmulatedSort } from "./emulated-sort.ts";
-import { ConfigError } from "./errors.ts";
-
-const offline = { IoTHub: { SendTelemetry: false } };
-
-function problemsOf(run: () => unknown): { path: string; message: string; fix: string }[] {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return [...(error as ConfigError).problems];
-  }
-  throw new Error("expected a ConfigError");
-}
+import { runEmulatedSort } from "../emulated-sort.ts";
+import { offline, problemsOf } from "./config.test-support.ts";
+import { resolveConfig } from "./index.ts";
 
 describe("hardware configuration: PWM chip, PCA9685 oscillator, sensor auto-ranging", () => {
   it("defaults to finding the PWM chip by device, a 25 MHz oscillator and no auto-ranging", () => {

@@ -1,7 +1,7 @@
 // The data directory under systemd: StateDirectory= makes systemd create /var/lib/skittle-sorter and set
 // $STATE_DIRECTORY, which becomes the default (deploy/systemd/skittle-sorter.service).
 import { describe, expect, it } from "vitest";
-import { resolveConfig } from "./config.ts";
+import { resolveConfig } from "./index.ts";
 
 const offline = { IoTHub: { SendTelemetry: false }, ChutePositions: { Reject: 134 } };
 const configDir = "/etc/skittle-sorter";
