@@ -430,8 +430,8 @@ async function updateAdrDevice(
       resourceGroup: adr.resourceGroup,
       namespace: adr.namespace,
       credential: staticTokenCredential(adr.token),
-      ...(adr.baseUrl === undefined ? {} : { baseUrl: adr.baseUrl }),
-      ...(trustedCa === undefined ? {} : { ca: trustedCa }),
+      baseUrl: adr.baseUrl,
+      ca: trustedCa,
       logger,
     });
     if (adr.deviceUpdate === undefined) {

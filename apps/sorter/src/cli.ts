@@ -73,13 +73,13 @@ function reportingFailures<Args extends unknown[]>(
 }
 
 interface RunOptions {
-  config?: string;
-  dataDir?: string;
-  emulated?: boolean;
-  skittles?: number;
-  summaryJson?: string;
+  config?: string | undefined;
+  dataDir?: string | undefined;
+  emulated?: boolean | undefined;
+  skittles?: number | undefined;
+  summaryJson?: string | undefined;
   logLevel: LogLevel;
-  logJson?: boolean;
+  logJson?: boolean | undefined;
 }
 
 /** `skittle-sorter run`: provision, connect and sort until stopped by a signal or the skittle count. */

@@ -135,7 +135,7 @@ export async function openEmulatedHardware(
     ...sensorOptions(sensorSettings),
     clock,
     logger,
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    signal: options.signal,
   });
   const pwm = await openPca9685(rig.bus, {
     address: hardware.pca9685Address,

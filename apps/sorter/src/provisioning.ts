@@ -40,12 +40,12 @@ export function createDpsProvisioner(
       apiVersion: settings.apiVersion,
       sasTtlSeconds: settings.sasTtlSeconds,
       timeoutMs: settings.timeoutMs,
-      ...(options.ca === undefined ? {} : { ca: options.ca }),
-      ...(options.logger === undefined ? {} : { logger: options.logger }),
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
-      ...(options.connect === undefined ? {} : { connect: options.connect }),
-      ...(options.userAgent === undefined ? {} : { userAgent: options.userAgent }),
-      ...(request.signal === undefined ? {} : { signal: request.signal }),
+      ca: options.ca,
+      logger: options.logger,
+      clock: options.clock,
+      connect: options.connect,
+      userAgent: options.userAgent,
+      signal: request.signal,
     });
     const chain = result.issuedCertificateChain;
     if (chain === undefined) {
@@ -74,8 +74,8 @@ async function attestationFor(settings: DpsSettings, signal: AbortSignal | undef
     {
       cert: attestation.certPath,
       key: attestation.keyPath,
-      ...(attestation.chainPath === undefined ? {} : { chain: attestation.chainPath }),
+      chain: attestation.chainPath,
     },
-    signal === undefined ? {} : { signal },
+    { signal },
   );
 }

@@ -99,7 +99,7 @@ class TrackedServo {
 
   command(pulseUs: number | undefined, atMs: number): void {
     const here = this.angleAt(atMs);
-    const motion = new ServoMotion(this.#calibration, here === undefined ? {} : { initialAngleDeg: here });
+    const motion = new ServoMotion(this.#calibration, { initialAngleDeg: here });
     motion.commandPulse(pulseUs, atMs);
     this.#segments.push({ fromMs: atMs, motion });
     if (this.#segments.length > 64) this.#segments.splice(1, this.#segments.length - 64);
@@ -182,7 +182,7 @@ export class EmulatedRig {
     this.sensorChip.setLightSource((atMs) => this.#lightAt(atMs));
     this.servoChip = new Pca9685Emulator({
       clock: this.#clock,
-      ...(options.servoOscillatorHz === undefined ? {} : { oscillatorHz: options.servoOscillatorHz }),
+      oscillatorHz: options.servoOscillatorHz,
     });
     this.servoChip.onOutputChange(({ channel, pulseUs, atMs }) => {
       this.#advanceTo(atMs);

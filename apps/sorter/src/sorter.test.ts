@@ -22,10 +22,7 @@ async function sortOnRig(
     control?: (sorter: Sorter, skittle: SortedSkittle) => void;
   } = {},
 ) {
-  const hardware = await openEmulatedHardware(
-    config,
-    options.items === undefined ? {} : { items: options.items },
-  );
+  const hardware = await openEmulatedHardware(config, { items: options.items });
   const sorted: SortedSkittle[] = [];
   const sorter: Sorter = new Sorter({
     sensor: hardware.sensor,

@@ -56,7 +56,7 @@ export class AdrError extends SkittleError<AdrErrorCode> {
   readonly operationStatus: string | undefined;
 
   constructor(code: AdrErrorCode, message: string, details: AdrErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.statusCode = details.statusCode;
     this.armCode = details.armCode;
     this.armMessage = details.armMessage;

@@ -11,7 +11,7 @@ export class ClassifierError extends SkittleError<ClassifierErrorCode> {
   readonly path: string | undefined;
 
   constructor(code: ClassifierErrorCode, message: string, details: { path?: string; cause?: unknown } = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.path = details.path;
   }
 }

@@ -41,7 +41,7 @@ export class CsrError extends SkittleError<CsrErrorCode> {
   readonly path: string | undefined;
 
   constructor(code: CsrErrorCode, message: string, options: { cause?: unknown; path?: string } = {}) {
-    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
+    super(code, message, { cause: options.cause });
     this.path = options.path;
   }
 }

@@ -51,7 +51,7 @@ export class DpsError extends SkittleError<DpsErrorCode> {
   readonly problems: readonly string[] | undefined;
 
   constructor(code: DpsErrorCode, message: string, details: DpsErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.statusCode = details.statusCode;
     this.errorCode = details.errorCode;
     this.trackingId = details.trackingId;

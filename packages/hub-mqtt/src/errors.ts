@@ -48,7 +48,7 @@ export class HubError extends SkittleError<HubErrorCode> {
   readonly problems: readonly string[] | undefined;
 
   constructor(code: HubErrorCode, message: string, details: HubErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.statusCode = details.statusCode;
     this.errorCode = details.errorCode;
     this.trackingId = details.trackingId;

@@ -44,7 +44,7 @@ export class I2cError extends SkittleError<I2cErrorCode> {
   readonly devicePath: string | undefined;
 
   constructor(code: I2cErrorCode, message: string, details: I2cErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.address = details.address;
     this.operation = details.operation;
     this.osCode = details.osCode;

@@ -27,7 +27,7 @@ export class ServoError extends SkittleError<ServoErrorCode> {
   readonly osCode: string | undefined;
 
   constructor(code: ServoErrorCode, message: string, details: ServoErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.channel = details.channel;
     this.path = details.path;
     this.osCode = details.osCode;

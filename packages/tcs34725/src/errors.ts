@@ -18,7 +18,7 @@ export class Tcs34725Error extends SkittleError<Tcs34725ErrorCode> {
     message: string,
     details: { address?: number | undefined; id?: number | undefined; cause?: unknown } = {},
   ) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.address = details.address;
     this.id = details.id;
   }

@@ -151,8 +151,9 @@ function symmetricKeyAttestation(d: RawDps, { problem }: Resolution): DpsAttesta
   }
   return {
     kind: "symmetricKey",
-    ...(groupKey === undefined ? {} : { groupKey }),
-    ...(deviceKey === undefined || groupKey !== undefined ? {} : { deviceKey }),
+    groupKey,
+    // The group key wins: a device key next to it is not used.
+    deviceKey: groupKey === undefined ? deviceKey : undefined,
   };
 }
 
@@ -186,7 +187,7 @@ function x509Attestation(d: RawDps, { problem, mustExist }: Resolution): DpsAtte
     kind: "x509",
     certPath: certPath ?? "",
     keyPath: keyPath ?? "",
-    ...(chainPath === undefined ? {} : { chainPath }),
+    chainPath,
   };
 }
 

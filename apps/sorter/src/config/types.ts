@@ -15,8 +15,8 @@ export interface ServoSettings {
 }
 
 export type DpsAttestationSettings =
-  | { kind: "symmetricKey"; groupKey?: string; deviceKey?: string }
-  | { kind: "x509"; certPath: string; keyPath: string; chainPath?: string };
+  | { kind: "symmetricKey"; groupKey?: string | undefined; deviceKey?: string | undefined }
+  | { kind: "x509"; certPath: string; keyPath: string; chainPath?: string | undefined };
 
 export interface DpsSettings {
   host: string;

@@ -112,7 +112,7 @@ function createArm() {
           : undefined;
       return {
         status: 200,
-        body: { value: all.slice(skip, skip + 2), ...(next === undefined ? {} : { nextLink: next }) },
+        body: { value: all.slice(skip, skip + 2), nextLink: next },
       };
     }
     const match = /^(.*)\/devices\/([^/]+)$/.exec(path);

@@ -11,8 +11,8 @@ import {
 } from "@skittlesorter/csr";
 
 interface CertInspectOptions {
-  caFile?: string;
-  json?: boolean;
+  caFile?: string | undefined;
+  json?: boolean | undefined;
 }
 
 /** One certificate as `skittle cert inspect --json` prints it. */
@@ -71,7 +71,7 @@ export const certCommands: CommandGroup = (program, context) => {
           : await readCertificates(resolve(ctx.io.cwd, options.caFile));
       const now = Date.now();
       const certificates = pems.map((pem, index) => inspected(index, certificateFacts(pem), now));
-      const chain = verifyChain(pems, trustedRoots === undefined ? {} : { trustedRoots });
+      const chain = verifyChain(pems, { trustedRoots });
       const result: CertInspectResult = { file: path, certificates, chain };
       ctx.print(result, humanReport(result, trustedRoots !== undefined));
     });

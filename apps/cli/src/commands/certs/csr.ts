@@ -18,8 +18,8 @@ interface CsrCreateOptions {
   registrationId: string;
   keyType: KeyType;
   outDir: string;
-  force?: boolean;
-  json?: boolean;
+  force?: boolean | undefined;
+  json?: boolean | undefined;
 }
 
 /** What `skittle csr create --json` prints. */

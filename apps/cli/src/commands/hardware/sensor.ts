@@ -37,7 +37,7 @@ export interface SensorReadResult {
   chipId: string;
   emulated: boolean;
   /** Emulated rig: the skittle that was under the sensor. */
-  presented?: string;
+  presented?: string | undefined;
   integrationTimeMs: number;
   gain: Tcs34725Gain;
   clear: number;
@@ -58,7 +58,7 @@ export interface SensorReadResult {
     nearest: string | null;
     distance: number | null;
     margin: number | null;
-    reason?: string;
+    reason?: string | undefined;
     /** "default" or the calibration file used. */
     calibration: string;
   };
@@ -87,27 +87,27 @@ interface SensorCommonOptions {
   address: string;
   gain: string;
   integrationMs: string;
-  autoRange?: boolean;
-  emulated?: boolean;
+  autoRange?: boolean | undefined;
+  emulated?: boolean | undefined;
   emulatedBrightness: string;
   seed: string;
-  json?: boolean;
+  json?: boolean | undefined;
 }
 
 interface ReadOptions extends SensorCommonOptions {
-  calibration?: string;
-  watch?: boolean;
-  count?: string;
+  calibration?: string | undefined;
+  watch?: boolean | undefined;
+  count?: string | undefined;
   intervalMs: string;
-  emulatedColor?: string;
+  emulatedColor?: string | undefined;
 }
 
 interface CalibrateCliOptions extends SensorCommonOptions {
   out: string;
   samples: string;
   reads: string;
-  yes?: boolean;
-  force?: boolean;
+  yes?: boolean | undefined;
+  force?: boolean | undefined;
 }
 
 const GAINS = ["1", "4", "16", "60"];
@@ -274,7 +274,7 @@ function readResult(
     address: hex(rig.address),
     chipId: hex(opened.sensor.id),
     emulated: opened.emulated,
-    ...(presented === undefined ? {} : { presented }),
+    presented,
     integrationTimeMs: reading.integrationTimeMs,
     gain: reading.gain,
     clear: reading.clear,
@@ -291,7 +291,7 @@ function readResult(
       nearest: classification.nearest ?? null,
       distance: finiteOrNull(classification.distance),
       margin: finiteOrNull(classification.margin),
-      ...(classification.reason === undefined ? {} : { reason: classification.reason }),
+      reason: classification.reason,
       calibration,
     },
   };

@@ -27,17 +27,17 @@ export interface OscillatorCalibrationResult extends OscillatorMeasurement {
 }
 
 interface CalibrateOptions {
-  measuredPeriodUs?: string;
-  measuredFrequencyHz?: string;
-  prescale?: string;
-  emulated?: boolean;
+  measuredPeriodUs?: string | undefined;
+  measuredFrequencyHz?: string | undefined;
+  prescale?: string | undefined;
+  emulated?: boolean | undefined;
   emulatedOscillatorHz: string;
   bus: string;
   address: string;
   channel: string;
   periods: string;
-  writeConfig?: string;
-  json?: boolean;
+  writeConfig?: string | undefined;
+  json?: boolean | undefined;
 }
 
 export function addOscillatorCommand(servo: Command, context: (command: Command) => CommandContext): void {

@@ -96,9 +96,7 @@ export async function openServoRig(options: ServoRigOptions): Promise<ServoRig> 
   let bus: I2cBus;
   let emulator: Pca9685Emulator | undefined;
   if (emulated) {
-    emulator = new Pca9685Emulator(
-      options.emulatedOscillatorHz === undefined ? {} : { oscillatorHz: options.emulatedOscillatorHz },
-    );
+    emulator = new Pca9685Emulator({ oscillatorHz: options.emulatedOscillatorHz });
     bus = new FakeI2cBus().attach(address, emulator);
   } else {
     bus = await openI2cBus(busNumber, { signal });

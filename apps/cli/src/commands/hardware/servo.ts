@@ -58,8 +58,8 @@ export interface ServoSweepResult {
 
 interface ServoCommonOptions {
   driver: ServoDriverKind;
-  chip?: string;
-  emulatedLayout?: EmulatedPwmLayout;
+  chip?: string | undefined;
+  emulatedLayout?: EmulatedPwmLayout | undefined;
   bus: string;
   address: string;
   oscillatorHz: string;
@@ -67,14 +67,14 @@ interface ServoCommonOptions {
   minUs: string;
   maxUs: string;
   range: string;
-  release?: boolean;
-  emulated?: boolean;
-  json?: boolean;
+  release?: boolean | undefined;
+  emulated?: boolean | undefined;
+  json?: boolean | undefined;
 }
 
 interface SetOptions extends ServoCommonOptions {
-  angle?: string;
-  pulseUs?: string;
+  angle?: string | undefined;
+  pulseUs?: string | undefined;
 }
 
 interface SweepOptions extends ServoCommonOptions {

@@ -11,9 +11,9 @@ import { usageError } from "@skittlesorter/cli-shell";
 interface SasOptions {
   idScope: string;
   registrationId: string;
-  key?: string;
-  groupKey?: string;
-  ttlSeconds?: string;
+  key?: string | undefined;
+  groupKey?: string | undefined;
+  ttlSeconds?: string | undefined;
 }
 
 /** Registers the `skittle sas` command. */

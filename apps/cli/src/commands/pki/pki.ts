@@ -84,38 +84,38 @@ interface InitOptions {
   keyType: KeyType;
   rootDays: string;
   intermediateDays: string;
-  force?: boolean;
-  json?: boolean;
+  force?: boolean | undefined;
+  json?: boolean | undefined;
 }
 
 interface DeviceOptions {
   caDir: string;
   registrationId: string;
-  name?: string;
-  outDir?: string;
+  name?: string | undefined;
+  outDir?: string | undefined;
   days: string;
   keyType: KeyType;
-  force?: boolean;
-  json?: boolean;
+  force?: boolean | undefined;
+  json?: boolean | undefined;
 }
 
 interface VerificationOptions {
   caCert: string;
   caKey: string;
   code: string;
-  out?: string;
+  out?: string | undefined;
   days: string;
   keyType: KeyType;
-  json?: boolean;
+  json?: boolean | undefined;
 }
 
 interface OnboardOptions {
   sim: string;
   caDir: string;
-  name?: string;
-  groupId?: string;
+  name?: string | undefined;
+  groupId?: string | undefined;
   credentialPolicy: string;
-  json?: boolean;
+  json?: boolean | undefined;
 }
 
 const keyTypeOption = (what: string): Option =>

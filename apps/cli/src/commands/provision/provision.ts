@@ -23,25 +23,25 @@ import { stderrLogger } from "../../logger.ts";
 import { readSimFile, simDps } from "../../sim-file.ts";
 
 interface ProvisionCliOptions {
-  sim?: string;
-  host?: string;
-  port?: string;
-  websocket?: boolean;
-  idScope?: string;
-  registrationId?: string;
-  groupKey?: string;
-  deviceKey?: string;
-  cert?: string;
-  key?: string;
-  chain?: string;
-  csr?: boolean;
-  csrKeyType?: string;
-  ca?: string;
-  payload?: string;
-  outDir?: string;
-  timeoutSeconds?: string;
-  verbose?: boolean;
-  json?: boolean;
+  sim?: string | undefined;
+  host?: string | undefined;
+  port?: string | undefined;
+  websocket?: boolean | undefined;
+  idScope?: string | undefined;
+  registrationId?: string | undefined;
+  groupKey?: string | undefined;
+  deviceKey?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  chain?: string | undefined;
+  csr?: boolean | undefined;
+  csrKeyType?: string | undefined;
+  ca?: string | undefined;
+  payload?: string | undefined;
+  outDir?: string | undefined;
+  timeoutSeconds?: string | undefined;
+  verbose?: boolean | undefined;
+  json?: boolean | undefined;
 }
 
 /** Registers the `skittle provision` command. */
@@ -225,7 +225,7 @@ async function attestationFrom(options: ProvisionCliOptions, io: CliIo): Promise
       {
         cert: options.cert,
         key: options.key ?? "",
-        ...(options.chain === undefined ? {} : { chain: options.chain }),
+        chain: options.chain,
       },
       { cwd: io.cwd },
     );
@@ -266,7 +266,7 @@ function jsonResult(
             ),
           },
         }),
-    ...(files === undefined ? {} : { files }),
+    files,
   };
 }
 
