@@ -2,19 +2,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "@skittlesorter/test-utils";
 import { describe, expect, it } from "vitest";
-import { groupKey } from "./config.test-support.ts";
+import { groupKey, sas } from "./config.test-support.ts";
 import { loadConfig, resolveConfig } from "./index.ts";
-
-const sas = {
-  IoTHub: {
-    DeviceId: "{RegistrationId}",
-    DpsProvisioning: {
-      IdScope: "0ne00000A0A",
-      RegistrationId: "Sorter-01",
-      EnrollmentGroupKeyBase64: groupKey,
-    },
-  },
-};
 
 describe("appsettings.json compatibility", () => {
   it("reads the original's keys, applies defaults and the {RegistrationId} token", () => {

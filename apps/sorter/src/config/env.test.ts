@@ -1,17 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { groupKey } from "./config.test-support.ts";
+import { sas } from "./config.test-support.ts";
 import { resolveConfig } from "./index.ts";
-
-const sas = {
-  IoTHub: {
-    DeviceId: "{RegistrationId}",
-    DpsProvisioning: {
-      IdScope: "0ne00000A0A",
-      RegistrationId: "Sorter-01",
-      EnrollmentGroupKeyBase64: groupKey,
-    },
-  },
-};
 
 describe("environment overrides", () => {
   it("takes environment overrides (case-insensitive keys, typed values) and host:port", () => {
