@@ -233,6 +233,7 @@ describe("deploy/pi/install.sh", () => {
   it("installs the missing build tools from apt (after apt-get update)", () => {
     writeFileSync(
       join(stubs, "dpkg-query"),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash script, where ${@: -1} is the last argument
       '#!/usr/bin/env bash\n[ "${@: -1}" = i2c-tools ] && echo "unknown ok not-installed" || echo "install ok installed"\n',
     );
     const result = install([]);

@@ -226,8 +226,8 @@ await step(
 await step(
   "i2c + tcs34725 + classifier: read the emulated colour sensor through the fake bus and classify",
   async () => {
-    const { FakeI2cBus } = await import("@skittlesorter/i2c/testing");
-    const { Tcs34725Emulator } = await import("@skittlesorter/tcs34725/testing");
+    const { FakeI2cBus } = await import("@skittlesorter/i2c/emulator");
+    const { Tcs34725Emulator } = await import("@skittlesorter/tcs34725/emulator");
     const { openTcs34725, dn40 } = mod["@skittlesorter/tcs34725"];
     const { defaultClassifier, classifyOriginal, ORIGINAL_MOCK_READINGS } = mod["@skittlesorter/classifier"];
     const chip = new Tcs34725Emulator();
@@ -252,8 +252,8 @@ await step(
 );
 
 await step("servo: a PCA9685 driver on the fake bus moves a servo; the emulator sees the pulse", async () => {
-  const { FakeI2cBus } = await import("@skittlesorter/i2c/testing");
-  const { Pca9685Emulator } = await import("@skittlesorter/servo/testing");
+  const { FakeI2cBus } = await import("@skittlesorter/i2c/emulator");
+  const { Pca9685Emulator } = await import("@skittlesorter/servo/emulator");
   const { openPca9685, createServo, angleToPulseUs, DEFAULT_SERVO_CALIBRATION } = mod["@skittlesorter/servo"];
   const chip = new Pca9685Emulator();
   const bus = new FakeI2cBus().attach(0x40, chip);

@@ -1,15 +1,15 @@
-import { adrCommands } from "./commands/adr.ts";
-import { certCommands } from "./commands/cert.ts";
-import { csrCommands } from "./commands/csr.ts";
-import { fleetCommands } from "./commands/fleet.ts";
-import { keysCommands } from "./commands/keys.ts";
-import { pkiCommands } from "./commands/pki.ts";
-import { provisionCommands } from "./commands/provision.ts";
-import { sasCommands } from "./commands/sas.ts";
-import { sensorCommands } from "./commands/sensor.ts";
-import { servoCommands } from "./commands/servo.ts";
-import { type CliIo, processIo } from "./io.ts";
-import { buildProgram, type CommandGroup, runProgram } from "./program.ts";
+import { type CliIo, type CommandGroup, processIo, runProgram } from "@skittlesorter/cli-shell";
+import { adrCommands } from "./commands/adr/adr.ts";
+import { certCommands } from "./commands/certs/cert.ts";
+import { csrCommands } from "./commands/certs/csr.ts";
+import { fleetCommands } from "./commands/fleet/fleet.ts";
+import { sensorCommands } from "./commands/hardware/sensor.ts";
+import { servoCommands } from "./commands/hardware/servo.ts";
+import { keysCommands } from "./commands/keys/keys.ts";
+import { sasCommands } from "./commands/keys/sas.ts";
+import { pkiCommands } from "./commands/pki/pki.ts";
+import { provisionCommands } from "./commands/provision/provision.ts";
+import { skittleProgram } from "./skittle-program.ts";
 
 const groups: readonly CommandGroup[] = [
   keysCommands,
@@ -26,7 +26,7 @@ const groups: readonly CommandGroup[] = [
 
 /** Entry point of the `skittle` bin. Returns the process exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  return runProgram(buildProgram(io, groups), argv, io);
+  return runProgram(skittleProgram(io, groups), argv, io);
 }
 
-export { CliError, type CliIo } from "./io.ts";
+export { CliError, type CliIo } from "@skittlesorter/cli-shell";

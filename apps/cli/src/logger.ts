@@ -1,5 +1,5 @@
+import type { CliIo } from "@skittlesorter/cli-shell";
 import type { Logger } from "@skittlesorter/core";
-import type { CliIo } from "./io.ts";
 
 /**
  * The CLI's logger: warnings and errors always go to stderr, debug and info only with --verbose. Libraries

@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { CliError } from "./io.ts";
+import { CliError } from "@skittlesorter/cli-shell";
 
 /** A parsed `sim.json` written by a running `skittle-sim` (DESIGN §4). */
 export interface SimFile {

@@ -5,7 +5,7 @@ import { MemoryHub } from "@skittlesorter/hub-client/testing";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startSorterApp } from "./app.ts";
-import { resolveConfig } from "./config.ts";
+import { resolveConfig } from "./config/index.ts";
 import { captureLogger, fakeProvisioner, waitFor } from "./fakes.test-support.ts";
 import { openEmulatedHardware } from "./hardware.ts";
 import { VirtualClock } from "./virtual-clock.ts";

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { type Clock, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
 import { azureIotDeviceConnector, type HubConnector } from "@skittlesorter/hub-client";
-import { COLOR_NAMES, type SorterConfig } from "./config.ts";
+import { COLOR_NAMES, type SorterConfig } from "./config/index.ts";
 import { CredentialManager, CredentialStore, type EnsureResult, type Provisioner } from "./credentials.ts";
 import { describeError } from "./errors.ts";
 import { openHardware, type SorterHardware } from "./hardware.ts";
@@ -86,7 +86,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
   const clock = deps.clock ?? systemClock;
   for (const warning of config.warnings) logger.warn(warning);
 
-  const classifier = await classifierFor(config);
+  const classifier = await classifierFor(config.sensor);
   const hardware = deps.hardware ?? (await openHardware(config, { logger }));
 
   let outbox: Outbox | undefined;
@@ -433,8 +433,8 @@ async function updateAdrDevice(
       resourceGroup: adr.resourceGroup,
       namespace: adr.namespace,
       credential: staticTokenCredential(adr.token),
-      ...(adr.baseUrl === undefined ? {} : { baseUrl: adr.baseUrl }),
-      ...(trustedCa === undefined ? {} : { ca: trustedCa }),
+      baseUrl: adr.baseUrl,
+      ca: trustedCa,
       logger,
     });
     if (adr.deviceUpdate === undefined) {

@@ -1,8 +1,13 @@
 // `skittle-sorter run --emulated` needs no configuration file: it runs the offline rig shipped in config/.
-import { describe, expect, it } from "vitest";
-import { EXIT_CONFIG, EXIT_OK, main } from "./cli.ts";
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+import { noopLogger } from "@skittlesorter/core";
+import { describe, expect, it } from "vitest";
+import { type CliIo, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, main } from "./cli.ts";
+
+async function run(
+  argv: string[],
+  deps: CliIo["deps"] = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
   const code = await main(argv, {
@@ -13,6 +18,7 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
       stderr += text;
     },
     env: {},
+    deps,
   });
   return { code, stdout, stderr };
 }
@@ -30,5 +36,19 @@ describe("skittle-sorter run --emulated without --config", () => {
     const result = await run(["run", "--skittles", "20"]);
     expect(result.code).toBe(EXIT_CONFIG);
     expect(result.stderr).toMatch(/--config.*--emulated/);
+  });
+
+  it("reports a runtime failure as one coded line without secrets, and exits 1", async () => {
+    const failingLogger = {
+      ...noopLogger,
+      info: () => {
+        throw Object.assign(new Error("refused SharedAccessSignature sr=hub&sig=c2VjcmV0"), {
+          code: "HUB_UNAUTHORIZED",
+        });
+      },
+    };
+    const result = await run(["run", "--emulated", "--skittles", "1"], { logger: failingLogger });
+    expect(result.code).toBe(EXIT_FAILURE);
+    expect(result.stderr).toBe("error [HUB_UNAUTHORIZED]: refused SharedAccessSignature [redacted]\n");
   });
 });

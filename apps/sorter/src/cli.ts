@@ -1,10 +1,18 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import {
+  buildProgram,
+  CliError,
+  type CommandGroup,
+  isCliError,
+  runProgram,
+  type CliIo as ShellIo,
+  usageError,
+} from "@skittlesorter/cli-shell";
+import { CommanderError, InvalidArgumentError, Option } from "commander";
 import { type RunSummary, type SorterAppDeps, startSorterApp } from "./app.ts";
-import { loadConfig, redactConfig } from "./config.ts";
-import { describeError, isConfigError } from "./errors.ts";
+import { BUNDLED_EMULATED_CONFIG, loadConfig, redactConfig } from "./config/index.ts";
+import { isConfigError } from "./errors.ts";
 import { createConsoleLogger, type LogLevel, redact } from "./logging.ts";
 import { SOFTWARE_VERSION } from "./version.ts";
 
@@ -30,11 +38,6 @@ export interface CliIo {
   deps: SorterAppDeps;
 }
 
-/** The offline emulated-rig configuration shipped in the package (src/ and dist/ sit beside config/). */
-const BUNDLED_EMULATED_CONFIG = fileURLToPath(
-  new URL("../config/appsettings.emulated.json", import.meta.url),
-);
-
 function positiveInteger(value: string): number {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1)
@@ -42,146 +45,177 @@ function positiveInteger(value: string): number {
   return number;
 }
 
+/**
+ * The shell prints failures as `error [CODE]: message`; configuration problems exit 2 like usage errors, everything
+ * else 1, and a message never carries a secret.
+ */
+function asCliError(error: unknown): unknown {
+  if (isCliError(error) || error instanceof CommanderError) return error;
+  const coded = (error as { code?: unknown } | undefined)?.code;
+  const code = typeof coded === "string" ? coded : "UNEXPECTED";
+  const message = redact(error instanceof Error ? error.message : String(error));
+  return new CliError(code, message, {
+    exitCode: isConfigError(error) ? EXIT_CONFIG : EXIT_FAILURE,
+    cause: error,
+  });
+}
+
+function reportingFailures<Args extends unknown[]>(
+  action: (...args: Args) => Promise<void>,
+): (...args: Args) => Promise<void> {
+  return async (...args) => {
+    try {
+      await action(...args);
+    } catch (error) {
+      throw asCliError(error);
+    }
+  };
+}
+
+interface RunOptions {
+  config?: string | undefined;
+  dataDir?: string | undefined;
+  emulated?: boolean | undefined;
+  skittles?: number | undefined;
+  summaryJson?: string | undefined;
+  logLevel: LogLevel;
+  logJson?: boolean | undefined;
+}
+
+/** `skittle-sorter run`: provision, connect and sort until stopped by a signal or the skittle count. */
+function runCommand(io: CliIo): CommandGroup {
+  return (program) => {
+    program
+      .command("run")
+      .description("Provision (or reuse the stored certificate), connect to IoT Hub and sort until stopped.")
+      .option(
+        "-c, --config <file>",
+        "appsettings.json (see config/*.template.json); with --emulated, default: the bundled offline rig",
+      )
+      .option(
+        "-d, --data-dir <dir>",
+        "where certificates and the telemetry outbox live (default: DataDir, else $STATE_DIRECTORY, else ./data next to the config)",
+      )
+      .option("--emulated", "use the emulated rig instead of the real sensor and servos")
+      .option(
+        "-n, --skittles <count>",
+        "stop after this many skittles (emulated: the hopper holds this many)",
+        positiveInteger,
+      )
+      .option("--summary-json <file>", "also write the end-of-run summary as JSON")
+      .addOption(
+        new Option("--log-level <level>", "log detail")
+          .choices(["debug", "info", "warn", "error"])
+          .default("info"),
+      )
+      .option("--log-json", "log one JSON object per line")
+      .action(
+        reportingFailures(async (options: RunOptions) => {
+          const configFile =
+            options.config ?? (options.emulated === true ? BUNDLED_EMULATED_CONFIG : undefined);
+          if (configFile === undefined) {
+            throw usageError(
+              "required option '-c, --config <file>' not specified (or pass --emulated to run the bundled offline rig).",
+            );
+          }
+          await run(configFile, options, io);
+        }),
+      );
+  };
+}
+
+async function run(configFile: string, options: RunOptions, io: CliIo): Promise<void> {
+  const logger =
+    io.deps.logger ??
+    createConsoleLogger({
+      level: options.logLevel,
+      json: options.logJson,
+      write: (line) => io.stderr(`${line}\n`),
+    });
+  const config = await loadConfig(configFile, {
+    env: io.env,
+    dataDir: options.dataDir,
+    emulated: options.emulated,
+    skittles: options.skittles,
+  });
+  logger.info("starting", {
+    version: SOFTWARE_VERSION,
+    config: config.file,
+    dataDir: config.dataDir,
+    hardware: config.emulated ? "emulated rig" : "real",
+    telemetry: config.telemetry.enabled,
+  });
+  const app = await startSorterApp(config, { ...io.deps, logger, maxSkittles: options.skittles });
+  let signalled = 0;
+  const onSignal = (): void => {
+    signalled += 1;
+    if (signalled === 1) {
+      logger.info(
+        "signal received: finishing the skittle in hand, then parking, flushing and disconnecting (signal again to force)",
+      );
+      void app.stop();
+    } else {
+      logger.error("second signal: exiting without finishing");
+      io.forceExit(130);
+    }
+  };
+  io.signals.on("SIGINT", onSignal);
+  io.signals.on("SIGTERM", onSignal);
+  try {
+    const summary = await app.done;
+    io.stdout(formatSummary(summary));
+    if (options.summaryJson !== undefined) {
+      await writeFile(resolve(options.summaryJson), `${JSON.stringify(summary, null, 2)}\n`);
+    }
+  } finally {
+    io.signals.off("SIGINT", onSignal);
+    io.signals.off("SIGTERM", onSignal);
+  }
+}
+
+/** `skittle-sorter check-config`: validate a configuration and print it resolved. */
+function checkConfigCommand(io: CliIo): CommandGroup {
+  return (program) => {
+    program
+      .command("check-config")
+      .description("Validate a configuration and print it resolved (secrets hidden).")
+      .requiredOption("-c, --config <file>", "appsettings.json")
+      .option("-d, --data-dir <dir>", "data directory override")
+      .option("--emulated", "as with run --emulated")
+      .action(
+        reportingFailures(async (options: { config: string; dataDir?: string; emulated?: boolean }) => {
+          const config = await loadConfig(options.config, {
+            env: io.env,
+            dataDir: options.dataDir,
+            emulated: options.emulated,
+          });
+          for (const warning of config.warnings) io.stderr(`warning: ${warning}\n`);
+          io.stdout(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
+        }),
+      );
+  };
+}
+
 /** `skittle-sorter run|check-config …`; resolves to the process exit code. */
 export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Promise<number> {
-  const stdout = io.stdout ?? ((text: string) => process.stdout.write(text));
-  const stderr = io.stderr ?? ((text: string) => process.stderr.write(text));
-  const env = io.env ?? process.env;
-  const signals = io.signals ?? process;
-  const forceExit = io.forceExit ?? ((code: number) => process.exit(code));
-  let exitCode = EXIT_OK;
-
-  const program = new Command("skittle-sorter")
-    .description(
+  const full: CliIo = {
+    stdout: io.stdout ?? ((text: string) => process.stdout.write(text)),
+    stderr: io.stderr ?? ((text: string) => process.stderr.write(text)),
+    env: io.env ?? process.env,
+    signals: io.signals ?? process,
+    forceExit: io.forceExit ?? ((code: number) => process.exit(code)),
+    deps: io.deps ?? {},
+  };
+  const shellIo: ShellIo = { stdout: full.stdout, stderr: full.stderr, cwd: process.cwd() };
+  const program = buildProgram({
+    name: "skittle-sorter",
+    description:
       "Skittle sorter device app: DPS provisioning with CSR issuance, IoT Hub telemetry, the sorting loop.",
-    )
-    .version(SOFTWARE_VERSION)
-    .exitOverride()
-    .configureOutput({ writeOut: stdout, writeErr: stderr });
-
-  program
-    .command("run")
-    .description("Provision (or reuse the stored certificate), connect to IoT Hub and sort until stopped.")
-    .option(
-      "-c, --config <file>",
-      "appsettings.json (see config/*.template.json); with --emulated, default: the bundled offline rig",
-    )
-    .option(
-      "-d, --data-dir <dir>",
-      "where certificates and the telemetry outbox live (default: DataDir, else $STATE_DIRECTORY, else ./data next to the config)",
-    )
-    .option("--emulated", "use the emulated rig instead of the real sensor and servos")
-    .option(
-      "-n, --skittles <count>",
-      "stop after this many skittles (emulated: the hopper holds this many)",
-      positiveInteger,
-    )
-    .option("--summary-json <file>", "also write the end-of-run summary as JSON")
-    .addOption(
-      new Option("--log-level <level>", "log detail")
-        .choices(["debug", "info", "warn", "error"])
-        .default("info"),
-    )
-    .option("--log-json", "log one JSON object per line")
-    .action(
-      async (
-        options: {
-          config?: string;
-          dataDir?: string;
-          emulated?: boolean;
-          skittles?: number;
-          summaryJson?: string;
-          logLevel: LogLevel;
-          logJson?: boolean;
-        },
-        command: Command,
-      ) => {
-        const configFile =
-          options.config ?? (options.emulated === true ? BUNDLED_EMULATED_CONFIG : undefined);
-        if (configFile === undefined) {
-          command.error(
-            "error: required option '-c, --config <file>' not specified (or pass --emulated to run the bundled offline rig).",
-          );
-        }
-        const logger =
-          io.deps?.logger ??
-          createConsoleLogger({
-            level: options.logLevel,
-            json: options.logJson,
-            write: (line) => stderr(`${line}\n`),
-          });
-        const config = await loadConfig(configFile, {
-          env,
-          dataDir: options.dataDir,
-          ...(options.emulated === true ? { emulated: true } : {}),
-          skittles: options.skittles,
-        });
-        logger.info("starting", {
-          version: SOFTWARE_VERSION,
-          config: config.file,
-          dataDir: config.dataDir,
-          hardware: config.emulated ? "emulated rig" : "real",
-          telemetry: config.telemetry.enabled,
-        });
-        const app = await startSorterApp(config, { ...io.deps, logger, maxSkittles: options.skittles });
-        let signalled = 0;
-        const onSignal = (): void => {
-          signalled += 1;
-          if (signalled === 1) {
-            logger.info(
-              "signal received: finishing the skittle in hand, then parking, flushing and disconnecting (signal again to force)",
-            );
-            void app.stop();
-          } else {
-            logger.error("second signal: exiting without finishing");
-            forceExit(130);
-          }
-        };
-        signals.on("SIGINT", onSignal);
-        signals.on("SIGTERM", onSignal);
-        try {
-          const summary = await app.done;
-          stdout(formatSummary(summary));
-          if (options.summaryJson !== undefined) {
-            await writeFile(resolve(options.summaryJson), `${JSON.stringify(summary, null, 2)}\n`);
-          }
-        } finally {
-          signals.off("SIGINT", onSignal);
-          signals.off("SIGTERM", onSignal);
-        }
-      },
-    );
-
-  program
-    .command("check-config")
-    .description("Validate a configuration and print it resolved (secrets hidden).")
-    .requiredOption("-c, --config <file>", "appsettings.json")
-    .option("-d, --data-dir <dir>", "data directory override")
-    .option("--emulated", "as with run --emulated")
-    .action(async (options: { config: string; dataDir?: string; emulated?: boolean }) => {
-      const config = await loadConfig(options.config, {
-        env,
-        dataDir: options.dataDir,
-        ...(options.emulated === true ? { emulated: true } : {}),
-      });
-      for (const warning of config.warnings) stderr(`warning: ${warning}\n`);
-      stdout(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
-    });
-
-  try {
-    await program.parseAsync([...argv], { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      exitCode = error.exitCode === 0 ? EXIT_OK : EXIT_CONFIG;
-    } else if (isConfigError(error)) {
-      stderr(`${error.message}\n`);
-      exitCode = EXIT_CONFIG;
-    } else {
-      stderr(`skittle-sorter: ${redact(describeError(error))}\n`);
-      exitCode = EXIT_FAILURE;
-    }
-  }
-  return exitCode;
+    version: SOFTWARE_VERSION,
+    io: shellIo,
+    groups: [runCommand(full), checkConfigCommand(full)],
+  });
+  return runProgram(program, argv, shellIo);
 }
 
 /** The end-of-run summary as people read it. */

@@ -391,7 +391,7 @@ export class CredentialManager {
     const identity = await this.#provisioner({
       registrationId,
       csr: { wire: csr.wire, publicKey: keyPair.publicKey },
-      ...(signal === undefined ? {} : { signal }),
+      signal,
     });
     const [leafPem] = identity.chainPems;
     if (leafPem === undefined) {

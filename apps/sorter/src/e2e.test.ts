@@ -17,7 +17,7 @@ import {
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunSummary, type SorterApp, startSorterApp } from "./app.ts";
-import { resolveConfig, type SorterConfig } from "./config.ts";
+import { resolveConfig, type SorterConfig } from "./config/index.ts";
 import { captureLogger } from "./fakes.test-support.ts";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "./version.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { resolveConfig } from "./config.ts";
+import { resolveConfig } from "./config/index.ts";
 import { runEmulatedSort } from "./emulated-sort.ts";
 import { ConfigError } from "./errors.ts";
 import { ORIGINAL_FIXED_SLEEPS } from "./sorter.ts";

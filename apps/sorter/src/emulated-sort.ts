@@ -1,5 +1,5 @@
 import type { Logger, OperationOptions } from "@skittlesorter/core";
-import { resolveConfig, type SorterConfig } from "./config.ts";
+import { resolveConfig, type SorterConfig } from "./config/index.ts";
 import { ConfigError, SorterError } from "./errors.ts";
 import { openEmulatedHardware } from "./hardware.ts";
 import type { RigItem } from "./rig.ts";
@@ -71,15 +71,15 @@ export async function runEmulatedSort(options: EmulatedSortOptions = {}): Promis
     ...base,
     rig: {
       ...base.rig,
-      ...(options.skittles === undefined ? {} : { skittles: options.skittles }),
-      ...(options.seed === undefined ? {} : { seed: options.seed }),
+      skittles: options.skittles ?? base.rig.skittles,
+      seed: options.seed ?? base.rig.seed,
     },
   };
-  const classifier = options.classifier ?? (await classifierFor(config));
+  const classifier = options.classifier ?? (await classifierFor(config.sensor));
   const hardware = await openEmulatedHardware(config, {
-    ...(logger === undefined ? {} : { logger }),
-    ...(signal === undefined ? {} : { signal }),
-    ...(options.items === undefined ? {} : { items: options.items }),
+    logger,
+    signal,
+    items: options.items,
   });
   try {
     const timing = options.timing ?? "derived";
@@ -89,7 +89,7 @@ export async function runEmulatedSort(options: EmulatedSortOptions = {}): Promis
       timing,
       onHopperEmpty: "stop",
     });
-    const summary = await sorter.run(signal === undefined ? {} : { signal });
+    const summary = await sorter.run({ signal });
     const report = hardware.rig?.report();
     if (report === undefined) {
       throw new SorterError(

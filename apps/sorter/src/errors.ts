@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 export type SorterErrorCode =
   | "CONFIG_NOT_FOUND"
@@ -16,10 +16,6 @@ export type SorterErrorCode =
 
 /** Errors of the sorter app; `code` says what failed, the message how to fix it. */
 export class SorterError extends SkittleError<SorterErrorCode> {}
-
-export function isSorterError(value: unknown): value is SorterError {
-  return value instanceof SorterError;
-}
 
 /** One thing wrong with the configuration: where, what, and how to fix it. */
 export interface ConfigProblem {
@@ -49,9 +45,19 @@ export class ConfigError extends SorterError {
   }
 }
 
-export function isConfigError(value: unknown): value is ConfigError {
-  return value instanceof ConfigError;
-}
+/** True for a {@link ConfigError}, also across copies of this package. */
+export const isConfigError = errorGuard<ConfigError>("ConfigError", "CONFIG_");
+
+const isPlainSorterError = errorGuard<SorterError>("SorterError", [
+  "CREDENTIALS_",
+  "HUB_",
+  "OUTBOX_",
+  "HARDWARE_",
+]);
+
+/** True for a {@link SorterError}, including its subclass {@link ConfigError}, also across copies of this package. */
+export const isSorterError = (value: unknown): value is SorterError =>
+  isPlainSorterError(value) || isConfigError(value);
 
 /** A short description of an unknown thrown value, safe to log (no stack, no key material). */
 export function describeError(error: unknown): string {

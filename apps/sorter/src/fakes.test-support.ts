@@ -50,14 +50,13 @@ export interface FakeProvisioner {
 
 /** Issues real certificates for the CSR (CN = registration id) from a throw-away CA, dated by `clock`. */
 export async function fakeProvisioner(
-  options: { clock?: Clock; validityDays?: number; hub?: string } = {},
+  options: { clock?: Clock | undefined; validityDays?: number | undefined; hub?: string | undefined } = {},
 ): Promise<FakeProvisioner> {
-  const clockOptions = options.clock === undefined ? {} : { clock: options.clock };
   const root = await createCertificateAuthority({
     commonName: "Fake ADR Root",
     validityDays: 3650,
     keyType: "ec-p256",
-    ...clockOptions,
+    clock: options.clock,
   });
   const ica = await createCertificateAuthority({
     commonName: "Fake ADR Policy",
@@ -65,7 +64,7 @@ export async function fakeProvisioner(
     keyType: "ec-p256",
     pathLength: 0,
     issuer: { certificatePem: root.certificatePem, privateKey: root.privateKey },
-    ...clockOptions,
+    clock: options.clock,
   });
   const calls: ProvisionRequest[] = [];
   let failure: Error | undefined;
@@ -79,7 +78,7 @@ export async function fakeProvisioner(
       issuer: { certificatePem: ica.certificatePem, privateKey: ica.privateKey },
       validityDays: options.validityDays ?? 30,
       extendedKeyUsage: ["clientAuth"],
-      ...clockOptions,
+      clock: options.clock,
     });
     return {
       deviceId: request.registrationId,

@@ -2,7 +2,15 @@ import { type Clock, type Logger, noopLogger, type OperationOptions, systemClock
 import { type I2cBus, openI2cBus } from "@skittlesorter/i2c";
 import { createServo, openPca9685, openSysfsPwm, type Servo, type ServoDriver } from "@skittlesorter/servo";
 import { type ColorSensor, openTcs34725 } from "@skittlesorter/tcs34725";
-import { COLOR_NAMES, type ServoSettings, type SorterConfig } from "./config.ts";
+import {
+  type ChutePositions,
+  COLOR_NAMES,
+  type HardwareSettings,
+  type RigSettings,
+  type SensorSettings,
+  type ServoSettings,
+  type SorterPositions,
+} from "./config/index.ts";
 import { describeError, SorterError } from "./errors.ts";
 import { EmulatedRig, type RigItem, rigItems } from "./rig.ts";
 import { VirtualClock } from "./virtual-clock.ts";
@@ -51,21 +59,42 @@ function servoOptions(
   };
 }
 
+/** The configuration sections real hardware is opened from. */
+export interface RealHardwareConfig {
+  hardware: HardwareSettings;
+  sensor: SensorSettings;
+}
+
+/** The configuration sections the emulated rig is built from: the hardware, plus where things are and what it sorts. */
+export interface EmulatedHardwareConfig extends RealHardwareConfig {
+  positions: SorterPositions;
+  chutes: ChutePositions;
+  rig: RigSettings;
+}
+
+/** The TCS34725 settings of the `Sensor` section. */
+const sensorOptions = (sensor: SensorSettings) => ({
+  address: sensor.address,
+  integrationTimeMs: sensor.integrationTimeMs,
+  gain: sensor.gain,
+  autoRange: sensor.autoRange,
+});
+
 /** The real hardware (TCS34725 on I2C, servos on a PCA9685 or the Pi's PWM), or the emulated rig. */
 export function openHardware(
-  config: SorterConfig,
+  config: EmulatedHardwareConfig & { emulated: boolean },
   options: OpenHardwareOptions = {},
 ): Promise<SorterHardware> {
   return config.emulated ? openEmulatedHardware(config, options) : openRealHardware(config, options);
 }
 
 export async function openEmulatedHardware(
-  config: SorterConfig,
+  config: EmulatedHardwareConfig,
   options: OpenHardwareOptions = {},
 ): Promise<SorterHardware> {
   const logger = options.logger ?? noopLogger;
-  const clock = options.clock ?? new VirtualClock({ timeScale: config.rig.timeScale });
-  const { hardware, positions, chutes, rig: rigSettings } = config;
+  const { hardware, sensor: sensorSettings, positions, chutes, rig: rigSettings } = config;
+  const clock = options.clock ?? new VirtualClock({ timeScale: rigSettings.timeScale });
   const physical = (settings: ServoSettings) => ({
     minPulseUs: settings.minPulseUs,
     maxPulseUs: settings.maxPulseUs,
@@ -98,18 +127,15 @@ export async function openEmulatedHardware(
       rigItems(rigSettings.skittles, { sequence: rigSettings.sequence, seed: rigSettings.seed }),
     seed: rigSettings.seed,
     sensorFieldOfViewDeg: rigSettings.sensorFieldOfViewDeg,
-    sensorAddress: config.sensor.address,
+    sensorAddress: sensorSettings.address,
     servoAddress: hardware.pca9685Address,
     servoOscillatorHz: hardware.pca9685OscillatorHz,
   });
   const sensor = await openTcs34725(rig.bus, {
-    address: config.sensor.address,
-    integrationTimeMs: config.sensor.integrationTimeMs,
-    gain: config.sensor.gain,
-    autoRange: config.sensor.autoRange,
+    ...sensorOptions(sensorSettings),
     clock,
     logger,
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    signal: options.signal,
   });
   const pwm = await openPca9685(rig.bus, {
     address: hardware.pca9685Address,
@@ -139,7 +165,7 @@ export async function openEmulatedHardware(
 }
 
 export async function openRealHardware(
-  config: SorterConfig,
+  config: RealHardwareConfig,
   options: OpenHardwareOptions = {},
 ): Promise<SorterHardware> {
   const logger = options.logger ?? noopLogger;
@@ -150,10 +176,7 @@ export async function openRealHardware(
     const bus: I2cBus = await openI2cBus(hardware.i2cBus, { logger });
     closers.unshift(() => bus.close());
     const sensor = await openTcs34725(bus, {
-      address: config.sensor.address,
-      integrationTimeMs: config.sensor.integrationTimeMs,
-      gain: config.sensor.gain,
-      autoRange: config.sensor.autoRange,
+      ...sensorOptions(config.sensor),
       clock,
       logger,
     });

@@ -17,21 +17,31 @@ export {
   type SignalSource,
 } from "./cli.ts";
 export {
+  type AdrDeviceUpdateSettings,
+  type AdrSettings,
+  BUNDLED_EMULATED_CONFIG,
   COLOR_NAMES,
+  type CredentialSettings,
   type DpsAttestationSettings,
   type DpsSettings,
   ENV_PREFIX,
+  type HardwareSettings,
   type LoadConfigOptions,
   loadConfig,
+  type OutboxSettings,
   type RawConfig,
   type ResolveConfigOptions,
+  type RigSettings,
   rawConfigSchema,
   redactConfig,
   resolveConfig,
+  type SensorSettings,
   type ServoSettings,
   type SkittleColorName,
   type SorterConfig,
-} from "./config.ts";
+  TEMPLATE_FILES,
+  type TelemetrySettings,
+} from "./config/index.ts";
 export {
   type CertificateSummary,
   CredentialManager,
@@ -61,10 +71,12 @@ export {
   type SorterErrorCode,
 } from "./errors.ts";
 export {
+  type EmulatedHardwareConfig,
   type OpenHardwareOptions,
   openEmulatedHardware,
   openHardware,
   openRealHardware,
+  type RealHardwareConfig,
   type SorterHardware,
 } from "./hardware.ts";
 export {

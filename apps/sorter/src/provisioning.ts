@@ -1,7 +1,7 @@
 import { type Attestation, loadX509Attestation, symmetricKeyAttestation } from "@skittlesorter/attestation";
 import type { Clock, Logger } from "@skittlesorter/core";
 import { type MqttConnect, provision } from "@skittlesorter/dps-mqtt";
-import type { DpsSettings } from "./config.ts";
+import type { DpsSettings } from "./config/index.ts";
 import type { Provisioner } from "./credentials.ts";
 import { SorterError } from "./errors.ts";
 
@@ -40,12 +40,12 @@ export function createDpsProvisioner(
       apiVersion: settings.apiVersion,
       sasTtlSeconds: settings.sasTtlSeconds,
       timeoutMs: settings.timeoutMs,
-      ...(options.ca === undefined ? {} : { ca: options.ca }),
-      ...(options.logger === undefined ? {} : { logger: options.logger }),
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
-      ...(options.connect === undefined ? {} : { connect: options.connect }),
-      ...(options.userAgent === undefined ? {} : { userAgent: options.userAgent }),
-      ...(request.signal === undefined ? {} : { signal: request.signal }),
+      ca: options.ca,
+      logger: options.logger,
+      clock: options.clock,
+      connect: options.connect,
+      userAgent: options.userAgent,
+      signal: request.signal,
     });
     const chain = result.issuedCertificateChain;
     if (chain === undefined) {
@@ -74,8 +74,8 @@ async function attestationFor(settings: DpsSettings, signal: AbortSignal | undef
     {
       cert: attestation.certPath,
       key: attestation.keyPath,
-      ...(attestation.chainPath === undefined ? {} : { chain: attestation.chainPath }),
+      chain: attestation.chainPath,
     },
-    signal === undefined ? {} : { signal },
+    { signal },
   );
 }

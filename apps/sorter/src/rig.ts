@@ -1,11 +1,11 @@
 import { REFERENCE_READINGS, type RgbcLike } from "@skittlesorter/classifier";
-import { createSkittleGenerator, seededRandom } from "@skittlesorter/classifier/testing";
+import { createSkittleGenerator, seededRandom } from "@skittlesorter/classifier/emulator";
 import type { Clock } from "@skittlesorter/core";
-import { FakeI2cBus } from "@skittlesorter/i2c/testing";
+import { FakeI2cBus } from "@skittlesorter/i2c/emulator";
 import { type ServoCalibration, ServoMotion } from "@skittlesorter/servo";
-import { Pca9685Emulator } from "@skittlesorter/servo/testing";
+import { Pca9685Emulator } from "@skittlesorter/servo/emulator";
 import type { Rgbc } from "@skittlesorter/tcs34725";
-import { lightForCounts, Tcs34725Emulator } from "@skittlesorter/tcs34725/testing";
+import { lightForCounts, Tcs34725Emulator } from "@skittlesorter/tcs34725/emulator";
 
 /** What can come out of the hopper: a Skittle, nothing (`"none"`: a gap), or a foreign object (`"unknown"`). */
 export type RigItem = "red" | "green" | "orange" | "yellow" | "purple" | "none" | "unknown";
@@ -99,7 +99,7 @@ class TrackedServo {
 
   command(pulseUs: number | undefined, atMs: number): void {
     const here = this.angleAt(atMs);
-    const motion = new ServoMotion(this.#calibration, here === undefined ? {} : { initialAngleDeg: here });
+    const motion = new ServoMotion(this.#calibration, { initialAngleDeg: here });
     motion.commandPulse(pulseUs, atMs);
     this.#segments.push({ fromMs: atMs, motion });
     if (this.#segments.length > 64) this.#segments.splice(1, this.#segments.length - 64);
@@ -182,7 +182,7 @@ export class EmulatedRig {
     this.sensorChip.setLightSource((atMs) => this.#lightAt(atMs));
     this.servoChip = new Pca9685Emulator({
       clock: this.#clock,
-      ...(options.servoOscillatorHz === undefined ? {} : { oscillatorHz: options.servoOscillatorHz }),
+      oscillatorHz: options.servoOscillatorHz,
     });
     this.servoChip.onOutputChange(({ channel, pulseUs, atMs }) => {
       this.#advanceTo(atMs);

@@ -1,6 +1,6 @@
 import { defaultClassifier } from "@skittlesorter/classifier";
 import { describe, expect, it } from "vitest";
-import { resolveConfig } from "./config.ts";
+import { resolveConfig } from "./config/index.ts";
 import { openEmulatedHardware } from "./hardware.ts";
 import type { RigItem } from "./rig.ts";
 import { type SortedSkittle, Sorter, type SorterOptions } from "./sorter.ts";
@@ -22,10 +22,7 @@ async function sortOnRig(
     control?: (sorter: Sorter, skittle: SortedSkittle) => void;
   } = {},
 ) {
-  const hardware = await openEmulatedHardware(
-    config,
-    options.items === undefined ? {} : { items: options.items },
-  );
+  const hardware = await openEmulatedHardware(config, { items: options.items });
   const sorted: SortedSkittle[] = [];
   const sorter: Sorter = new Sorter({
     sensor: hardware.sensor,

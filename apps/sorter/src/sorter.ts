@@ -2,7 +2,15 @@ import type { Classification, RgbcLike } from "@skittlesorter/classifier";
 import { type Clock, delay, type Logger, noopLogger, type OperationOptions } from "@skittlesorter/core";
 import type { Servo } from "@skittlesorter/servo";
 import type { ColorSensor } from "@skittlesorter/tcs34725";
-import { COLOR_NAMES, type SkittleColorName } from "./config.ts";
+import {
+  type ChutePositions,
+  COLOR_NAMES,
+  type SkittleColorName,
+  type SorterPositions,
+} from "./config/index.ts";
+
+export type { ChutePositions, SorterPositions };
+
 import { ConfigError } from "./errors.ts";
 
 /** The subset of a classifier the loop uses (`CalibratedClassifier` from `@skittlesorter/classifier`). */
@@ -32,16 +40,6 @@ export interface SortedSkittle {
 
 export type SorterState = "idle" | "running" | "paused" | "stopping" | "stopped";
 export type StopReason = "requested" | "max-skittles" | "hopper-empty";
-
-export interface SorterPositions {
-  pick: number;
-  detect: number;
-  drop: number;
-  /** Where the arm rests when parked (stop, `home`). */
-  park: number;
-}
-
-export type ChutePositions = Record<SkittleColorName, number> & { default: number; reject: number };
 
 /** Fixed sleeps after each command of a cycle, in the original C# loop's manner (`Thread.Sleep`). */
 export interface FixedSleepTiming {

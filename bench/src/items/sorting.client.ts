@@ -63,7 +63,10 @@ export async function measure(input: Input): Promise<Output> {
   const base = { IoTHub: { SendTelemetry: false }, EmulatedRig: { Enabled: true } };
   const config = resolveConfig(base);
   const configured = config.hardware.pick.secondsPer60Deg;
-  const rig = (options: { rigSecondsPer60Deg?: number; marginPercent?: number }): SorterConfig =>
+  const rig = (options: {
+    rigSecondsPer60Deg?: number | undefined;
+    marginPercent?: number | undefined;
+  }): SorterConfig =>
     resolveConfig({
       ...base,
       EmulatedRig: {
@@ -101,7 +104,7 @@ export async function measure(input: Input): Promise<Output> {
     for (let percent = 0; percent <= input.scanMaxPercent; percent += input.scanStepPercent) {
       const which = rig({
         rigSecondsPer60Deg: configured * (1 + percent / 100),
-        ...(marginPercent === undefined ? {} : { marginPercent }),
+        marginPercent,
       });
       const run = await sort(timing, which);
       if (!allCorrect(run)) {

@@ -11,7 +11,7 @@ export interface RecordedRequest {
 
 export interface ArmAnswer {
   status: number;
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** Sent as JSON unless a string. */
   body?: unknown;
   /** Wait before answering. */
@@ -104,7 +104,7 @@ export function armErrorAnswer(
   message: string,
   headers?: Record<string, string>,
 ): ArmAnswer {
-  return { status, body: { error: { code, message } }, ...(headers === undefined ? {} : { headers }) };
+  return { status, body: { error: { code, message } }, headers };
 }
 
 /** A device resource as ARM returns it. */

@@ -33,11 +33,11 @@ const DEFAULTS = {
 
 export interface AdrRetryOptions {
   /** Retries after the first attempt for 429/503 with Retry-After, other 5xx, 408 and network errors. Default 3. */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
   /** First backoff delay for 5xx and network errors (doubles each time, with jitter). Default 1000. */
-  retryDelayMs?: number;
+  retryDelayMs?: number | undefined;
   /** Cap of the backoff delay. Default 64000. `Retry-After` from the service is honoured as given. */
-  maxRetryDelayMs?: number;
+  maxRetryDelayMs?: number | undefined;
 }
 
 export interface AdrClientOptions {
@@ -48,31 +48,31 @@ export interface AdrClientOptions {
   /** Any `@azure/identity` credential (`DefaultAzureCredential`…), or `staticTokenCredential(token)` for the simulator. */
   credential: TokenCredential;
   /** ARM endpoint. Default `https://management.azure.com`. Plain `http:` is accepted for loopback hosts only. */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /** Default `2025-11-01-preview`. */
-  apiVersion?: string;
+  apiVersion?: string | undefined;
   /** Token scope. Default `https://management.azure.com/.default`. */
-  scope?: string;
+  scope?: string | undefined;
   /** Transport (core-rest-pipeline `HttpClient`); default: the pipeline's Node client. */
-  httpClient?: HttpClient;
-  retryOptions?: AdrRetryOptions;
+  httpClient?: HttpClient | undefined;
+  retryOptions?: AdrRetryOptions | undefined;
   /** Wait between long-running-operation polls when the service sends no `Retry-After`. Default 2000. */
-  pollIntervalMs?: number;
+  pollIntervalMs?: number | undefined;
   /** Default deadline of each call (for listings: of each page), long-running waits included. Default 300000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Extra PEM root(s) to trust for an https `baseUrl` (e.g. the simulator's `trustedCaFile` contents). */
-  ca?: string | readonly string[];
+  ca?: string | readonly string[] | undefined;
   /** Prepended to the User-Agent, e.g. `my-tool/1.2.0`. */
-  userAgentPrefix?: string;
+  userAgentPrefix?: string | undefined;
   /** Receives one line per HTTP attempt (method, URL, status, request ids; never headers or tokens). */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Timer used for waits between long-running-operation polls. */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 export interface AdrOperationOptions extends OperationOptions {
   /** Deadline of this call; overrides the client's `timeoutMs`. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** A client for one ADR namespace. */

@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 /** Every code an {@link AdrError} can carry. */
 export type AdrErrorCode =
@@ -56,7 +56,7 @@ export class AdrError extends SkittleError<AdrErrorCode> {
   readonly operationStatus: string | undefined;
 
   constructor(code: AdrErrorCode, message: string, details: AdrErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.statusCode = details.statusCode;
     this.armCode = details.armCode;
     this.armMessage = details.armMessage;
@@ -68,8 +68,4 @@ export class AdrError extends SkittleError<AdrErrorCode> {
 }
 
 /** True for an {@link AdrError}, also across copies of this package. */
-export function isAdrError(value: unknown): value is AdrError {
-  if (!(value instanceof Error) || value.name !== "AdrError") return false;
-  const code: unknown = (value as { code?: unknown }).code;
-  return typeof code === "string" && code.startsWith("ADR_");
-}
+export const isAdrError = errorGuard<AdrError>("AdrError", "ADR_");

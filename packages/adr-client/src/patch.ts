@@ -97,7 +97,7 @@ export function devicePatchBody(patch: AdrDevicePatch): Record<string, unknown> 
     throw invalid("patch", `The device patch changes nothing; give at least one of ${ALLOWED}.`);
   }
   return {
-    ...(tags === undefined ? {} : { tags }),
+    tags,
     ...(Object.keys(properties).length === 0 ? {} : { properties }),
   };
 }

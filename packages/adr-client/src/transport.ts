@@ -225,12 +225,13 @@ export function isArmResource(value: unknown): boolean {
   return typeof id === "string" && typeof name === "string" && typeof type === "string";
 }
 
-export function requestIds(response: PipelineResponse): { requestId?: string; correlationId?: string } {
-  const requestId = response.headers.get("x-ms-request-id");
-  const correlationId = response.headers.get("x-ms-correlation-request-id");
+export function requestIds(response: PipelineResponse): {
+  requestId: string | undefined;
+  correlationId: string | undefined;
+} {
   return {
-    ...(requestId === undefined ? {} : { requestId }),
-    ...(correlationId === undefined ? {} : { correlationId }),
+    requestId: response.headers.get("x-ms-request-id"),
+    correlationId: response.headers.get("x-ms-correlation-request-id"),
   };
 }
 

@@ -45,8 +45,8 @@ export interface MqttCredentials {
 export interface MqttCredentialsOptions {
   idScope: string;
   /** SAS token lifetime; default 3600. */
-  ttlSeconds?: number;
-  clock?: Clock;
+  ttlSeconds?: number | undefined;
+  clock?: Clock | undefined;
 }
 
 /**
@@ -59,8 +59,8 @@ export function mqttCredentials(attestation: Attestation, options: MqttCredentia
     return {
       password: createSasToken(resourceUri, attestation.deviceKey, {
         keyName: "registration",
-        ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
-        ...(options.clock === undefined ? {} : { clock: options.clock }),
+        ttlSeconds: options.ttlSeconds,
+        clock: options.clock,
       }),
     };
   }

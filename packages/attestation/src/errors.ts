@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 /** Every code an {@link AttestationError} can carry. */
 export type AttestationErrorCode =
@@ -19,3 +19,10 @@ export type AttestationErrorCode =
 
 /** Thrown by every function of `@skittlesorter/attestation`. Messages never contain key material. */
 export class AttestationError extends SkittleError<AttestationErrorCode> {}
+
+/** True for an {@link AttestationError}, also across copies of this package. */
+export const isAttestationError = errorGuard<AttestationError>("AttestationError", [
+  "ATTESTATION_",
+  "SAS_",
+  "X509_",
+]);

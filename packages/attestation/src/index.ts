@@ -7,7 +7,7 @@ export {
   type SymmetricKeyAttestationInput,
   symmetricKeyAttestation,
 } from "./attestation.ts";
-export { AttestationError, type AttestationErrorCode } from "./errors.ts";
+export { AttestationError, type AttestationErrorCode, isAttestationError } from "./errors.ts";
 export { deriveDeviceKey } from "./keys.ts";
 export { MAX_REGISTRATION_ID_LENGTH, validateRegistrationId } from "./registration-id.ts";
 export {

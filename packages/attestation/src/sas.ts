@@ -21,12 +21,12 @@ export function dpsResourceUri(idScope: string, registrationId: string): string 
 
 export interface SasTokenOptions {
   /** `skn`; DPS device registration uses `"registration"`. Omitted from the token when not given. */
-  keyName?: string;
+  keyName?: string | undefined;
   /** Lifetime from `clock.now()`; default 3600. */
-  ttlSeconds?: number;
+  ttlSeconds?: number | undefined;
   /** Absolute expiry in Unix seconds; overrides `ttlSeconds`. */
-  expiresAt?: number;
-  clock?: Clock;
+  expiresAt?: number | undefined;
+  clock?: Clock | undefined;
 }
 
 /**
@@ -130,10 +130,10 @@ export function parseSasToken(token: string): ParsedSasToken {
 
 export interface VerifySasOptions {
   /** The resource the token must be for; compared case-insensitively with the decoded `sr`. */
-  expectedResourceUri?: string;
+  expectedResourceUri?: string | undefined;
   /** The `skn` the token must carry (e.g. `"registration"`). */
-  keyName?: string;
-  clock?: Clock;
+  keyName?: string | undefined;
+  clock?: Clock | undefined;
 }
 
 /**
@@ -216,6 +216,6 @@ function malformed(what: string, cause?: unknown): AttestationError {
   return new AttestationError(
     "SAS_MALFORMED",
     `Malformed SAS token: ${what}; expected "SharedAccessSignature sr=<uri>&sig=<signature>&se=<expiry>[&skn=<key name>]".`,
-    cause === undefined ? undefined : { cause },
+    { cause },
   );
 }

@@ -27,12 +27,12 @@ export interface X509Source {
   /** Private key of the leaf. */
   key: string;
   /** Further intermediate certificates, appended after those of the `cert` bundle. */
-  chain?: string;
+  chain?: string | undefined;
 }
 
 export interface LoadX509Options extends OperationOptions {
   /** Directory that relative paths resolve against; default: the process's working directory. */
-  cwd?: string;
+  cwd?: string | undefined;
 }
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;

@@ -32,7 +32,7 @@ export interface CalibrationData {
   minStd: number;
   classes: ClassCentroid[];
   /** Free-form notes kept with the calibration, e.g. the sensor settings it was taken with. */
-  meta?: Record<string, unknown>;
+  meta?: Record<string, unknown> | undefined;
 }
 
 export const CALIBRATION_FORMAT = "skittlesorter-classifier-calibration";
@@ -186,7 +186,7 @@ export function calibrate(
     rejectDistance,
     minStd,
     classes,
-    ...(meta === undefined ? {} : { meta }),
+    meta,
   });
 }
 
@@ -274,7 +274,7 @@ export function parseCalibration(json: unknown): CalibrationData {
     rejectDistance,
     minStd,
     classes: parsed,
-    ...(meta === undefined ? {} : { meta }),
+    meta,
   };
 }
 

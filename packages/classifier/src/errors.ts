@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 export type ClassifierErrorCode =
   | "CLASSIFIER_INVALID_SAMPLES"
@@ -11,15 +11,10 @@ export class ClassifierError extends SkittleError<ClassifierErrorCode> {
   readonly path: string | undefined;
 
   constructor(code: ClassifierErrorCode, message: string, details: { path?: string; cause?: unknown } = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.path = details.path;
   }
 }
 
-export function isClassifierError(value: unknown): value is ClassifierError {
-  return (
-    value instanceof Error &&
-    typeof (value as unknown as { code?: unknown }).code === "string" &&
-    (value as unknown as { code: string }).code.startsWith("CLASSIFIER_")
-  );
-}
+/** True for a {@link ClassifierError}, also across copies of this package. */
+export const isClassifierError = errorGuard<ClassifierError>("ClassifierError", "CLASSIFIER_");

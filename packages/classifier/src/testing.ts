@@ -1,7 +1,2 @@
-export {
-  createSkittleGenerator,
-  gaussian,
-  type SkittleGenerator,
-  type SkittleGeneratorOptions,
-  seededRandom,
-} from "./generator.ts";
+// The emulator subpath's exports, kept here for code written before `@skittlesorter/classifier/emulator` existed.
+export * from "./emulator.ts";

@@ -9,7 +9,8 @@ export class SkittleError<Code extends string = string> extends Error {
   readonly code: Code;
 
   constructor(code: Code, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // An undefined cause stays absent (no own `cause` property), so subclasses pass `{ cause: maybe }` as it is.
+    super(message, options?.cause === undefined ? undefined : options);
     this.code = code;
     this.name = new.target.name;
     Object.defineProperty(this, BRAND, { value: true });

@@ -22,6 +22,12 @@ describe("SkittleError", () => {
     expect(error).toBeInstanceOf(Error);
   });
 
+  it("leaves an undefined cause absent, as if none was given", () => {
+    const error = new DemoError("DEMO_LOST", "gone", { cause: undefined });
+    expect(Object.hasOwn(error, "cause")).toBe(false);
+    expect(Object.hasOwn(new DemoError("DEMO_LOST", "gone", { cause: null }), "cause")).toBe(true);
+  });
+
   it("is recognised by the guard, also across package copies", () => {
     expect(isSkittleError(new DemoError("DEMO_LOST", "x"))).toBe(true);
     expect(isSkittleError(new Error("plain"))).toBe(false);

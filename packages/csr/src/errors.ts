@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 /** Every code a {@link CsrError} can carry. */
 export type CsrErrorCode =
@@ -41,39 +41,21 @@ export class CsrError extends SkittleError<CsrErrorCode> {
   readonly path: string | undefined;
 
   constructor(code: CsrErrorCode, message: string, options: { cause?: unknown; path?: string } = {}) {
-    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
+    super(code, message, { cause: options.cause });
     this.path = options.path;
   }
 }
 
-const CODES: ReadonlySet<string> = new Set<CsrErrorCode>([
-  "CSR_UNSUPPORTED_KEY_TYPE",
-  "CSR_INVALID",
-  "CSR_WEAK_SIGNATURE",
-  "CSR_INVALID_SUBJECT",
-  "CERT_INVALID",
-  "CHAIN_INVALID",
-  "KEY_INVALID",
-  "KEY_PAIR_MISMATCH",
-  "KEY_FILE_NOT_FOUND",
-  "KEY_FILE_INVALID",
-  "KEY_FILE_EXISTS",
-  "KEY_CERT_MISMATCH",
-  "ISSUER_INVALID",
-  "FILE_READ_FAILED",
-  "FILE_WRITE_FAILED",
+/** True for a {@link CsrError}, also when two copies of this package are installed. */
+export const isCsrError = errorGuard<CsrError>("CsrError", [
+  "CSR_",
+  "CERT_",
+  "CHAIN_",
+  "KEY_",
+  "ISSUER_",
+  "FILE_",
   "INVALID_ARGUMENT",
 ]);
-
-/** True for a {@link CsrError}, also when two copies of this package are installed. */
-export function isCsrError(value: unknown): value is CsrError {
-  return (
-    value instanceof Error &&
-    (value.name === "CsrError" || value instanceof CsrError) &&
-    typeof (value as { code?: unknown }).code === "string" &&
-    CODES.has((value as unknown as { code: string }).code)
-  );
-}
 
 /** A short description of an unknown thrown value, safe for error messages. */
 export function describeError(error: unknown): string {

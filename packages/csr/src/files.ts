@@ -150,7 +150,7 @@ export async function readPrivateKeyFile(
   options.signal?.throwIfAborted();
   let content: Buffer;
   try {
-    content = await readFile(path, options.signal === undefined ? {} : { signal: options.signal });
+    content = await readFile(path, { signal: options.signal });
   } catch (error) {
     if (isAbort(error, options.signal)) throw error;
     if (errnoCode(error) === "ENOENT") {

@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 import type { RegistrationStatus, WireErrorDetails } from "./protocol.ts";
 
 export type DpsErrorCode =
@@ -51,7 +51,7 @@ export class DpsError extends SkittleError<DpsErrorCode> {
   readonly problems: readonly string[] | undefined;
 
   constructor(code: DpsErrorCode, message: string, details: DpsErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.statusCode = details.statusCode;
     this.errorCode = details.errorCode;
     this.trackingId = details.trackingId;
@@ -64,11 +64,7 @@ export class DpsError extends SkittleError<DpsErrorCode> {
 }
 
 /** True for a {@link DpsError}, also across copies of this package. */
-export function isDpsError(value: unknown): value is DpsError {
-  if (!(value instanceof Error) || value.name !== "DpsError") return false;
-  const code: unknown = (value as { code?: unknown }).code;
-  return typeof code === "string" && code.startsWith("DPS_");
-}
+export const isDpsError = errorGuard<DpsError>("DpsError", "DPS_");
 
 export const UNAUTHORIZED_HINT =
   "Likely causes: a wrong device or group key, or an expired SAS token; an X.509 CA that is not " +

@@ -67,7 +67,7 @@ export function checkIssuedChain(
       const root = pems[pems.length - 1] as string;
       const verdict = verifyChain(pems, {
         trustedRoots: [root],
-        ...(options.clock === undefined ? {} : { clock: options.clock }),
+        clock: options.clock,
       });
       if (!verdict.valid) problems.push(...verdict.problems);
     }

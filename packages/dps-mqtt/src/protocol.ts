@@ -44,7 +44,7 @@ export interface RegisterRequestBody {
   /** Custom allocation data, passed through to the allocation webhook. */
   payload?: unknown;
   /** base64 DER PKCS#10, no PEM armour, no line breaks. */
-  csr?: string;
+  csr?: string | undefined;
 }
 
 /** The JSON body of a register request: `{"registrationId","payload"?,"csr"?}`. */
@@ -230,11 +230,11 @@ function readRegistrationState(raw: Record<string, unknown>): WireRegistrationSt
 
 /** `ProvisioningServiceErrorDetails`: the body of a 4xx/5xx answer. */
 export interface WireErrorDetails {
-  errorCode?: number;
-  trackingId?: string;
-  message?: string;
-  timestampUtc?: string;
-  info?: Record<string, string>;
+  errorCode?: number | undefined;
+  trackingId?: string | undefined;
+  message?: string | undefined;
+  timestampUtc?: string | undefined;
+  info?: Record<string, string> | undefined;
 }
 
 /** Reads whatever error details a body carries; never throws. */

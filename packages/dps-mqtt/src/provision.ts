@@ -224,8 +224,8 @@ export async function provision(options: ProvisionOptions): Promise<Registration
                 registerTopic,
                 registerRequestBody({
                   registrationId: settings.registrationId,
-                  ...(settings.payload === undefined ? {} : { payload: settings.payload }),
-                  ...(settings.csrWire === undefined ? {} : { csr: settings.csrWire }),
+                  payload: settings.payload,
+                  csr: settings.csrWire,
                 }),
                 { signal, timeoutMs: settings.requestTimeoutMs },
               )
@@ -416,7 +416,7 @@ function clientOptionsFor(settings: Settings): IClientOptions {
   const credentials = mqttCredentials(settings.attestation, {
     idScope: settings.idScope,
     clock: settings.clock,
-    ...(settings.sasTtlSeconds === undefined ? {} : { ttlSeconds: settings.sasTtlSeconds }),
+    ttlSeconds: settings.sasTtlSeconds,
   });
   const username = dpsUsername(
     settings.idScope,
@@ -457,7 +457,7 @@ function clientOptionsFor(settings: Settings): IClientOptions {
 
 async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
   const invalid = (message: string, cause?: unknown): DpsError =>
-    new DpsError("DPS_INVALID_OPTIONS", message, cause === undefined ? {} : { cause });
+    new DpsError("DPS_INVALID_OPTIONS", message, { cause });
   if (typeof options.host !== "string" || options.host.trim() === "") {
     throw invalid("host is required: the DPS host name, e.g. global.azure-devices-provisioning.net.");
   }

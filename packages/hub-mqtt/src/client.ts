@@ -598,7 +598,7 @@ export class HubClient {
     if (credentials.kind === "sas") {
       options.password = createSasToken(deviceResourceUri(s.hostName, s.deviceId), credentials.deviceKey, {
         clock: s.clock,
-        ...(credentials.ttlSeconds === undefined ? {} : { ttlSeconds: credentials.ttlSeconds }),
+        ttlSeconds: credentials.ttlSeconds,
       });
     } else {
       options.cert = credentials.certificatePem;
@@ -1036,12 +1036,12 @@ function messageOf(error: unknown): string {
 
 function checkCredentials(credentials: HubCredentials, deviceId: string): HubCredentials {
   const invalid = (message: string, cause?: unknown): HubError =>
-    new HubError("HUB_INVALID_OPTIONS", message, cause === undefined ? {} : { cause });
+    new HubError("HUB_INVALID_OPTIONS", message, { cause });
   if (credentials?.kind === "sas") {
     try {
       // Validates the key (and ttl) once, without keeping the token.
       createSasToken(deviceResourceUri("validation", deviceId), credentials.deviceKey, {
-        ...(credentials.ttlSeconds === undefined ? {} : { ttlSeconds: credentials.ttlSeconds }),
+        ttlSeconds: credentials.ttlSeconds,
       });
     } catch (error) {
       throw invalid(`credentials.deviceKey is unusable: ${messageOf(error)}`, error);
@@ -1083,7 +1083,7 @@ function checkCredentials(credentials: HubCredentials, deviceId: string): HubCre
 
 async function checkCsr(csr: RenewalCsr, deviceId: string): Promise<string> {
   const invalid = (message: string, cause?: unknown): HubError =>
-    new HubError("HUB_INVALID_OPTIONS", message, cause === undefined ? {} : { cause });
+    new HubError("HUB_INVALID_OPTIONS", message, { cause });
   if (typeof csr?.wire !== "string")
     throw invalid("csr.wire is required: the CSR as base64 DER (createCsr().wire) or PEM.");
   const wire = csr.wire

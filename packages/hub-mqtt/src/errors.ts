@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 export type HubErrorCode =
   /** The options or arguments are unusable (missing host, CN ≠ device id, key not the certificate's…). */
@@ -48,7 +48,7 @@ export class HubError extends SkittleError<HubErrorCode> {
   readonly problems: readonly string[] | undefined;
 
   constructor(code: HubErrorCode, message: string, details: HubErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.statusCode = details.statusCode;
     this.errorCode = details.errorCode;
     this.trackingId = details.trackingId;
@@ -60,11 +60,7 @@ export class HubError extends SkittleError<HubErrorCode> {
 }
 
 /** True for a {@link HubError}, also across copies of this package. */
-export function isHubError(value: unknown): value is HubError {
-  if (!(value instanceof Error) || value.name !== "HubError") return false;
-  const code: unknown = (value as { code?: unknown }).code;
-  return typeof code === "string" && code.startsWith("HUB_");
-}
+export const isHubError = errorGuard<HubError>("HubError", "HUB_");
 
 export const UNAUTHORIZED_HINT =
   "Likely causes: a wrong device key or an expired SAS token; a certificate whose CN is not the device id, that was not " +

@@ -1,3 +1,4 @@
+import { errorFromAnotherCopy } from "@skittlesorter/test-utils";
 import { describe, expect, it } from "vitest";
 import { HubError, isHubError } from "./errors.ts";
 import {
@@ -185,7 +186,7 @@ describe("HubError", () => {
       errorCode: 409004,
     });
     expect(isHubError(error)).toBe(true);
-    expect(isHubError(Object.assign(new Error("x"), { name: "HubError", code: "HUB_CLOSED" }))).toBe(true);
-    expect(isHubError(Object.assign(new Error("x"), { code: "HUB_CLOSED" }))).toBe(false);
+    expect(isHubError(errorFromAnotherCopy(error))).toBe(true);
+    expect(isHubError(Object.assign(new Error("x"), { name: "HubError", code: "HUB_CLOSED" }))).toBe(false);
   });
 });

@@ -195,11 +195,11 @@ export function parseRetryAfter(value: string | null | undefined): number | unde
 
 /** The error body IoT Hub sends: `{errorCode, message, trackingId, timestampUtc, info}`. */
 export interface WireErrorDetails {
-  errorCode?: number;
-  message?: string;
-  trackingId?: string;
-  timestampUtc?: string;
-  info?: Record<string, unknown>;
+  errorCode?: number | undefined;
+  message?: string | undefined;
+  trackingId?: string | undefined;
+  timestampUtc?: string | undefined;
+  info?: Record<string, unknown> | undefined;
 }
 
 export function parseErrorDetails(body: unknown): WireErrorDetails {

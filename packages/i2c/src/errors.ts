@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 /** Every error code the i2c package produces. */
 export type I2cErrorCode =
@@ -44,7 +44,7 @@ export class I2cError extends SkittleError<I2cErrorCode> {
   readonly devicePath: string | undefined;
 
   constructor(code: I2cErrorCode, message: string, details: I2cErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.address = details.address;
     this.operation = details.operation;
     this.osCode = details.osCode;
@@ -53,14 +53,7 @@ export class I2cError extends SkittleError<I2cErrorCode> {
 }
 
 /** True for an {@link I2cError}, also across two copies of this package. */
-export function isI2cError(value: unknown): value is I2cError {
-  return (
-    value instanceof Error &&
-    value.name === "I2cError" &&
-    typeof (value as unknown as { code?: unknown }).code === "string" &&
-    (value as unknown as { code: string }).code.startsWith("I2C_")
-  );
-}
+export const isI2cError = errorGuard<I2cError>("I2cError", "I2C_");
 
 export function hex(value: number): string {
   return `0x${value.toString(16).padStart(2, "0")}`;

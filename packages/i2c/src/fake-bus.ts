@@ -31,13 +31,13 @@ export interface I2cTransaction {
   operation: Exclude<I2cOperation, "open" | "close">;
   address: number;
   /** The command (register) byte, for the SMBus operations that have one. */
-  command?: number;
+  command?: number | undefined;
   /** Bytes written, or bytes read back (empty when the transaction failed). */
   bytes: number[];
   /** When it happened, on the bus's clock. */
   atMs: number;
   /** The error code when the transaction failed (`I2C_NACK`, `I2C_TIMEOUT`, …). */
-  error?: string;
+  error?: string | undefined;
 }
 
 /** A fault to inject into the next matching transactions. */
@@ -159,7 +159,7 @@ export class FakeI2cBus implements I2cBus {
     const entry: I2cTransaction = {
       operation,
       address,
-      ...(command === undefined ? {} : { command }),
+      command,
       bytes: [],
       atMs: this.#clock.now(),
     };

@@ -1,10 +1,3 @@
 export { type ConformanceCase, type I2cBusHarness, i2cBusConformance } from "./conformance.ts";
-export {
-  FakeI2cBus,
-  type FakeI2cBusOptions,
-  type I2cDevice,
-  type I2cFault,
-  type I2cTransaction,
-} from "./fake-bus.ts";
-export { MemoryDevice } from "./memory-device.ts";
-export { createOsError, OS_ERRORS, type OsError, type OsErrorCode } from "./os-error.ts";
+// The emulator subpath's exports, kept here for code written before `@skittlesorter/i2c/emulator` existed.
+export * from "./emulator.ts";

@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 export type ServoErrorCode =
   | "SERVO_INVALID_OPTION"
@@ -27,20 +27,15 @@ export class ServoError extends SkittleError<ServoErrorCode> {
   readonly osCode: string | undefined;
 
   constructor(code: ServoErrorCode, message: string, details: ServoErrorDetails = {}) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.channel = details.channel;
     this.path = details.path;
     this.osCode = details.osCode;
   }
 }
 
-export function isServoError(value: unknown): value is ServoError {
-  return (
-    value instanceof Error &&
-    typeof (value as unknown as { code?: unknown }).code === "string" &&
-    (value as unknown as { code: string }).code.startsWith("SERVO_")
-  );
-}
+/** True for a {@link ServoError}, also across copies of this package. */
+export const isServoError = errorGuard<ServoError>("ServoError", "SERVO_");
 
 export function hex(value: number): string {
   return `0x${value.toString(16).padStart(2, "0")}`;

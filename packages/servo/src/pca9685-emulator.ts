@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from "@skittlesorter/core";
-import type { I2cDevice } from "@skittlesorter/i2c/testing";
+import type { I2cDevice } from "@skittlesorter/i2c/emulator";
 import { hex } from "./errors.ts";
 import type { EdgeTimer } from "./oscillator.ts";
 import { channelRegister, LED_FULL, MODE1, PCA9685_OSCILLATOR_HZ, PCA9685_REG } from "./pca9685.ts";

@@ -177,7 +177,10 @@ export class ServoMotion {
   #targetDeg: number | undefined;
   #commandedAtMs = Number.NEGATIVE_INFINITY;
 
-  constructor(calibration: Partial<ServoCalibration> = {}, options: { initialAngleDeg?: number } = {}) {
+  constructor(
+    calibration: Partial<ServoCalibration> = {},
+    options: { initialAngleDeg?: number | undefined } = {},
+  ) {
     this.calibration = servoCalibration(calibration);
     this.#fromDeg = options.initialAngleDeg;
     this.#targetDeg = options.initialAngleDeg;

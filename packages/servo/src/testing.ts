@@ -1,15 +1,3 @@
 export { type ServoDriverHarness, servoDriverConformance } from "./conformance.ts";
-export {
-  createFakeSysfsPwm,
-  type FakePwmChannelState,
-  type FakePwmChip,
-  FakeSysfsPwm,
-  type FakeSysfsPwmOptions,
-  type PwmOutputChange,
-  RASPBERRY_PI_PWM_LAYOUTS,
-} from "./fake-sysfs.ts";
-export {
-  Pca9685Emulator,
-  type Pca9685EmulatorOptions,
-  type Pca9685OutputChange,
-} from "./pca9685-emulator.ts";
+// The emulator subpath's exports, kept here for code written before `@skittlesorter/servo/emulator` existed.
+export * from "./emulator.ts";

@@ -17,7 +17,7 @@ async function settle<T>(pending: Promise<T>): Promise<T> {
 
 async function rig(options: Tcs34725Options = {}, id?: number) {
   const bus = new FakeI2cBus();
-  const chip = new Tcs34725Emulator(id === undefined ? {} : { id });
+  const chip = new Tcs34725Emulator({ id });
   bus.attach(0x29, chip);
   const sensor = await settle(openTcs34725(bus, options));
   return { bus, chip, sensor };

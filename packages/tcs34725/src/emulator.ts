@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from "@skittlesorter/core";
-import type { I2cDevice } from "@skittlesorter/i2c/testing";
+import type { I2cDevice } from "@skittlesorter/i2c/emulator";
 import { hex } from "./errors.ts";
 import {
   AUTO_INCREMENT,

@@ -1,4 +1,4 @@
-import { SkittleError } from "@skittlesorter/core";
+import { errorGuard, SkittleError } from "@skittlesorter/core";
 
 export type Tcs34725ErrorCode =
   | "TCS34725_NOT_FOUND"
@@ -18,19 +18,14 @@ export class Tcs34725Error extends SkittleError<Tcs34725ErrorCode> {
     message: string,
     details: { address?: number | undefined; id?: number | undefined; cause?: unknown } = {},
   ) {
-    super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details.cause });
     this.address = details.address;
     this.id = details.id;
   }
 }
 
-export function isTcs34725Error(value: unknown): value is Tcs34725Error {
-  return (
-    value instanceof Error &&
-    typeof (value as unknown as { code?: unknown }).code === "string" &&
-    (value as unknown as { code: string }).code.startsWith("TCS34725_")
-  );
-}
+/** True for a {@link Tcs34725Error}, also across copies of this package. */
+export const isTcs34725Error = errorGuard<Tcs34725Error>("Tcs34725Error", "TCS34725_");
 
 export function hex(value: number): string {
   return `0x${value.toString(16).padStart(2, "0")}`;

@@ -4,9 +4,9 @@ import { win32 } from "node:path";
 /** What `findBrowser` looks at; every field defaults to the real machine, so tests can pass their own. */
 export interface FindBrowserOptions {
   env?: Readonly<Record<string, string | undefined>>;
-  platform?: NodeJS.Platform;
+  platform?: NodeJS.Platform | undefined;
   /** True when `path` is an executable file. */
-  isExecutable?: (path: string) => boolean;
+  isExecutable?: (path: string) => boolean | undefined;
   /** The text of /etc/os-release, or undefined when there is none. */
   osRelease?: () => string | undefined;
 }

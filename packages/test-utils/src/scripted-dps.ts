@@ -203,9 +203,9 @@ export interface DpsReply {
   status: number;
   body?: unknown;
   /** Appended as `&retry-after=…`. */
-  retryAfter?: number | string;
+  retryAfter?: number | string | undefined;
   /** Answer with this `$rid` instead of the request's. */
-  rid?: string;
+  rid?: string | undefined;
 }
 
 /** `"drop"` destroys the connection without answering; `"silence"` (or undefined) answers nothing. */
@@ -215,9 +215,9 @@ export type DpsScript = (request: DpsRequest, dps: ScriptedDps) => DpsScriptResu
 export interface ScriptedDpsOptions {
   pki: TestPki;
   script: DpsScript;
-  transport?: "mqtts" | "wss";
+  transport?: "mqtts" | "wss" | undefined;
   /** Ask for a TLS client certificate (X.509 attestation); the chain is not checked here. */
-  requestCert?: boolean;
+  requestCert?: boolean | undefined;
   /** Return a CONNACK return code to refuse a connection (4 bad credentials, 5 not authorized). */
   authenticate?: (connection: DpsConnection) => number | undefined;
   /** Topic filters whose SUBSCRIBE is refused (SUBACK 0x80), e.g. a server that is not DPS. */
@@ -397,16 +397,16 @@ function parseRequest(packet: PublishPacket, connection: DpsConnection): DpsRequ
 // A well-behaved DPS as a script, for tests to wrap
 
 export interface StandardDpsOptions {
-  pki?: TestPki;
+  pki?: TestPki | undefined;
   /** 202 answers to polls before the 200. Default 1. */
-  pollsBeforeAssigned?: number;
+  pollsBeforeAssigned?: number | undefined;
   /** Answer the register request itself with 200 assigned (no polling). */
-  assignOnRegister?: boolean;
+  assignOnRegister?: boolean | undefined;
   /** `retry-after` on 202s; undefined sends none. Default 1. */
   retryAfter?: number | undefined;
-  hub?: string;
+  hub?: string | undefined;
   /** How to issue; default: sign the CSR as is. */
-  issue?: (csrWire: string, registrationId: string) => Promise<string[]>;
+  issue?: (csrWire: string, registrationId: string) => Promise<string[]> | undefined;
 }
 
 /** register → 202 assigning → poll (202 …) → 200 assigned, with an issued chain when a CSR came. */
@@ -434,7 +434,7 @@ export function standardDps(options: StandardDpsOptions = {}): DpsScript {
       return {
         status: 202,
         body: { operationId, status: "assigning" },
-        ...(retryAfter === undefined ? {} : { retryAfter }),
+        retryAfter,
       };
     }
     const operationId = request.operationId ?? "";
@@ -455,7 +455,7 @@ export function standardDps(options: StandardDpsOptions = {}): DpsScript {
           status: "assigning",
           registrationState: { registrationId: registration.registrationId, status: "assigning" },
         },
-        ...(retryAfter === undefined ? {} : { retryAfter }),
+        retryAfter,
       };
     }
     return assigned(operationId, registration);
@@ -486,7 +486,7 @@ export function standardDps(options: StandardDpsOptions = {}): DpsScript {
           lastUpdatedDateTimeUtc: "2026-01-21T10:30:01.0000000Z",
           etag: "IjYxMDA4ZDQ2LTAwMDAtMDEwMC0wMDAwLTVlOGZlM2QxMDAwMCI=",
           ...(registration.payload === undefined ? {} : { payload: { echo: registration.payload } }),
-          ...(chain === undefined ? {} : { issuedCertificateChain: chain }),
+          issuedCertificateChain: chain,
         },
       },
     };

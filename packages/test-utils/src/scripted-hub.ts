@@ -68,18 +68,18 @@ export type TwinScript = (request: TwinRequest) => HubReply | undefined;
 
 export interface ScriptedHubOptions {
   pki: TestPki;
-  transport?: "mqtts" | "wss";
+  transport?: "mqtts" | "wss" | undefined;
   /** Ask for a TLS client certificate (X.509); the chain is not checked here. */
-  requestCert?: boolean;
+  requestCert?: boolean | undefined;
   /** Return a CONNACK return code to refuse a connection (4 bad credentials, 5 not authorized). */
   authenticate?: (connection: HubConnection) => number | undefined;
   /** Default {@link standardCredentials}. */
-  credentials?: CredentialsScript;
-  twin?: TwinScript;
+  credentials?: CredentialsScript | undefined;
+  twin?: TwinScript | undefined;
   /** Initial desired properties. */
-  desired?: Record<string, unknown>;
+  desired?: Record<string, unknown> | undefined;
   /** Topic filters whose SUBSCRIBE is refused (SUBACK 0x80), e.g. a hub without certificate management. */
-  refuseSubscriptions?: readonly string[];
+  refuseSubscriptions?: readonly string[] | undefined;
 }
 
 export interface ScriptedHub {
@@ -373,7 +373,7 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
 export interface StandardCredentialsOptions {
   pki: TestPki;
   /** How to issue; default: sign the CSR as is with the PKI's issuing CA. */
-  issue?: (csrWire: string, deviceId: string) => Promise<string[]>;
+  issue?: (csrWire: string, deviceId: string) => Promise<string[]> | undefined;
 }
 
 /**

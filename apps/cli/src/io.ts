@@ -1,1 +1,0 @@
-export { CliError, type CliIo, processIo, usageError } from "@skittlesorter/cli-shell";

@@ -1,0 +1,7 @@
+export {
+  createSkittleGenerator,
+  gaussian,
+  type SkittleGenerator,
+  type SkittleGeneratorOptions,
+  seededRandom,
+} from "./generator.ts";
