@@ -207,3 +207,29 @@ describe("reconnect: true", () => {
     });
   });
 });
+
+describe("reconnect: true, operations", () => {
+  it("gives up a send that waited too long for the next connection, and does not send it after the reconnect", async () => {
+    let available = true;
+    const hub = await hubWith({ authenticate: () => (available ? undefined : 3) });
+    const connection = await connectTo(hub, sasOn(hub), {
+      reconnect: true,
+      initialBackoffMs: 10,
+      maxBackoffMs: 20,
+      operationTimeoutMs: 300,
+    });
+    const lost: HubClientError[] = [];
+    connection.onDisconnect((error) => lost.push(error));
+    available = false;
+    hub.liveConnection()?.drop();
+    await expect(connection.send({ body: "timed out", messageId: "m-timed-out" })).rejects.toMatchObject({
+      code: "HUB_TIMEOUT",
+    });
+    available = true;
+    const before = hub.connections.length;
+    await hub.waitFor(() => (hub.connections.length > before ? true : undefined));
+    await connection.send({ body: "after", messageId: "m-after" });
+    expect(hub.telemetry.map((record) => record.payload.toString())).toEqual(["after"]);
+    expect(lost).toEqual([]);
+  });
+});

@@ -2,7 +2,6 @@ import type { Clock, Logger, OperationOptions } from "@skittlesorter/core";
 import { noopLogger } from "@skittlesorter/core";
 import type { HubClient, HubClientOptions, HubTransport } from "@skittlesorter/hub-mqtt";
 import {
-  bounded,
   checkCredentials,
   closedError,
   type DesiredListener,
@@ -229,14 +228,15 @@ class HubMqttConnection implements HubConnection {
     const { signal } = options;
     this.#ensureOpen(signal);
     await this.#operation(
-      this.#client.sendTelemetry(message.body, {
-        messageId: message.messageId,
-        correlationId: message.correlationId,
-        contentType: message.contentType,
-        contentEncoding: message.contentEncoding,
-        properties: message.properties,
-        signal,
-      }),
+      (bound) =>
+        this.#client.sendTelemetry(message.body, {
+          messageId: message.messageId,
+          correlationId: message.correlationId,
+          contentType: message.contentType,
+          contentEncoding: message.contentEncoding,
+          properties: message.properties,
+          signal: bound,
+        }),
       "sending telemetry",
       signal,
     );
@@ -246,7 +246,7 @@ class HubMqttConnection implements HubConnection {
     const { signal } = options;
     this.#ensureOpen(signal);
     await this.#operation(
-      this.#client.updateReportedProperties(patch, { signal }),
+      (bound) => this.#client.updateReportedProperties(patch, { signal: bound }),
       "reporting twin properties",
       signal,
     );
@@ -352,22 +352,39 @@ class HubMqttConnection implements HubConnection {
     );
   }
 
-  async #operation<T>(operation: Promise<T>, what: string, signal: AbortSignal | undefined): Promise<T> {
-    try {
-      return await bounded(operation, {
-        timeoutMs: this.#operationTimeoutMs,
-        signal,
-        timeoutError: () =>
+  /**
+   * Runs `start` bounded by `operationTimeoutMs`. The timeout aborts the client's operation too: in reconnect mode
+   * a message that timed out waiting for the next connection must not be sent behind the caller's back.
+   */
+  async #operation<T>(
+    start: (signal: AbortSignal) => Promise<T>,
+    what: string,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () =>
+        timeout.abort(
           hubError(
             "HUB_TIMEOUT",
             `${this.#credentials.hostName} did not answer within ${this.#operationTimeoutMs} ms while ${what}.`,
             this.#credentials,
           ),
-      });
+        ),
+      this.#operationTimeoutMs,
+    );
+    const timedOut = new Promise<never>((_, reject) =>
+      timeout.signal.addEventListener("abort", () => reject(timeout.signal.reason), { once: true }),
+    );
+    timedOut.catch(() => undefined);
+    try {
+      const bound = signal === undefined ? timeout.signal : AbortSignal.any([signal, timeout.signal]);
+      return await Promise.race([start(bound), timedOut]);
     } catch (error) {
+      if (timeout.signal.aborted && error === timeout.signal.reason && !signal?.aborted) throw error;
       throw this.#failure(error, what, signal);
     } finally {
-      operation.catch(() => undefined);
+      clearTimeout(timer);
     }
   }
 
