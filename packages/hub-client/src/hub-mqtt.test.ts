@@ -145,3 +145,40 @@ describe("hubMqttConnector with reconnect: true", () => {
     expect((await harness.reported())[tag]).toBe("after the reconnect");
   });
 });
+
+describe("hubMqttConnector close and breaks", () => {
+  // Both ends count (the simulator and the proxy run in this process); TLS sockets show as TCPSocketWrap.
+  const openSockets = () =>
+    process.getActiveResourcesInfo().filter((kind) => kind === "TCPSocketWrap").length;
+  const settled = async (before: number) => {
+    for (let i = 0; i < 50 && openSockets() > before; i++) await new Promise((r) => setTimeout(r, 100));
+    return openSockets();
+  };
+
+  it("leaves no socket open and calls no listener when closed while the desired properties are being read", async () => {
+    const before = openSockets();
+    const connection = await connector().connect(devices.x509 as HubCredentials);
+    const desired: unknown[] = [];
+    connection.onDesired((patch) => desired.push(patch));
+    await connection.close();
+    expect(await settled(before)).toBeLessThanOrEqual(before);
+    expect(desired).toEqual([]);
+  });
+
+  it("stops hub-mqtt after reporting a lost connection: it does not reconnect behind the caller", async () => {
+    const before = openSockets();
+    const connection = await hubMqttConnector({
+      ca: simHub.ca,
+      initialBackoffMs: 0,
+      maxBackoffMs: 0,
+    }).connect(devices.sas as HubCredentials);
+    const lost = new Promise<HubClientError>((resolve) => connection.onDisconnect(resolve));
+    simHub.interrupt();
+    expect((await lost).code).toBe("HUB_UNREACHABLE");
+    // Without the stop, hub-mqtt reconnects at once (no backoff) and keeps four sockets open here (client, proxy
+    // both ends, simulator); give it a moment to try, as the official adapter's close test does.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await settled(before)).toBeLessThanOrEqual(before);
+    await connection.close();
+  });
+});
