@@ -217,6 +217,8 @@ describe("changeset version (in a temporary copy of the workspace manifests)", (
       new Set([
         "@skittlesorter/dps-mqtt",
         "@skittlesorter/hub-mqtt",
+        // hub-client depends on hub-mqtt (hubMqttConnector), and fleet and sorter on hub-client.
+        "@skittlesorter/hub-client",
         "@skittlesorter/fleet",
         "@skittlesorter/cli",
         "@skittlesorter/simulator",
@@ -239,9 +241,17 @@ describe("changeset version (in a temporary copy of the workspace manifests)", (
       const logFile = join(dir, folder, "CHANGELOG.md");
       if (name === "@skittlesorter/csr") continue;
       if (bumped.includes(name)) {
+        // Each dependent names the new versions of the bumped packages it depends on directly (csr itself, or
+        // for a dependent of a dependent, e.g. hub-client through hub-mqtt, that dependent).
         const log = await readFile(logFile, "utf8");
-        expect(log).toContain("Updated dependencies");
-        expect(log).toContain(`@skittlesorter/csr@${newCsr}`);
+        const manifest = before.get(name);
+        const bumpedDirect = Object.keys({
+          ...manifest?.dependencies,
+          ...manifest?.optionalDependencies,
+          ...manifest?.peerDependencies,
+        }).filter((dep) => bumped.includes(dep));
+        expect(bumpedDirect, `${name} depends on a bumped package`).not.toEqual([]);
+        for (const dep of bumpedDirect) expect(log).toContain(`${dep}@${after.get(dep)?.version}`);
       } else {
         expect(existsSync(logFile), `${name}: CHANGELOG untouched`).toBe(
           existsSync(join(repo, folder, "CHANGELOG.md")),

@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import type { OperationOptions } from "@skittlesorter/core";
 import { HubClientError, type HubClientErrorCode } from "./errors.ts";
 
@@ -53,6 +54,39 @@ export type MethodHandler = (payload: unknown) => MethodResult | Promise<MethodR
 /** Desired properties as a JSON merge patch, without the twin's `$version` and `$metadata`. */
 export type DesiredListener = (patch: Record<string, unknown>) => void;
 
+/** The CSR a certificate renewal sends, and the public key the issued certificate must carry. */
+export interface RenewalCsr {
+  /** The PKCS#10 CSR as base64 DER (`createCsr(deviceId, keyPair).wire`) or PEM; its CN must be the device id. */
+  wire: string;
+  /** The public key of the key pair the CSR was made with. */
+  publicKey: KeyObject;
+}
+
+export interface RenewCertificateOptions extends OperationOptions {
+  /** `"*"` or the id of a pending request: cancel that request on the hub and start this one. */
+  replace?: string | undefined;
+}
+
+/** A certificate the hub issued, checked against the CSR (leaf CN = device id, leaf key = CSR key, chain verifies). */
+export interface RenewedCertificate {
+  /** PEM, the new device certificate first, then its issuing CA(s): the next `certificatePem` of the credentials. */
+  certificatePem: string;
+  /** The leaf's expiry. */
+  notAfter: Date;
+  /** The hub's id of the request, for support. */
+  requestId: string;
+  correlationId: string | undefined;
+}
+
+/**
+ * Renews the device's X.509 certificate through the hub (`$iothub/credentials`, Azure certificate management).
+ * The live connection is not touched: connect with the new certificate and its key afterwards.
+ */
+export type RenewCertificate = (
+  csr: RenewalCsr,
+  options?: RenewCertificateOptions,
+) => Promise<RenewedCertificate>;
+
 /** A live connection of one device to its IoT Hub. */
 export interface HubConnection {
   readonly deviceId: string;
@@ -68,6 +102,11 @@ export interface HubConnection {
   onDisconnect(listener: (error: HubClientError) => void): () => void;
   /** Disconnects. Idempotent; later operations reject with `HUB_CLOSED`. */
   close(): Promise<void>;
+  /**
+   * Present when the connector can renew the certificate through the hub (feature-detect:
+   * `if (connection.renewCertificate) …`). It may still reject when this hub has no certificate management.
+   */
+  readonly renewCertificate?: RenewCertificate | undefined;
 }
 
 /** Opens device connections to IoT Hub. */

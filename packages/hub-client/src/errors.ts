@@ -28,9 +28,16 @@ export interface HubClientErrorDetails {
   deviceId?: string | undefined;
   /**
    * What the transport reported, when it said more than a message: a Node error code (`ECONNREFUSED`,
-   * `CERT_HAS_EXPIRED`), an MQTT CONNACK return code (`CONNACK 5`) or the SDK's error class (`ThrottlingError`).
+   * `CERT_HAS_EXPIRED`), an MQTT CONNACK return code (`CONNACK 5`), the official SDK's error class
+   * (`ThrottlingError`) or `@skittlesorter/hub-mqtt`'s error code (`HUB_RENEWAL_UNSUPPORTED`).
    */
   reason?: string | undefined;
+  /** The status of the hub's answer to a request (e.g. 409), when it answered with one. */
+  statusCode?: number | undefined;
+  /** The hub's `errorCode` from the answer's body (e.g. 409004), when it sent one. */
+  errorCode?: number | undefined;
+  /** The hub's `trackingId` for the answer, for support. */
+  trackingId?: string | undefined;
 }
 
 /** Every error a hub connection rejects with (except an abort, which rejects with `signal.reason`). */
@@ -38,12 +45,18 @@ export class HubClientError extends SkittleError<HubClientErrorCode> {
   readonly hostName: string | undefined;
   readonly deviceId: string | undefined;
   readonly reason: string | undefined;
+  readonly statusCode: number | undefined;
+  readonly errorCode: number | undefined;
+  readonly trackingId: string | undefined;
 
   constructor(code: HubClientErrorCode, message: string, details: HubClientErrorDetails = {}) {
     super(code, message, details.cause === undefined ? undefined : { cause: details.cause });
     this.hostName = details.hostName;
     this.deviceId = details.deviceId;
     this.reason = details.reason;
+    this.statusCode = details.statusCode;
+    this.errorCode = details.errorCode;
+    this.trackingId = details.trackingId;
   }
 }
 

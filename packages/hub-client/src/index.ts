@@ -10,6 +10,10 @@ export type {
   HubMessage,
   MethodHandler,
   MethodResult,
+  RenewalCsr,
+  RenewCertificate,
+  RenewCertificateOptions,
+  RenewedCertificate,
   SasHubCredentials,
   X509HubCredentials,
 } from "./connection.ts";
@@ -19,3 +23,4 @@ export {
   type HubClientErrorDetails,
   isHubClientError,
 } from "./errors.ts";
+export { type HubMqttConnectorOptions, hubMqttConnector } from "./hub-mqtt.ts";
