@@ -106,7 +106,9 @@ describe("azureIotDeviceConnector errors", () => {
 });
 
 describe("azureIotDeviceConnector close", () => {
-  const openTlsSockets = () => process.getActiveResourcesInfo().filter((kind) => kind === "TLSSocket").length;
+  // TLS sockets show as TCPSocketWrap; the simulator runs in this process, so its ends count too.
+  const openTlsSockets = () =>
+    process.getActiveResourcesInfo().filter((kind) => kind === "TCPSocketWrap").length;
 
   it("leaves no socket open and calls no listener when closed while the twin is still being set up", async () => {
     const before = openTlsSockets();
@@ -118,7 +120,7 @@ describe("azureIotDeviceConnector close", () => {
     // Before the fix, the desired-property set-up still in flight made the SDK connect again after close().
     for (let i = 0; i < 50 && openTlsSockets() > before; i++) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 500));
-    expect(openTlsSockets()).toBe(before);
+    expect(openTlsSockets()).toBeLessThanOrEqual(before);
     expect(desired).toEqual([]);
   });
 });
