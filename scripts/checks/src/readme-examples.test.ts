@@ -51,7 +51,7 @@ it("finds the examples, and marks every hardware-only one with what it needs", (
     expect.arrayContaining([
       "packages/dps-mqtt/README.md",
       "packages/csr/README.md",
-      "apps/simulator/README.md",
+      "packages/simulator/README.md",
     ]),
   );
   expect(examples.filter((example) => example.mode === "type-check").map(slug)).toEqual([
@@ -111,7 +111,7 @@ describe("README examples run as written against the simulator", () => {
     await mkdir(bin);
     for (const [name, main] of [
       ["skittle", "apps/cli/src/main.ts"],
-      ["skittle-sim", "apps/simulator/src/cli-main.ts"],
+      ["skittle-sim", "packages/simulator/src/cli-main.ts"],
     ] as const) {
       await writeFile(
         join(bin, name),
