@@ -4,11 +4,19 @@ export {
   type AdminRequestOptions,
   type AdminResponse,
   readSimConfig,
-} from "./admin-client.ts";
-export { type CliIo, type MainOptions, main } from "./cli.ts";
+} from "./admin/client.ts";
+export { type CliIo, type MainOptions, main } from "./cli/program.ts";
+export { API_VERSIONS, CSR_API_VERSION, DpsErrorCode } from "./dps/protocol.ts";
 export { SimulatorError, type SimulatorErrorCode } from "./errors.ts";
-export type { HubDeviceView } from "./hub-api.ts";
-export type { HubAuthMethod, HubConnectionEvent, TelemetryView } from "./hub-service.ts";
+export type { HubDeviceView } from "./hub/routes.ts";
+export type { HubAuthMethod, HubConnectionEvent, TelemetryView } from "./hub/service.ts";
+export {
+  type SimConfig,
+  type SimEnrollmentGroupInfo,
+  type Simulator,
+  type StartSimulatorOptions,
+  startSimulator,
+} from "./simulator.ts";
 export type {
   AdrDeviceRecord,
   AdrPolicy,
@@ -27,12 +35,4 @@ export type {
   Settings,
   Substatus,
   Twin,
-} from "./model.ts";
-export { API_VERSIONS, CSR_API_VERSION, DpsErrorCode } from "./protocol.ts";
-export {
-  type SimConfig,
-  type SimEnrollmentGroupInfo,
-  type Simulator,
-  type StartSimulatorOptions,
-  startSimulator,
-} from "./simulator.ts";
+} from "./state/model.ts";

@@ -4,7 +4,7 @@ import { deriveDeviceKey } from "@skittlesorter/attestation";
 import { createCsr, generateKeyPair } from "@skittlesorter/csr";
 import { tempDir } from "@skittlesorter/test-utils";
 import { describe, expect, it } from "vitest";
-import { AdminClient } from "./admin-client.ts";
+import { AdminClient } from "./admin/client.ts";
 import { rawDevice, runCli, sasFor, type TestSim } from "./sim.test-support.ts";
 import { startSimulator } from "./simulator.ts";
 

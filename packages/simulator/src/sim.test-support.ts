@@ -12,8 +12,8 @@ import { createCsr, generateKeyPair, privateKeyToPem } from "@skittlesorter/csr"
 import { provision } from "@skittlesorter/dps-mqtt";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { connectAsync, type MqttClient } from "mqtt";
-import { AdminClient } from "./admin-client.ts";
-import { type CliIo, main } from "./cli.ts";
+import { AdminClient } from "./admin/client.ts";
+import { type CliIo, main } from "./cli/program.ts";
 import { type SimConfig, type Simulator, type StartSimulatorOptions, startSimulator } from "./simulator.ts";
 
 export interface TestSim {
@@ -173,7 +173,7 @@ export async function rawDevice(sim: TestSim, options: RawDeviceOptions): Promis
   };
 }
 
-const officialScript = fileURLToPath(new URL("./__fixtures__/official-provision.cjs", import.meta.url));
+const officialScript = fileURLToPath(new URL("./dps/__fixtures__/official-provision.cjs", import.meta.url));
 
 export interface OfficialResult {
   ok: boolean;

@@ -6,8 +6,8 @@ import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import type { Logger } from "@skittlesorter/core";
 import type { Aedes } from "aedes";
 import { createWebSocketStream, WebSocketServer } from "ws";
+import type { TlsMaterial } from "../state/pki.ts";
 import { guardConnection } from "./packet-guard.ts";
-import type { TlsMaterial } from "./pki.ts";
 
 export const WEBSOCKET_PATH = "/$iothub/websocket";
 

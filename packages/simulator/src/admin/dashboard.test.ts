@@ -11,7 +11,7 @@ import {
   type TestSim,
   waitFor,
   x509Of,
-} from "./sim.test-support.ts";
+} from "../sim.test-support.ts";
 
 /** The page's globals, for the functions that run inside the browser (this package has no DOM types). */
 interface PageGlobals {

@@ -1,10 +1,10 @@
 import { validateRegistrationId } from "@skittlesorter/attestation";
 import type { Logger } from "@skittlesorter/core";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
-import type { DeviceSession, DpsAnswer, DpsService } from "./dps-service.ts";
-import { startMqttListeners } from "./mqtt-listeners.ts";
-import type { TlsMaterial } from "./pki.ts";
+import { startMqttListeners } from "../net/mqtt-listeners.ts";
+import type { TlsMaterial } from "../state/pki.ts";
 import { DpsErrorCode, DpsFailure, parseUserName, RESPONSE_TOPIC_FILTER, responseTopic } from "./protocol.ts";
+import type { DeviceSession, DpsAnswer, DpsService } from "./service.ts";
 
 /** Marks packets the simulator sends, the only ones forwarded to devices. */
 const SERVER_MARK = "$skittle-sim";

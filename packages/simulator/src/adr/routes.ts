@@ -1,5 +1,15 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import { certificateFacts } from "@skittlesorter/csr";
+import { mergePatch } from "../hub/service.ts";
+import {
+  HttpError,
+  type RouteHandler,
+  type RouteRequest,
+  type RouteResponse,
+  type Router,
+} from "../net/http.ts";
+import type { SimContext } from "../state/context.ts";
+import type { AdrDeviceRecord, AdrPolicy } from "../state/model.ts";
 import {
   ADR_CREDENTIAL_TYPE,
   ADR_DEVICE_NAME,
@@ -10,11 +20,7 @@ import {
   ADR_PROVIDER,
   type AdrService,
   newArmEtag,
-} from "./adr-service.ts";
-import type { SimContext } from "./context.ts";
-import { HttpError, type RouteHandler, type RouteRequest, type RouteResponse, type Router } from "./http.ts";
-import { mergePatch } from "./hub-service.ts";
-import type { AdrDeviceRecord, AdrPolicy } from "./model.ts";
+} from "./service.ts";
 
 export const ADR_API_VERSION = "2025-11-01-preview";
 

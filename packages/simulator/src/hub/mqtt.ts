@@ -1,14 +1,14 @@
 import type { Logger } from "@skittlesorter/core";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
+import { startMqttListeners } from "../net/mqtt-listeners.ts";
+import type { TlsMaterial } from "../state/pki.ts";
 import {
   type HubLink,
   HubRefusal,
   type HubService,
   type HubSession,
   type HubSubscription,
-} from "./hub-service.ts";
-import { startMqttListeners } from "./mqtt-listeners.ts";
-import type { TlsMaterial } from "./pki.ts";
+} from "./service.ts";
 
 export interface HubEndpoint {
   port: number;

@@ -2,11 +2,11 @@ import { randomUUID, X509Certificate } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { parseSasToken, verifySasToken } from "@skittlesorter/attestation";
 import type { Clock, Logger } from "@skittlesorter/core";
-import type { AdrService } from "./adr-service.ts";
-import { commonNameOf, hex, issuedBy, withinValidity } from "./attest.ts";
-import { HttpError } from "./http.ts";
-import type { HubDevice, LinkedHub, StoredTelemetry, Twin } from "./model.ts";
-import type { Store } from "./store.ts";
+import type { AdrService } from "../adr/service.ts";
+import { commonNameOf, hex, issuedBy, withinValidity } from "../dps/attest.ts";
+import { HttpError } from "../net/http.ts";
+import type { HubDevice, LinkedHub, StoredTelemetry, Twin } from "../state/model.ts";
+import type { Store } from "../state/store.ts";
 
 /** How a device authenticated to the hub. */
 export type HubAuthMethod = "sas" | "x509CA" | "x509SelfSigned";

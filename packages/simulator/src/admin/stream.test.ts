@@ -9,7 +9,7 @@ import {
   type TestSim,
   waitFor,
   x509Of,
-} from "./sim.test-support.ts";
+} from "../sim.test-support.ts";
 
 const MESSAGE_BYTES = 128 * 1024;
 /** Far more than any loopback socket buffers plus the 1 MiB bound: reaching it means nobody was cut off. */

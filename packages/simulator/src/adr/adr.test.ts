@@ -1,7 +1,7 @@
 import { createSasToken } from "@skittlesorter/attestation";
 import { connectAsync } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ProvisionedDevice, provisionDevice, startTestSim, type TestSim } from "./sim.test-support.ts";
+import { type ProvisionedDevice, provisionDevice, startTestSim, type TestSim } from "../sim.test-support.ts";
 
 interface ArmDevice {
   id: string;

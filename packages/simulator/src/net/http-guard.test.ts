@@ -1,6 +1,6 @@
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { provisionDevice, runCli, startTestSim, type TestSim } from "./sim.test-support.ts";
+import { provisionDevice, runCli, startTestSim, type TestSim } from "../sim.test-support.ts";
 
 interface RawAnswer {
   status: number;

@@ -20,7 +20,7 @@ import {
   type TestSim,
   waitFor,
   x509Of,
-} from "./sim.test-support.ts";
+} from "../sim.test-support.ts";
 
 const { Client, Message } = deviceSdk;
 const { Mqtt } = mqttTransport;

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Clock, Logger } from "@skittlesorter/core";
 import { certificateFacts } from "@skittlesorter/csr";
-import type { AdrDeviceRecord, AdrPolicy, HubTrust, LinkedHub } from "./model.ts";
-import type { Store } from "./store.ts";
+import type { AdrDeviceRecord, AdrPolicy, HubTrust, LinkedHub } from "../state/model.ts";
+import type { Store } from "../state/store.ts";
 
 export const ADR_PROVIDER = "Microsoft.DeviceRegistry";
 export const ADR_DEVICE_TYPE = "Microsoft.DeviceRegistry/namespaces/devices";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestSim, type TestSim } from "./sim.test-support.ts";
+import { startTestSim, type TestSim } from "../sim.test-support.ts";
 
 async function raw(
   sim: TestSim,

@@ -9,8 +9,8 @@ import {
   privateKeyToPem,
 } from "@skittlesorter/csr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SimulatorError } from "./errors.ts";
-import { officialProvision, rawDevice, runCli, startTestSim, type TestSim } from "./sim.test-support.ts";
+import { SimulatorError } from "../errors.ts";
+import { officialProvision, rawDevice, runCli, startTestSim, type TestSim } from "../sim.test-support.ts";
 
 interface CaView {
   name: string;

@@ -1,9 +1,9 @@
 import { randomBytes, X509Certificate } from "node:crypto";
 import { deriveDeviceKey, validateRegistrationId } from "@skittlesorter/attestation";
 import { certificateFacts } from "@skittlesorter/csr";
-import { LIMITS, type SimContext } from "./context.ts";
-import { newEtag } from "./dps-service.ts";
-import { HttpError, includeSecrets, type RouteRequest, type Router } from "./http.ts";
+import { newEtag } from "../dps/service.ts";
+import { HttpError, includeSecrets, type RouteRequest, type Router } from "../net/http.ts";
+import { LIMITS, type SimContext } from "../state/context.ts";
 import type {
   AdrPolicy,
   AllocationPolicy,
@@ -16,8 +16,8 @@ import type {
   ReprovisionPolicy,
   Settings,
   SymmetricKeyAttestation,
-} from "./model.ts";
-import { createIssuingCa } from "./pki.ts";
+} from "../state/model.ts";
+import { createIssuingCa } from "../state/pki.ts";
 
 const bad = (code: string, message: string): HttpError => new HttpError(400, code, message);
 

@@ -1,15 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AdrService } from "./adr-service.ts";
-import type { SimContext } from "./context.ts";
-import { HttpError, includeSecrets, type RouteRequest, type Router } from "./http.ts";
+import type { AdrService } from "../adr/service.ts";
+import { HttpError, includeSecrets, type RouteRequest, type Router } from "../net/http.ts";
+import type { SimContext } from "../state/context.ts";
+import type { AuditEvent, HubDevice, Twin } from "../state/model.ts";
 import {
   HUB_LIMITS,
   type HubConnectionEvent,
   type HubService,
   type TelemetryView,
   telemetryView,
-} from "./hub-service.ts";
-import type { AuditEvent, HubDevice, Twin } from "./model.ts";
+} from "./service.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const HEARTBEAT_MS = 15_000;

@@ -1,8 +1,8 @@
 import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { SimulatorError } from "./errors.ts";
-import { SIM_JSON, type SimConfig } from "./simulator.ts";
+import { SimulatorError } from "../errors.ts";
+import { SIM_JSON, type SimConfig } from "../simulator.ts";
 
 export interface AdminRequestOptions {
   body?: unknown;

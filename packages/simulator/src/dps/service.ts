@@ -8,7 +8,6 @@ import {
   issueCertificate,
   parseCsr,
 } from "@skittlesorter/csr";
-import { type Attested, attest, type Credentials } from "./attest.ts";
 import type {
   AdrPolicy,
   Enrollment,
@@ -18,10 +17,11 @@ import type {
   Registration,
   Settings,
   Substatus,
-} from "./model.ts";
-import type { KeyCache } from "./pki.ts";
+} from "../state/model.ts";
+import type { KeyCache } from "../state/pki.ts";
+import type { Store } from "../state/store.ts";
+import { type Attested, attest, type Credentials } from "./attest.ts";
 import { API_VERSIONS, CSR_API_VERSION, DpsErrorCode, DpsFailure, parseRequestTopic } from "./protocol.ts";
-import type { Store } from "./store.ts";
 
 /** One device connection, as the DPS front end saw it. */
 export interface DeviceSession extends Credentials {

@@ -17,8 +17,8 @@ import {
   sasFor,
   startTestSim,
   type TestSim,
-} from "./sim.test-support.ts";
-import { startSimulator } from "./simulator.ts";
+} from "../sim.test-support.ts";
+import { startSimulator } from "../simulator.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

@@ -7,9 +7,9 @@ import {
   verifySasToken,
 } from "@skittlesorter/attestation";
 import type { Clock } from "@skittlesorter/core";
-import type { CaCertificate, Enrollment, EnrollmentGroup, IndividualEnrollment } from "./model.ts";
+import type { CaCertificate, Enrollment, EnrollmentGroup, IndividualEnrollment } from "../state/model.ts";
+import type { Store } from "../state/store.ts";
 import { DpsErrorCode, DpsFailure } from "./protocol.ts";
-import type { Store } from "./store.ts";
 
 /** What a device presented on its connection. */
 export interface Credentials {

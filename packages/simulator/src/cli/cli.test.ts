@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "@skittlesorter/test-utils";
 import { describe, expect, it } from "vitest";
-import { runCli, startTestSim } from "./sim.test-support.ts";
-import type { SimConfig } from "./simulator.ts";
+import { runCli, startTestSim } from "../sim.test-support.ts";
+import type { SimConfig } from "../simulator.ts";
 
-const packageDir = fileURLToPath(new URL("..", import.meta.url));
+const packageDir = fileURLToPath(new URL("../..", import.meta.url));
 
 describe("skittle-sim CLI", () => {
   it("starts, prints one ready line, serves its subcommands, and stops cleanly on SIGTERM", async () => {

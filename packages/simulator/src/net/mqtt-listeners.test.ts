@@ -5,8 +5,8 @@ import { noopLogger, systemClock } from "@skittlesorter/core";
 import { tempDir } from "@skittlesorter/test-utils";
 import { Aedes } from "aedes";
 import { afterEach, describe, expect, it } from "vitest";
+import { ensureTlsMaterial, type TlsMaterial } from "../state/pki.ts";
 import { startMqttListeners } from "./mqtt-listeners.ts";
-import { ensureTlsMaterial, type TlsMaterial } from "./pki.ts";
 
 /**
  * Node has no getter for TCP_NODELAY: a socket records whether it was set (by `setNoDelay` or a server's

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import type { Router } from "./http.ts";
+import type { Router } from "../net/http.ts";
 
 const FILES = {
   "index.html": "text/html; charset=utf-8",
@@ -20,7 +20,7 @@ const SECURITY_HEADERS = {
  * `/` redirects there. The page reads the admin API and its live event stream.
  */
 export async function registerDashboardRoutes(router: Router): Promise<void> {
-  const folder = new URL("../dashboard/", import.meta.url);
+  const folder = new URL("../../dashboard/", import.meta.url);
   const files = new Map<string, { type: string; data: Buffer }>();
   for (const [name, type] of Object.entries(FILES)) {
     files.set(name, { type, data: await readFile(new URL(name, folder)) });

@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
-import { SimulatorError } from "./errors.ts";
+import { SimulatorError } from "../errors.ts";
 import type {
   AdrDeviceRecord,
   AdrPolicy,

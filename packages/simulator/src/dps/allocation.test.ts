@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { allocate } from "./dps-service.ts";
-import type { EnrollmentGroup, LinkedHub } from "./model.ts";
+import type { EnrollmentGroup, LinkedHub } from "../state/model.ts";
+import { allocate } from "./service.ts";
 
 const hub = (name: string, allocationWeight: number, applyAllocationPolicy = true): LinkedHub => ({
   name,

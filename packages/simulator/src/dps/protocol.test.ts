@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { asciiJson } from "./dps-endpoint.ts";
+import { asciiJson } from "./mqtt.ts";
 import { parseRequestTopic, parseUserName, responseTopic } from "./protocol.ts";
 
 describe("parseRequestTopic", () => {
