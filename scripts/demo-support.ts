@@ -304,7 +304,8 @@ export interface Stored {
   summary: {
     total: number;
     devices: { deviceId: string; count: number }[];
-    colors: { color: string; count: number }[];
+    /** Messages per value of the body's `color` (`?groupBy=color`). */
+    groups: { value: string; count: number }[];
   };
   device: {
     connectionState: string;
@@ -343,7 +344,7 @@ export async function readStored(sim: SimConfig, deviceId: string): Promise<Stor
   const id = encodeURIComponent(deviceId);
   const [telemetry, summary, device, twin, issued, registration] = await Promise.all([
     getJson<Stored["telemetry"]>(`${base}/admin/telemetry?device=${id}&limit=10000`),
-    getJson<Stored["summary"]>(`${base}/admin/telemetry/summary?device=${id}`),
+    getJson<Stored["summary"]>(`${base}/admin/telemetry/summary?device=${id}&groupBy=color`),
     getJson<Stored["device"]>(`${base}/admin/devices/${id}`),
     getJson<Stored["twin"]>(`${base}/admin/devices/${id}/twin`),
     getJson<Stored["issued"]>(`${base}/admin/issued-certificates?registrationId=${id}`),
@@ -473,7 +474,7 @@ export function checkRun(input: {
     `${stored.telemetry.length} stored, ids ${min}…${max} (${unique.size} distinct)`,
   );
   const colors = storedColors(stored.telemetry);
-  const summaryColors = Object.fromEntries(stored.summary.colors.map((c) => [c.color, c.count]));
+  const summaryColors = Object.fromEntries(stored.summary.groups.map((g) => [g.value, g.count]));
   add(
     "colours agree: telemetry = sorter = the rig's bins",
     sameCounts(colors, summary.sorting.byColor) &&

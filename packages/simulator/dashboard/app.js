@@ -1,22 +1,26 @@
 // skittle-sim dashboard: plain ES module, no dependencies. Reads the admin API and follows the live event
 // stream (/admin/stream, server-sent events). Device data is only ever written with textContent.
 
-const SKITTLE_COLORS = {
+/** Bar colours for values that name a colour (so the demo's skittles show in their colours); others get BAR_COLOR. */
+const NAMED_COLORS = {
   red: "#e53935",
   orange: "#fb8c00",
   yellow: "#fdd835",
   green: "#43a047",
   purple: "#8e24aa",
+  blue: "#1e88e5",
   none: "#9e9e9e",
-  unknown: "#607d8b",
 };
+const BAR_COLOR = "#607d8b";
+const DEFAULT_GROUP_BY = "color";
 const MAX_MESSAGES = 25;
 
 const state = {
   devices: [],
   registrations: [],
   messages: [],
-  summary: { total: 0, devices: [], colors: [] },
+  summary: { total: 0, devices: [], groups: [] },
+  groupBy: DEFAULT_GROUP_BY,
   selected: undefined,
 };
 
@@ -53,8 +57,26 @@ function el(tag, options = {}, children = []) {
   return node;
 }
 
-function colorOf(name) {
-  return SKITTLE_COLORS[String(name).toLowerCase()] ?? SKITTLE_COLORS.unknown;
+function barColorOf(value) {
+  return NAMED_COLORS[String(value).toLowerCase()] ?? BAR_COLOR;
+}
+
+/** The message's value of the counted property: the JSON body's member, else the application property. */
+function groupValueOf(message) {
+  if (message.bodyEncoding === "utf8") {
+    try {
+      const body = JSON.parse(message.body);
+      const value = body?.[state.groupBy];
+      if (value !== undefined && value !== null && typeof value !== "object") return String(value);
+    } catch {
+      // not JSON: fall back to the properties
+    }
+  }
+  return message.properties?.[state.groupBy];
+}
+
+function summaryPath() {
+  return `/admin/telemetry/summary?groupBy=${encodeURIComponent(state.groupBy)}`;
 }
 
 function time(iso) {
@@ -183,7 +205,7 @@ function renderTelemetry() {
         return el("tr", { attrs: { "data-message-id": message.id } }, [
           el("td", { text: time(message.enqueuedTime) }),
           el("td", { text: message.deviceId, className: "mono" }),
-          el("td", {}, message.color ? [swatch(message.color), message.color] : ["–"]),
+          el("td", {}, groupCell(groupValueOf(message))),
           el("td", { text: properties || "–", className: "mono", title: properties }),
           el("td", { text: message.body, className: "mono", title: message.body }),
         ]);
@@ -192,23 +214,24 @@ function renderTelemetry() {
   showEmpty("telemetry-empty", state.messages.length === 0);
 }
 
-function swatch(color) {
+function groupCell(value) {
+  if (value === undefined || value === "") return ["–"];
   const dot = el("span", { className: "swatch" });
-  dot.style.background = colorOf(color);
-  return dot;
+  dot.style.background = barColorOf(value);
+  return [dot, value];
 }
 
-/** A hand-drawn SVG bar chart of messages per colour. */
+/** A hand-drawn SVG bar chart of messages per value of the counted property. */
 function renderChart() {
-  const svg = $("color-chart");
+  const svg = $("telemetry-chart");
   const ns = "http://www.w3.org/2000/svg";
-  const colors = state.summary.colors;
+  const groups = state.summary.groups ?? [];
   const width = svg.clientWidth || 480;
   const height = 180;
   const top = 18;
   const bottom = 24;
-  const max = Math.max(1, ...colors.map((item) => item.count));
-  const slot = colors.length === 0 ? width : width / colors.length;
+  const max = Math.max(1, ...groups.map((item) => item.count));
+  const slot = groups.length === 0 ? width : width / groups.length;
   const barWidth = Math.min(56, slot * 0.6);
   const nodes = [];
   const line = document.createElementNS(ns, "line");
@@ -218,18 +241,18 @@ function renderChart() {
   line.setAttribute("y2", String(height - bottom));
   line.setAttribute("class", "axis");
   nodes.push(line);
-  colors.forEach((item, index) => {
+  groups.forEach((item, index) => {
     const barHeight = ((height - top - bottom) * item.count) / max;
     const x = index * slot + (slot - barWidth) / 2;
     const group = document.createElementNS(ns, "g");
-    group.setAttribute("data-color", item.color);
+    group.setAttribute("data-value", item.value);
     const rect = document.createElementNS(ns, "rect");
     rect.setAttribute("x", String(x));
     rect.setAttribute("y", String(height - bottom - barHeight));
     rect.setAttribute("width", String(barWidth));
     rect.setAttribute("height", String(Math.max(1, barHeight)));
     rect.setAttribute("rx", "3");
-    rect.setAttribute("fill", colorOf(item.color));
+    rect.setAttribute("fill", barColorOf(item.value));
     const count = document.createElementNS(ns, "text");
     count.setAttribute("x", String(x + barWidth / 2));
     count.setAttribute("y", String(height - bottom - barHeight - 4));
@@ -240,16 +263,16 @@ function renderChart() {
     label.setAttribute("x", String(x + barWidth / 2));
     label.setAttribute("y", String(height - 6));
     label.setAttribute("text-anchor", "middle");
-    label.textContent = item.color;
+    label.textContent = item.value;
     group.append(rect, count, label);
     nodes.push(group);
   });
-  if (colors.length === 0) {
+  if (groups.length === 0) {
     const empty = document.createElementNS(ns, "text");
     empty.setAttribute("x", String(width / 2));
     empty.setAttribute("y", String(height / 2));
     empty.setAttribute("text-anchor", "middle");
-    empty.textContent = "no colours counted yet";
+    empty.textContent = `no messages with "${state.groupBy}" yet`;
     nodes.push(empty);
   }
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
@@ -260,7 +283,7 @@ function renderChart() {
 async function loadTelemetry() {
   const [messages, summary] = await Promise.all([
     api(`/admin/telemetry?limit=${MAX_MESSAGES}`),
-    api("/admin/telemetry/summary"),
+    api(summaryPath()),
   ]);
   const known = new Set(messages.map((message) => message.id));
   // Keep live messages that arrived while loading.
@@ -273,7 +296,7 @@ async function loadTelemetry() {
 }
 
 async function loadSummary() {
-  state.summary = await api("/admin/telemetry/summary");
+  state.summary = await api(summaryPath());
   renderChart();
 }
 
@@ -318,6 +341,14 @@ $("desired-form").addEventListener("submit", async (event) => {
 
 const refreshDevices = debounce(loadDevices, 250);
 const refreshSummary = debounce(loadSummary, 250);
+
+$("group-by-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.groupBy = $("group-by").value.trim() || DEFAULT_GROUP_BY;
+  $("group-by-heading").textContent = state.groupBy;
+  renderTelemetry();
+  refreshSummary();
+});
 const refreshRegistrations = debounce(loadRegistrations, 250);
 const refreshTwin = debounce(loadTwin, 250);
 

@@ -7,9 +7,11 @@ export {
 } from "./admin/client.ts";
 export { type CliIo, type MainOptions, main } from "./cli/program.ts";
 export { API_VERSIONS, CSR_API_VERSION, DpsErrorCode } from "./dps/protocol.ts";
-export { SimulatorError, type SimulatorErrorCode } from "./errors.ts";
+export { isSimulatorError, SimulatorError, type SimulatorErrorCode } from "./errors.ts";
+export type { HubAuthMethod } from "./hub/auth.ts";
 export type { HubDeviceView } from "./hub/routes.ts";
-export type { HubAuthMethod, HubConnectionEvent, TelemetryView } from "./hub/service.ts";
+export type { HubConnectionEvent } from "./hub/service.ts";
+export type { TelemetryView } from "./hub/telemetry.ts";
 export {
   type SimConfig,
   type SimEnrollmentGroupInfo,

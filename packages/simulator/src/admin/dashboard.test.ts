@@ -81,7 +81,7 @@ describe("dashboard", () => {
   });
 
   // Chromium's start-up is the slow part on a busy 2-core machine.
-  it("shows the device, its message count, certificate days left and per-colour counts, live", {
+  it("shows the device, its message count, certificate days left and counts per value of a property (color by default), live", {
     timeout: 90_000,
   }, async () => {
     await send("Red");
@@ -122,8 +122,8 @@ describe("dashboard", () => {
     expect(await page.locator(`#registrations tr[data-registration-id="${device.deviceId}"]`).count()).toBe(
       1,
     );
-    const bar = (color: string) =>
-      page.locator(`#color-chart g[data-color="${color}"] .bar-count`).textContent();
+    const bar = (value: string) =>
+      page.locator(`#telemetry-chart g[data-value="${value}"] .bar-count`).textContent();
     expect(await bar("Red")).toBe("2");
     expect(await bar("Green")).toBe("1");
 
@@ -137,8 +137,15 @@ describe("dashboard", () => {
       row,
       { timeout: 15_000 },
     );
-    await page.waitForSelector('#color-chart g[data-color="Yellow"]', { timeout: 15_000 });
+    await page.waitForSelector('#telemetry-chart g[data-value="Yellow"]', { timeout: 15_000 });
     expect(await page.locator("#telemetry tbody tr").count()).toBe(4);
+
+    // Count by another property: here an application property of every message.
+    await page.locator("#group-by").fill("colorAlert");
+    await page.locator("#group-by-form button").click();
+    await page.waitForSelector('#telemetry-chart g[data-value="detected"]', { timeout: 15_000 });
+    expect(await bar("detected")).toBe("4");
+    expect(await page.locator("#group-by-heading").textContent()).toBe("colorAlert");
 
     // Twin view.
     await page.locator(row).click();

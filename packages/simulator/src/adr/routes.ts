@@ -1,6 +1,6 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
+import { mergePatch } from "@skittlesorter/core";
 import { certificateFacts } from "@skittlesorter/csr";
-import { mergePatch } from "../hub/service.ts";
 import {
   HttpError,
   type RouteHandler,
@@ -9,6 +9,7 @@ import {
   type Router,
 } from "../net/http.ts";
 import type { SimContext } from "../state/context.ts";
+import { isObject } from "../state/json.ts";
 import type { AdrDeviceRecord, AdrPolicy } from "../state/model.ts";
 import {
   ADR_CREDENTIAL_TYPE,
@@ -78,10 +79,6 @@ interface Operation {
 }
 
 const bad = (code: string, message: string): HttpError => new HttpError(400, code, message);
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);

@@ -9,6 +9,14 @@ import {
 import type { Clock } from "@skittlesorter/core";
 import type { CaCertificate, Enrollment, EnrollmentGroup, IndividualEnrollment } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
+import {
+  certificateInfo,
+  commonNameOf,
+  hex,
+  issuedBy,
+  withinValidity,
+  type X509CertificateInfo,
+} from "../state/x509.ts";
 import { DpsErrorCode, DpsFailure } from "./protocol.ts";
 
 /** What a device presented on its connection. */
@@ -19,17 +27,6 @@ export interface Credentials {
   password: string | undefined;
   /** TLS client certificate chain as sent, DER, leaf first; empty without one. */
   peerChain: readonly Buffer[];
-}
-
-export interface X509CertificateInfo {
-  subjectName: string;
-  sha1Thumbprint: string;
-  sha256Thumbprint: string;
-  issuerName: string;
-  notBeforeUtc: string;
-  notAfterUtc: string;
-  serialNumber: string;
-  version: number;
 }
 
 export interface Attested {
@@ -125,46 +122,6 @@ function attestSas(credentials: Credentials, store: Store, clock: Clock): Attest
       : `Unauthorized: the SAS token of registration "${registrationId}" does not match the primary or secondary key of its individual enrollment.`,
     { reason: "SAS_SIGNATURE_MISMATCH" },
   );
-}
-
-export function commonNameOf(certificate: X509Certificate): string | undefined {
-  for (const line of certificate.subject.split("\n")) {
-    if (line.startsWith("CN=")) return line.slice(3);
-  }
-  return undefined;
-}
-
-export function hex(fingerprint: string): string {
-  return fingerprint.replaceAll(":", "").toUpperCase();
-}
-
-function oneLine(name: string): string {
-  return name.split("\n").reverse().join(", ");
-}
-
-export function certificateInfo(certificate: X509Certificate): X509CertificateInfo {
-  return {
-    subjectName: oneLine(certificate.subject),
-    sha1Thumbprint: hex(certificate.fingerprint),
-    sha256Thumbprint: hex(certificate.fingerprint256),
-    issuerName: oneLine(certificate.issuer),
-    notBeforeUtc: new Date(certificate.validFrom).toISOString(),
-    notAfterUtc: new Date(certificate.validTo).toISOString(),
-    serialNumber: certificate.serialNumber.toUpperCase(),
-    version: 3,
-  };
-}
-
-export function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
-  try {
-    return parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey);
-  } catch {
-    return false;
-  }
-}
-
-export function withinValidity(certificate: X509Certificate, now: number): boolean {
-  return Date.parse(certificate.validFrom) <= now && now <= Date.parse(certificate.validTo);
 }
 
 function attestX509(credentials: Credentials, store: Store, clock: Clock): Attested {

@@ -2,13 +2,8 @@ import type { Logger } from "@skittlesorter/core";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
 import { startMqttListeners } from "../net/mqtt-listeners.ts";
 import type { TlsMaterial } from "../state/pki.ts";
-import {
-  type HubLink,
-  HubRefusal,
-  type HubService,
-  type HubSession,
-  type HubSubscription,
-} from "./service.ts";
+import { HubRefusal, type HubSession } from "./auth.ts";
+import type { HubLink, HubService, HubSubscription } from "./service.ts";
 
 export interface HubEndpoint {
   port: number;

@@ -2,14 +2,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AdrService } from "../adr/service.ts";
 import { HttpError, includeSecrets, type RouteRequest, type Router } from "../net/http.ts";
 import type { SimContext } from "../state/context.ts";
+import { isObject } from "../state/json.ts";
 import type { AuditEvent, HubDevice, Twin } from "../state/model.ts";
-import {
-  HUB_LIMITS,
-  type HubConnectionEvent,
-  type HubService,
-  type TelemetryView,
-  telemetryView,
-} from "./service.ts";
+import { HUB_LIMITS, type HubConnectionEvent, type HubService } from "./service.ts";
+import { type TelemetryView, telemetryView } from "./telemetry.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const HEARTBEAT_MS = 15_000;
@@ -17,10 +13,6 @@ const STREAM_TYPES = ["telemetry", "connection", "twin", "audit"] as const;
 type StreamType = (typeof STREAM_TYPES)[number];
 
 const bad = (message: string): HttpError => new HttpError(400, "INVALID_BODY", message);
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 function timeParam(request: RouteRequest, name: string): number | undefined {
   const text = request.query.get(name);
@@ -47,6 +39,20 @@ function integerParam(request: RouteRequest, name: string, min: number, max: num
 }
 
 /** A hub device with what the dashboard shows: connection, activity, message count, certificate. */
+/** `?groupBy=NAME`: the message property (JSON body member or application property) to count messages by. */
+function groupByParam(request: RouteRequest): string | undefined {
+  const name = request.query.get("groupBy");
+  if (name === null || name === "") return undefined;
+  if (name.length > 64 || /["\\\p{Cc}]/u.test(name)) {
+    throw new HttpError(
+      400,
+      "INVALID_QUERY",
+      `"groupBy" must be a property name of at most 64 characters without quotes, backslashes or control characters.`,
+    );
+  }
+  return name;
+}
+
 export interface HubDeviceView extends Omit<HubDevice, "authentication"> {
   /** SAS keys only with `?includeSecrets=true`. */
   authentication: HubDevice["authentication"] | { type: "sas" };
@@ -251,7 +257,8 @@ export function registerHubRoutes(
     };
   });
   router.add("GET", "/admin/telemetry/summary", (request) => {
-    const summary = store.telemetrySummary(request.query.get("device") ?? undefined);
+    const groupBy = groupByParam(request);
+    const summary = store.telemetrySummary(request.query.get("device") ?? undefined, groupBy);
     return {
       body: {
         total: summary.total,
@@ -260,7 +267,8 @@ export function registerHubRoutes(
           count: item.count,
           lastEnqueuedTime: new Date(item.lastEnqueuedAt).toISOString(),
         })),
-        colors: summary.colors,
+        ...(groupBy === undefined ? {} : { groupBy }),
+        groups: summary.groups,
       },
     };
   });

@@ -1,21 +1,45 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Logger } from "@skittlesorter/core";
+import { type Logger, SkittleError } from "@skittlesorter/core";
+import { isSimulatorError, type SimulatorErrorCode } from "../errors.ts";
 
-/** An error answered as `{ "error": { "code", "message" } }` with `status`. */
-export class HttpError extends Error {
+/** An error answered as `{ "error": { "code", "message" } }` with `status`: the HTTP layer's own refusals. */
+export class HttpError extends SkittleError<string> {
   readonly status: number;
-  readonly code: string;
   /** Extra response headers (e.g. `WWW-Authenticate`). */
   readonly headers: Record<string, string>;
 
   constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.name = "HttpError";
+    super(code, message);
     this.status = status;
-    this.code = code;
     this.headers = headers;
   }
+}
+
+/** The HTTP status each domain error answers with: the one place domain codes meet status codes. */
+const STATUS_OF_DOMAIN_ERROR: Partial<Record<SimulatorErrorCode, number>> = {
+  SIM_INVALID_REQUEST: 400,
+  SIM_INVALID_OPTION: 400,
+  SIM_NOT_FOUND: 404,
+  SIM_DEVICE_NOT_ONLINE: 404,
+  SIM_CONFLICT: 409,
+  SIM_PRECONDITION_FAILED: 412,
+  SIM_TIMEOUT: 504,
+};
+
+/** The answer for an error a route threw; undefined for an unexpected one (answered 500 and logged). */
+export function httpAnswerOf(
+  error: unknown,
+): { status: number; code: string; message: string; headers: Record<string, string> } | undefined {
+  if (error instanceof HttpError) {
+    return { status: error.status, code: error.code, message: error.message, headers: error.headers };
+  }
+  if (isSimulatorError(error)) {
+    const status = STATUS_OF_DOMAIN_ERROR[error.code];
+    if (status === undefined) return undefined;
+    return { status, code: error.errorCode ?? error.code, message: error.message, headers: {} };
+  }
+  return undefined;
 }
 
 export interface RouteRequest {
@@ -289,8 +313,14 @@ export async function startJsonServer(options: JsonServerOptions): Promise<{ ser
       }
       send(response, result.status ?? 200, result.body, result.headers);
     } catch (error) {
-      if (error instanceof HttpError) {
-        send(response, error.status, { error: { code: error.code, message: error.message } }, error.headers);
+      const answer = httpAnswerOf(error);
+      if (answer !== undefined) {
+        send(
+          response,
+          answer.status,
+          { error: { code: answer.code, message: answer.message } },
+          answer.headers,
+        );
         return;
       }
       options.logger.error("admin request failed", {

@@ -211,8 +211,6 @@ export interface StoredTelemetry {
   systemProperties: Record<string, string>;
   /** Application properties from the topic's property bag, URL-decoded. */
   properties: Record<string, string>;
-  /** Skittle colour read from a JSON body (`color`/`colour`) or a `color` property, for the dashboard. */
-  color?: string;
   body: Buffer;
 }
 

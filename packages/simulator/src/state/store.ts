@@ -22,7 +22,7 @@ import type {
  * Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Never edit a shipped
  * entry: append a new one. Entities whose shape grows are kept as JSON documents beside their keys.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE hubs (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -74,7 +74,15 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE twins (hub TEXT NOT NULL, device_id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (hub, device_id));
   CREATE TABLE adr_devices (namespace TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (namespace, name));
   `,
+  // The simulator emulates Azure, not the sorter: telemetry is no longer read for a skittle colour (the dashboard
+  // counts messages by any property instead), so the column goes.
+  `
+  ALTER TABLE telemetry DROP COLUMN color;
+  `,
 ];
+
+/** The path that keeps a database in memory. */
+export const IN_MEMORY = ":memory:";
 
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -93,16 +101,23 @@ export class Store {
     this.#db = db;
   }
 
-  /** Opens (creating if needed) the database at `path` and migrates it to {@link SCHEMA_VERSION}. */
+  /**
+   * Opens (creating if needed) the database at `path` and migrates it to {@link SCHEMA_VERSION}. `":memory:"` keeps
+   * it in memory only: nothing is written to disk.
+   */
   static open(path: string): Store {
     let db: Database.Database;
     try {
-      // The database holds enrollment keys: owner-only, like the key files (WAL/SHM files inherit the mode).
-      closeSync(openSync(path, "a", 0o600));
-      chmodSync(path, 0o600);
-      db = new Database(path);
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = NORMAL");
+      if (path === IN_MEMORY) {
+        db = new Database(IN_MEMORY);
+      } else {
+        // The database holds enrollment keys: owner-only, like the key files (WAL/SHM files inherit the mode).
+        closeSync(openSync(path, "a", 0o600));
+        chmodSync(path, 0o600);
+        db = new Database(path);
+        db.pragma("journal_mode = WAL");
+        db.pragma("synchronous = NORMAL");
+      }
       db.pragma("foreign_keys = ON");
       db.pragma("busy_timeout = 5000");
     } catch (error) {
@@ -156,7 +171,7 @@ export class Store {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.#db.pragma("wal_checkpoint(TRUNCATE)");
+      if (this.#db.memory === false) this.#db.pragma("wal_checkpoint(TRUNCATE)");
     } finally {
       this.#db.close();
     }
@@ -398,10 +413,10 @@ export class Store {
 
   /** Stores one device-to-cloud message; returns its id. */
   addTelemetry(message: Omit<StoredTelemetry, "id">): number {
-    const { body, hub, deviceId, enqueuedAt, color, ...doc } = message;
+    const { body, hub, deviceId, enqueuedAt, ...doc } = message;
     const result = this.#statement(
-      "INSERT INTO telemetry (hub, device_id, enqueued_at, color, doc, body) VALUES (?, ?, ?, ?, ?, ?)",
-    ).run(hub, deviceId, enqueuedAt, color ?? null, JSON.stringify(doc), body);
+      "INSERT INTO telemetry (hub, device_id, enqueued_at, doc, body) VALUES (?, ?, ?, ?, ?)",
+    ).run(hub, deviceId, enqueuedAt, JSON.stringify(doc), body);
     return Number(result.lastInsertRowid);
   }
 
@@ -431,7 +446,7 @@ export class Store {
     const limit = Math.max(1, Math.min(query.limit ?? 100, 10_000));
     const order = query.afterId === undefined ? "DESC" : "ASC";
     const rows = this.#statement(
-      `SELECT id, hub, device_id, enqueued_at, color, doc, body FROM telemetry ${
+      `SELECT id, hub, device_id, enqueued_at, doc, body FROM telemetry ${
         where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`
       } ORDER BY id ${order} LIMIT ?`,
     ).all(...params, limit) as TelemetryRow[];
@@ -439,21 +454,37 @@ export class Store {
     return rows.map(telemetryFromRow);
   }
 
-  /** Message counts per device (with the last enqueue time) and per colour. */
-  telemetrySummary(deviceId?: string): {
+  /**
+   * Message counts per device (with the last enqueue time) and, with `groupBy`, per value of that property: read
+   * from the JSON body's top-level member of that name, else from the application property of that name.
+   */
+  telemetrySummary(
+    deviceId?: string | undefined,
+    groupBy?: string | undefined,
+  ): {
     total: number;
     devices: { deviceId: string; count: number; lastEnqueuedAt: number }[];
-    colors: { color: string; count: number }[];
+    groups: { value: string; count: number }[];
   } {
     const filter = deviceId === undefined ? "" : "WHERE device_id = ?";
     const params = deviceId === undefined ? [] : [deviceId];
     const devices = this.#statement(
       `SELECT device_id AS deviceId, COUNT(*) AS count, MAX(enqueued_at) AS lastEnqueuedAt FROM telemetry ${filter} GROUP BY device_id ORDER BY device_id`,
     ).all(...params) as { deviceId: string; count: number; lastEnqueuedAt: number }[];
-    const colors = this.#statement(
-      `SELECT color, COUNT(*) AS count FROM telemetry ${filter === "" ? "WHERE" : `${filter} AND`} color IS NOT NULL GROUP BY color ORDER BY count DESC, color`,
-    ).all(...params) as { color: string; count: number }[];
-    return { total: devices.reduce((sum, item) => sum + item.count, 0), devices, colors };
+    const total = devices.reduce((sum, item) => sum + item.count, 0);
+    if (groupBy === undefined) return { total, devices, groups: [] };
+    // A JSON path of one quoted member: `$."name"` (the name is checked to hold no `"` or `\`).
+    const path = `$."${groupBy}"`;
+    const groups = this.#statement(
+      `SELECT value, COUNT(*) AS count FROM (
+         SELECT CAST(COALESCE(
+           CASE WHEN json_valid(CAST(body AS TEXT)) THEN json_extract(CAST(body AS TEXT), ?) END,
+           json_extract(doc, ?)
+         ) AS TEXT) AS value
+         FROM telemetry ${filter}
+       ) WHERE value IS NOT NULL AND value != '' GROUP BY value ORDER BY count DESC, value LIMIT 100`,
+    ).all(path, `$.properties."${groupBy}"`, ...params) as { value: string; count: number }[];
+    return { total, devices, groups };
   }
 
   /** Keeps only the newest `keep` messages; returns how many were deleted. */
@@ -530,7 +561,6 @@ interface TelemetryRow {
   hub: string;
   device_id: string;
   enqueued_at: number;
-  color: string | null;
   doc: string;
   body: Buffer;
 }
@@ -545,6 +575,5 @@ function telemetryFromRow(row: TelemetryRow): StoredTelemetry {
     enqueuedAt: row.enqueued_at,
     body: row.body,
   };
-  if (row.color !== null) message.color = row.color;
   return message;
 }
