@@ -6,7 +6,7 @@ import { createHmac } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { SimConfig, TelemetryView } from "@skittlesorter/simulator";
+import type { SimConfigOnDisk, TelemetryView } from "@skittlesorter/simulator";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const sorterDir = join(repoRoot, "apps", "sorter");
@@ -65,7 +65,7 @@ export interface Secret {
 }
 
 /** The enrollment group keys, the device key derived for `registrationId`, and the ADR bearer token. */
-export function simSecrets(sim: SimConfig, registrationId: string): Secret[] {
+export function simSecrets(sim: SimConfigOnDisk, registrationId: string): Secret[] {
   const secrets: Secret[] = [{ what: "the ADR bearer token", value: sim.adr.token }];
   for (const group of sim.enrollmentGroups) {
     for (const [name, key] of [
@@ -135,7 +135,7 @@ export interface X509Files {
 }
 
 export interface SorterSetup {
-  sim: SimConfig;
+  sim: SimConfigOnDisk;
   attestation: AttestationKind;
   registrationId: string;
   workDir: string;
@@ -339,7 +339,7 @@ async function getJson<T>(url: string): Promise<T> {
 }
 
 /** Reads the device's telemetry, telemetry summary, hub record, twin and issued certificates from the admin API. */
-export async function readStored(sim: SimConfig, deviceId: string): Promise<Stored> {
+export async function readStored(sim: SimConfigOnDisk, deviceId: string): Promise<Stored> {
   const base = sim.http.url;
   const id = encodeURIComponent(deviceId);
   const [telemetry, summary, device, twin, issued, registration] = await Promise.all([
@@ -401,7 +401,7 @@ export function checkRun(input: {
   stored: Stored | undefined;
   skittles: number;
   registrationId: string;
-  sim: SimConfig;
+  sim: SimConfigOnDisk;
 }): Check[] {
   const { attestation, run, summary, stored, skittles, registrationId, sim } = input;
   const checks: Check[] = [];

@@ -14,11 +14,13 @@ import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { connectAsync, type MqttClient } from "mqtt";
 import { AdminClient } from "./admin/client.ts";
 import { type CliIo, main } from "./cli/program.ts";
-import { type SimConfig, type Simulator, type StartSimulatorOptions, startSimulator } from "./simulator.ts";
+import type { SimConfig, SimConfigOnDisk } from "./config.ts";
+import type { StartSimulatorOptions } from "./options.ts";
+import { type Simulator, startSimulator } from "./simulator.ts";
 
 export interface TestSim {
-  sim: Simulator;
-  config: SimConfig;
+  sim: Simulator<SimConfigOnDisk>;
+  config: SimConfigOnDisk;
   dir: TempDir;
   admin: AdminClient;
   rootPem: string;
@@ -27,15 +29,15 @@ export interface TestSim {
 }
 
 /** Starts a simulator on free ports in a fresh temp dir. */
-export async function startTestSim(options: Partial<StartSimulatorOptions> = {}): Promise<TestSim> {
+export async function startTestSim(options: Omit<StartSimulatorOptions, "dataDir"> = {}): Promise<TestSim> {
   const dir = await tempDir("skittle-sim-test-");
   const sim = await startSimulator({
-    dataDir: dir.path,
     dpsPort: 0,
     dpsWsPort: 0,
     hubPort: 0,
     httpPort: 0,
     ...options,
+    dataDir: dir.path,
   });
   const config = sim.config;
   return {

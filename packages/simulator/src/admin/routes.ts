@@ -1,6 +1,7 @@
 import { randomBytes, X509Certificate } from "node:crypto";
 import { deriveDeviceKey, validateRegistrationId } from "@skittlesorter/attestation";
 import { certificateFacts } from "@skittlesorter/csr";
+import { putPolicy } from "../adr/policies.ts";
 import { newEtag } from "../dps/service.ts";
 import { HttpError, includeSecrets, type RouteRequest, type Router } from "../net/http.ts";
 import { LIMITS, type SimContext } from "../state/context.ts";
@@ -17,7 +18,6 @@ import type {
   Settings,
   SymmetricKeyAttestation,
 } from "../state/model.ts";
-import { createIssuingCa } from "../state/pki.ts";
 
 const bad = (code: string, message: string): HttpError => new HttpError(400, code, message);
 
@@ -695,38 +695,6 @@ function hubRoutes(router: Router, context: SimContext): void {
     await context.changed();
     return { status: 204 };
   });
-}
-
-/** Creates or updates an ADR credential policy (a new one gets its own EC P-384 issuing CA). */
-export async function putPolicy(context: SimContext, name: string, validityDays: number): Promise<AdrPolicy> {
-  const { store } = context;
-  const existing = store.getPolicy(context.adrNamespace, name);
-  if (existing !== undefined) {
-    const updated = { ...existing, validityDays };
-    store.putPolicy(updated);
-    store.addEvent(context.nowIso(), "policy.updated", name, { validityDays });
-    return updated;
-  }
-  const namespace = store.getMeta<{ rootCaPem: string; rootKeyFile: string }>("adrNamespace");
-  if (namespace === undefined) throw new Error("ADR namespace missing from the store");
-  const issuing = await createIssuingCa(
-    context.adrDir,
-    context.adrNamespace,
-    name,
-    { certificatePem: namespace.rootCaPem, privateKey: await context.keys.get(namespace.rootKeyFile) },
-    context.clock,
-  );
-  const policy: AdrPolicy = {
-    namespace: context.adrNamespace,
-    name,
-    validityDays,
-    issuingCaPem: issuing.certificatePem,
-    keyFile: issuing.keyFile,
-    created: context.nowIso(),
-  };
-  store.putPolicy(policy);
-  store.addEvent(policy.created, "policy.created", name, { validityDays });
-  return policy;
 }
 
 function policyRoutes(router: Router, context: SimContext): void {

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "@skittlesorter/test-utils";
 import { describe, expect, it } from "vitest";
+import type { SimConfigOnDisk } from "../config.ts";
 import { runCli, startTestSim } from "../sim.test-support.ts";
-import type { SimConfig } from "../simulator.ts";
 
 const packageDir = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -56,7 +56,7 @@ describe("skittle-sim CLI", () => {
       });
       const ready = JSON.parse(stdout.split("\n")[0] ?? "") as { event: string };
       expect(ready.event).toBe("ready");
-      const config = JSON.parse(await readFile(join(dir.path, "sim.json"), "utf8")) as SimConfig;
+      const config = JSON.parse(await readFile(join(dir.path, "sim.json"), "utf8")) as SimConfigOnDisk;
       expect(ready).toEqual({ event: "ready", ...config });
       expect(config).toMatchObject({
         idScope: expect.stringMatching(/^0ne[0-9A-F]{8}$/),
@@ -93,7 +93,7 @@ describe("skittle-sim CLI", () => {
       expect(disabled.stdout).toBe("disabled cli-group\n");
       const shown = await runCli(["enrollment", "show", "cli-group", "--data-dir", dir.path, "--json"]);
       expect(JSON.parse(shown.stdout)).toMatchObject({ enabled: false });
-      const reread = JSON.parse(await readFile(join(dir.path, "sim.json"), "utf8")) as SimConfig;
+      const reread = JSON.parse(await readFile(join(dir.path, "sim.json"), "utf8")) as SimConfigOnDisk;
       expect(reread.enrollmentGroups.map((group) => group.id)).toEqual(["skittlesorter", "cli-group"]);
       const deleted = await runCli(["enrollment", "delete", "cli-group", "--data-dir", dir.path]);
       expect(deleted.code).toBe(0);

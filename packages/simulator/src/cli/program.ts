@@ -3,8 +3,9 @@ import { readFile } from "node:fs/promises";
 import type { Logger } from "@skittlesorter/core";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { AdminClient, dataDirOf, readSimConfig as readSimConfigFor } from "../admin/client.ts";
+import type { SimConfig } from "../config.ts";
 import { SimulatorError } from "../errors.ts";
-import { type SimConfig, startSimulator } from "../simulator.ts";
+import { startSimulator } from "../simulator.ts";
 
 export interface CliIo {
   stdout(text: string): void;

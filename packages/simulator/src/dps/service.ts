@@ -18,8 +18,8 @@ import type {
   Settings,
   Substatus,
 } from "../state/model.ts";
-import type { KeyCache } from "../state/pki.ts";
 import type { Store } from "../state/store.ts";
+import type { KeyVault } from "../state/vault.ts";
 import { type Attested, attest, type Credentials } from "./attest.ts";
 import { API_VERSIONS, CSR_API_VERSION, DpsErrorCode, DpsFailure, parseRequestTopic } from "./protocol.ts";
 
@@ -46,7 +46,7 @@ export interface DpsServiceOptions {
   store: Store;
   idScope: string;
   adrNamespace: string;
-  keys: KeyCache;
+  keys: KeyVault;
   settings: () => Settings;
   clock: Clock;
   logger: Logger;
@@ -622,7 +622,7 @@ export class DpsService {
     const { store, clock } = this.#options;
     const namespace = store.getMeta<{ rootCaPem: string }>("adrNamespace");
     if (namespace === undefined) throw new Error("ADR namespace missing from the store");
-    const privateKey = await this.#options.keys.get(policy.keyFile);
+    const privateKey = await this.#options.keys.key(policy.keyFile);
     const leafPem = await issueCertificate({
       publicKey: csr.publicKey,
       commonName: registrationId,

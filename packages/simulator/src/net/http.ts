@@ -126,7 +126,7 @@ export interface JsonServerOptions {
    * Host names (without port) the server answers to; any other `Host` is refused (DNS rebinding).
    * `localhost`, `127.0.0.1`, `[::1]` and `host` are always allowed.
    */
-  allowedHostNames?: readonly string[];
+  allowedHostNames?: readonly string[] | undefined;
 }
 
 /** Host names every simulator answers to, whatever it binds to. */

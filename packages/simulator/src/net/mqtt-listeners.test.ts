@@ -6,6 +6,7 @@ import { tempDir } from "@skittlesorter/test-utils";
 import { Aedes } from "aedes";
 import { afterEach, describe, expect, it } from "vitest";
 import { ensureTlsMaterial, type TlsMaterial } from "../state/pki.ts";
+import { FileVault } from "../state/vault.ts";
 import { startMqttListeners } from "./mqtt-listeners.ts";
 
 /**
@@ -51,7 +52,7 @@ describe("startMqttListeners", () => {
   it("sets TCP_NODELAY on the MQTT (TLS) and WebSocket connections it accepts", async () => {
     const dir = await tempDir("skittle-sim-listeners-");
     cleanups.push(() => dir[Symbol.asyncDispose]());
-    const tls = await ensureTlsMaterial(dir.path, { clock: systemClock });
+    const tls = await ensureTlsMaterial(new FileVault(dir.path), { clock: systemClock });
     const accepted = acceptedSockets();
 
     // Control: a TLS server without the option leaves Nagle's algorithm on, and the probe sees it.
@@ -83,7 +84,7 @@ describe("startMqttListeners", () => {
   it("closes MQTT and WebSocket connections whose TLS handshake does not complete in time", async () => {
     const dir = await tempDir("skittle-sim-listeners-");
     cleanups.push(() => dir[Symbol.asyncDispose]());
-    const tls = await ensureTlsMaterial(dir.path, { clock: systemClock });
+    const tls = await ensureTlsMaterial(new FileVault(dir.path), { clock: systemClock });
     const listeners = await startMqttListeners({
       label: "test",
       host: "127.0.0.1",

@@ -1,18 +1,17 @@
 import type { Clock, Logger } from "@skittlesorter/core";
 import type { Settings } from "./model.ts";
-import type { KeyCache } from "./pki.ts";
 import type { Store } from "./store.ts";
+import type { KeyVault } from "./vault.ts";
 
 /** What every part of a running simulator shares. */
 export interface SimContext {
   store: Store;
   clock: Clock;
   logger: Logger;
-  keys: KeyCache;
+  /** CA keys and PEMs: files under the data directory, or memory. */
+  vault: KeyVault;
   idScope: string;
   adrNamespace: string;
-  /** Directory of the ADR namespace's CA files. */
-  adrDir: string;
   settings(): Settings;
   updateSettings(patch: Partial<Settings>): Settings;
   /** The current `sim.json` object. */

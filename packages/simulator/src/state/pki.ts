@@ -1,109 +1,104 @@
 import { type KeyObject, X509Certificate } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { join } from "node:path";
 import type { Clock } from "@skittlesorter/core";
 import {
   certificateFacts,
   createCertificateAuthority,
   generateKeyPair,
   issueCertificate,
-  readPrivateKeyFile,
-  writeFileAtomic,
-  writePrivateKeyFile,
+  privateKeyToPem,
 } from "@skittlesorter/csr";
+import type { KeyVault } from "./vault.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Renew the TLS server certificate when it has less than this left. */
 const SERVER_RENEW_BEFORE_MS = 30 * DAY_MS;
 
+const TLS_ROOT = "tls/root.pem";
+const TLS_ROOT_KEY = "tls/root.key";
+const TLS_SERVER = "tls/server.pem";
+const TLS_SERVER_KEY = "tls/server.key";
+
 export interface TlsMaterial {
-  /** Absolute path of the TLS root PEM (sim.json `trustedCaFile`). */
-  rootFile: string;
+  /** Absolute path of the TLS root PEM (sim.json `trustedCaFile`); undefined in memory. */
+  rootFile: string | undefined;
   rootPem: string;
   /** Server certificate followed by the root, PEM. */
   certificateChainPem: string;
   keyPem: string;
 }
 
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
+/** The TLS names of the server certificate: `localhost`, `127.0.0.1`, `::1` and `extraNames`. */
+function serverNames(extraNames: readonly string[]): { dnsNames: string[]; ipAddresses: string[] } {
+  const names = new Set(["localhost", "127.0.0.1", "::1", ...extraNames]);
+  names.delete("0.0.0.0");
+  names.delete("::");
+  return {
+    dnsNames: [...names].filter((name) => isIP(name) === 0),
+    ipAddresses: [...names].filter((name) => isIP(name) !== 0),
+  };
+}
+
+async function ensureTlsRoot(vault: KeyVault, clock: Clock): Promise<{ pem: string; key: KeyObject }> {
+  const pem = await vault.readText(TLS_ROOT);
+  const keyPath = vault.pathOf(TLS_ROOT_KEY);
+  if (pem !== undefined && keyPath !== undefined) return { pem, key: await vault.key(keyPath) };
+  const root = await createCertificateAuthority({
+    commonName: "skittle-sim TLS root",
+    keyType: "ec-p256",
+    validityDays: 3650,
+    pathLength: 0,
+    clock,
+  });
+  await vault.writeKey(TLS_ROOT_KEY, root.privateKey);
+  await vault.writeCertificate(TLS_ROOT, root.certificatePem);
+  return { pem: root.certificatePem, key: root.privateKey };
 }
 
 /**
- * The simulator's own TLS PKI under `DIR/pki/tls`: a root (EC P-256, 10 years, created once) and a server
+ * The simulator's own TLS PKI (`pki/tls` on disk): a root (EC P-256, 10 years, created once) and a server
  * certificate for `localhost`, `127.0.0.1`, `::1` and any extra names, re-issued when a name is missing or
  * it nears expiry. Private keys are written 0600.
  */
 export async function ensureTlsMaterial(
-  pkiDir: string,
-  options: { extraNames?: readonly string[]; clock: Clock },
+  vault: KeyVault,
+  options: { extraNames?: readonly string[] | undefined; clock: Clock },
 ): Promise<TlsMaterial> {
-  const dir = join(pkiDir, "tls");
-  const rootFile = join(dir, "root.pem");
-  const rootKeyFile = join(dir, "root.key");
-  const serverFile = join(dir, "server.pem");
-  const serverKeyFile = join(dir, "server.key");
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-
-  let rootPem = await readIfExists(rootFile);
-  let rootKey: KeyObject;
-  if (rootPem === undefined) {
-    const root = await createCertificateAuthority({
-      commonName: "skittle-sim TLS root",
-      keyType: "ec-p256",
-      validityDays: 3650,
-      pathLength: 0,
-      clock: options.clock,
-    });
-    await writePrivateKeyFile(rootKeyFile, root.privateKey, { overwrite: true });
-    await writeFileAtomic(rootFile, root.certificatePem, { mode: 0o644 });
-    rootPem = root.certificatePem;
-    rootKey = root.privateKey;
-  } else {
-    rootKey = await readPrivateKeyFile(rootKeyFile);
-  }
-
-  const names = new Set(["localhost", "127.0.0.1", "::1", ...(options.extraNames ?? [])]);
-  names.delete("0.0.0.0");
-  names.delete("::");
-  const dnsNames = [...names].filter((name) => isIP(name) === 0);
-  const ipAddresses = [...names].filter((name) => isIP(name) !== 0);
-
-  let serverPem = await readIfExists(serverFile);
-  let keyPem = await readIfExists(serverKeyFile);
+  const root = await ensureTlsRoot(vault, options.clock);
+  const { dnsNames, ipAddresses } = serverNames(options.extraNames ?? []);
+  let serverPem = await vault.readText(TLS_SERVER);
+  let keyPem = await vault.readText(TLS_SERVER_KEY);
   if (serverPem !== undefined && keyPem !== undefined) {
     const facts = certificateFacts(serverPem);
-    const issuer = certificateFacts(rootPem);
     const certificate = new X509Certificate(serverPem);
     const covers =
       dnsNames.every((name) => certificate.checkHost(name, { wildcards: false }) !== undefined) &&
       ipAddresses.every((ip) => certificate.checkIP(ip) !== undefined);
     const fresh = facts.notAfter.getTime() - options.clock.now() > SERVER_RENEW_BEFORE_MS;
-    if (!covers || !fresh || facts.issuer !== issuer.subject) serverPem = undefined;
+    if (!covers || !fresh || facts.issuer !== certificateFacts(root.pem).subject) serverPem = undefined;
   }
   if (serverPem === undefined || keyPem === undefined) {
     const keyPair = await generateKeyPair("ec-p256");
     serverPem = await issueCertificate({
       publicKey: keyPair.publicKey,
       commonName: "localhost",
-      issuer: { certificatePem: rootPem, privateKey: rootKey },
+      issuer: { certificatePem: root.pem, privateKey: root.key },
       validityDays: 397,
       dnsNames,
       ipAddresses,
       extendedKeyUsage: ["serverAuth"],
       clock: options.clock,
     });
-    await writePrivateKeyFile(serverKeyFile, keyPair.privateKey, { overwrite: true });
-    await writeFileAtomic(serverFile, serverPem, { mode: 0o644 });
-    keyPem = await readFile(serverKeyFile, "utf8");
+    await vault.writeKey(TLS_SERVER_KEY, keyPair.privateKey);
+    await vault.writeCertificate(TLS_SERVER, serverPem);
+    keyPem = privateKeyToPem(keyPair.privateKey);
   }
-  return { rootFile, rootPem, certificateChainPem: `${serverPem.trimEnd()}\n${rootPem}`, keyPem };
+  return {
+    rootFile: vault.pathOf(TLS_ROOT),
+    rootPem: root.pem,
+    certificateChainPem: `${serverPem.trimEnd()}\n${root.pem}`,
+    keyPem,
+  };
 }
 
 /** A CA that can sign: its certificate and key. */
@@ -112,9 +107,14 @@ export interface LoadedCa {
   privateKey: KeyObject;
 }
 
-/** Creates the ADR namespace credential: a root CA, EC P-384, 10 years; key 0600 in `dir`. */
+/** Where a namespace's CA files live in the vault. */
+export function adrCaName(namespace: string, file: string): string {
+  return `adr/${namespace}/${file}`;
+}
+
+/** Creates the ADR namespace credential: a root CA, EC P-384, 10 years. */
 export async function createCredentialRoot(
-  dir: string,
+  vault: KeyVault,
   namespace: string,
   clock: Clock,
 ): Promise<{ certificatePem: string; keyFile: string }> {
@@ -125,15 +125,14 @@ export async function createCredentialRoot(
     pathLength: 1,
     clock,
   });
-  const keyFile = join(dir, "credential-root.key");
-  await writePrivateKeyFile(keyFile, root.privateKey, { overwrite: true });
-  await writeFileAtomic(join(dir, "credential-root.pem"), root.certificatePem, { mode: 0o644 });
+  const keyFile = await vault.writeKey(adrCaName(namespace, "credential-root.key"), root.privateKey);
+  await vault.writeCertificate(adrCaName(namespace, "credential-root.pem"), root.certificatePem);
   return { certificatePem: root.certificatePem, keyFile };
 }
 
 /** Creates a policy's issuing CA (EC P-384, 2 years, pathLength 0) signed by the credential root. */
 export async function createIssuingCa(
-  dir: string,
+  vault: KeyVault,
   namespace: string,
   policy: string,
   root: LoadedCa,
@@ -147,23 +146,7 @@ export async function createIssuingCa(
     issuer: root,
     clock,
   });
-  const keyFile = join(dir, `policy-${policy}.key`);
-  await writePrivateKeyFile(keyFile, ca.privateKey, { overwrite: true });
-  await writeFileAtomic(join(dir, `policy-${policy}.pem`), ca.certificatePem, { mode: 0o644 });
+  const keyFile = await vault.writeKey(adrCaName(namespace, `policy-${policy}.key`), ca.privateKey);
+  await vault.writeCertificate(adrCaName(namespace, `policy-${policy}.pem`), ca.certificatePem);
   return { certificatePem: ca.certificatePem, keyFile };
-}
-
-/** Loads CA keys from their files once and keeps them in memory. */
-export class KeyCache {
-  readonly #keys = new Map<string, Promise<KeyObject>>();
-
-  get(keyFile: string): Promise<KeyObject> {
-    let key = this.#keys.get(keyFile);
-    if (key === undefined) {
-      key = readPrivateKeyFile(keyFile);
-      key.catch(() => this.#keys.delete(keyFile));
-      this.#keys.set(keyFile, key);
-    }
-    return key;
-  }
 }
