@@ -225,6 +225,7 @@ export async function runCli(
     stderr: (text) => {
       stderr += text;
     },
+    cwd: process.cwd(),
   };
   const code = await main(argv, { io });
   return { code, stdout, stderr };

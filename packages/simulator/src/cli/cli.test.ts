@@ -1,11 +1,13 @@
 import { spawn } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "@skittlesorter/test-utils";
 import { describe, expect, it } from "vitest";
 import type { SimConfigOnDisk } from "../config.ts";
 import { runCli, startTestSim } from "../sim.test-support.ts";
+import { main } from "./program.ts";
 
 const packageDir = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -137,6 +139,51 @@ describe("skittle-sim CLI", () => {
       }
     } finally {
       await sim.close();
+    }
+  });
+
+  it("--tls-handshake-timeout-ms reaches the endpoints: a connection that never starts TLS is closed", {
+    timeout: 30_000,
+  }, async () => {
+    await using dir = await tempDir("skittle-sim-cli-");
+    const zero = await runCli(["start", "--data-dir", dir.path, "--tls-handshake-timeout-ms", "0"]);
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toContain("--tls-handshake-timeout-ms");
+
+    const stop = new AbortController();
+    let stdout = "";
+    const io = { stdout: (text: string) => void (stdout += text), stderr: () => {} };
+    const running = main(
+      [
+        "start",
+        "--data-dir",
+        dir.path,
+        "--dps-port",
+        "0",
+        "--hub-port",
+        "0",
+        "--http-port",
+        "0",
+        "--json",
+      ].concat(["--tls-handshake-timeout-ms", "200", "--log-level", "silent"]),
+      { io, signal: stop.signal },
+    );
+    try {
+      while (!stdout.includes("\n")) await new Promise((resolve) => setTimeout(resolve, 20));
+      const ready = JSON.parse(stdout.split("\n")[0] ?? "") as SimConfigOnDisk;
+      // A plain TCP connection that sends no ClientHello: without the option it would stay open 10 s.
+      const socket = connect(ready.dps.port, ready.dps.host);
+      const closed = await new Promise<boolean>((resolve) => {
+        const guard = setTimeout(() => resolve(false), 8_000);
+        socket.once("close", () => {
+          clearTimeout(guard);
+          resolve(true);
+        });
+      });
+      expect(closed).toBe(true);
+    } finally {
+      stop.abort();
+      expect(await running).toBe(0);
     }
   });
 });
