@@ -152,7 +152,12 @@ describe("skittle-sim CLI", () => {
 
     const stop = new AbortController();
     let stdout = "";
-    const io = { stdout: (text: string) => void (stdout += text), stderr: () => {} };
+    const io = {
+      stdout: (text: string) => {
+        stdout += text;
+      },
+      stderr: () => {},
+    };
     const running = main(
       [
         "start",
