@@ -1,6 +1,6 @@
 // The `sim.json` contract (DESIGN §4): what a running simulator tells its clients, and `sim.config` in code.
 import { isIP } from "node:net";
-import { ADR_API_VERSION } from "./adr/routes.ts";
+import { ADR_API_VERSION } from "./adr/arm.ts";
 import type { AdrService } from "./adr/service.ts";
 import { API_VERSIONS } from "./dps/protocol.ts";
 import { WEBSOCKET_PATH } from "./net/mqtt-listeners.ts";
