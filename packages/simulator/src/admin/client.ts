@@ -5,13 +5,7 @@ import { SIM_JSON, type SimConfigOnDisk } from "../config.ts";
 import { SimulatorError } from "../errors.ts";
 import type { HubDeviceView } from "../hub/routes.ts";
 import type { TelemetryView } from "../hub/telemetry.ts";
-import type {
-  CaCertificate,
-  Enrollment,
-  EnrollmentGroup,
-  IndividualEnrollment,
-  Registration,
-} from "../state/model.ts";
+import type { Enrollment, EnrollmentGroup, IndividualEnrollment, Registration } from "../state/model.ts";
 
 export interface AdminRequestOptions {
   body?: unknown;
