@@ -1,6 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AdrService } from "../adr/service.ts";
-import { HttpError, includeSecrets, type RouteRequest, type Router } from "../net/http.ts";
+import {
+  HttpError,
+  includeSecrets,
+  type RouteRequest,
+  type RouteResponse,
+  type Router,
+} from "../net/http.ts";
 import type { SimContext } from "../state/context.ts";
 import { isObject } from "../state/json.ts";
 import type { AuditEvent, HubDevice, Twin } from "../state/model.ts";
@@ -75,65 +81,82 @@ export interface HubDeviceView extends Omit<HubDevice, "authentication"> {
 }
 
 /** `/admin/devices…` (hub registry, twins, methods) and `/admin/telemetry…`, `/admin/stream` (live events). */
-export function registerHubRoutes(
-  router: Router,
-  options: { context: SimContext; hub: HubService; adr: AdrService; maxStreamBufferBytes: number },
-): void {
-  const { context, hub, adr, maxStreamBufferBytes } = options;
+export interface HubRoutesOptions {
+  context: SimContext;
+  hub: HubService;
+  adr: AdrService;
+  /** A live stream reader with more unsent bytes than this is disconnected. */
+  maxStreamBufferBytes: number;
+}
+
+/** The admin API of the simulator's IoT hub: devices, twins, direct methods, telemetry and the live event stream. */
+export function registerHubRoutes(router: Router, options: HubRoutesOptions): void {
+  deviceRoutes(router, options);
+  methodRoutes(router, options);
+  telemetryRoutes(router, options);
+  streamRoutes(router, options);
+}
+
+/** Devices as the admin API shows them: connection, activity, ADR record and certificate; keys on request only. */
+function deviceViews(
+  options: HubRoutesOptions,
+  request: RouteRequest,
+  devices: HubDevice[],
+): HubDeviceView[] {
+  const { context, hub, adr } = options;
   const { store } = context;
+  const secrets = includeSecrets(request);
+  const counts = new Map(store.telemetrySummary().devices.map((item) => [item.deviceId, item]));
+  const now = context.clock.now();
+  return devices.map((device) => {
+    const connection = hub.connectionState(device.deviceId);
+    const live = hub.link(device.deviceId);
+    const issued = store.listIssuedCertificates(device.registrationId).at(-1);
+    const activity = counts.get(device.deviceId);
+    const adrRecord = adr.forDeviceId(device.deviceId);
+    return {
+      ...device,
+      // Derived device keys only on request (?includeSecrets=true).
+      authentication:
+        secrets || device.authentication.type !== "sas" ? device.authentication : { type: "sas" },
+      connectionState: live !== undefined ? "Connected" : "Disconnected",
+      connectionStateUpdatedTime: connection?.at ?? null,
+      subscriptions: live?.subscriptions() ?? [],
+      authMethod: live?.authMethod ?? connection?.authMethod ?? null,
+      lastActivityTime:
+        activity === undefined ? (connection?.at ?? null) : new Date(activity.lastEnqueuedAt).toISOString(),
+      messageCount: activity?.count ?? 0,
+      adrDeviceName: adrRecord?.name ?? null,
+      certificate:
+        issued === undefined
+          ? null
+          : {
+              serialNumber: issued.serialNumber,
+              subject: issued.subject,
+              sha256Thumbprint: issued.sha256Thumbprint,
+              notBefore: issued.notBefore,
+              notAfter: issued.notAfter,
+              daysLeft: Math.floor((Date.parse(issued.notAfter) - now) / DAY_MS),
+            },
+    };
+  });
+}
 
-  const deviceViews = (request: RouteRequest, devices: HubDevice[]): HubDeviceView[] => {
-    const secrets = includeSecrets(request);
-    const counts = new Map(store.telemetrySummary().devices.map((item) => [item.deviceId, item]));
-    const now = context.clock.now();
-    return devices.map((device) => {
-      const connection = hub.connectionState(device.deviceId);
-      const live = hub.link(device.deviceId);
-      const issued = store.listIssuedCertificates(device.registrationId).at(-1);
-      const activity = counts.get(device.deviceId);
-      const adrRecord = adr.forDeviceId(device.deviceId);
-      return {
-        ...device,
-        // Derived device keys only on request (?includeSecrets=true).
-        authentication:
-          secrets || device.authentication.type !== "sas" ? device.authentication : { type: "sas" },
-        connectionState: live !== undefined ? "Connected" : "Disconnected",
-        connectionStateUpdatedTime: connection?.at ?? null,
-        subscriptions: live?.subscriptions() ?? [],
-        authMethod: live?.authMethod ?? connection?.authMethod ?? null,
-        lastActivityTime:
-          activity === undefined ? (connection?.at ?? null) : new Date(activity.lastEnqueuedAt).toISOString(),
-        messageCount: activity?.count ?? 0,
-        adrDeviceName: adrRecord?.name ?? null,
-        certificate:
-          issued === undefined
-            ? null
-            : {
-                serialNumber: issued.serialNumber,
-                subject: issued.subject,
-                sha256Thumbprint: issued.sha256Thumbprint,
-                notBefore: issued.notBefore,
-                notAfter: issued.notAfter,
-                daysLeft: Math.floor((Date.parse(issued.notAfter) - now) / DAY_MS),
-              },
-      };
-    });
-  };
+function findDevice(hub: HubService, request: RouteRequest): HubDevice {
+  const deviceId = request.params.id ?? "";
+  const device = hub.device(deviceId);
+  if (device === undefined) {
+    throw new HttpError(
+      404,
+      "DEVICE_NOT_FOUND",
+      `No device "${deviceId}" in the simulator's hub; provision it through DPS first (GET /admin/devices lists them).`,
+    );
+  }
+  return device;
+}
 
-  const findDevice = (request: RouteRequest): HubDevice => {
-    const deviceId = request.params.id ?? "";
-    const device = hub.device(deviceId);
-    if (device === undefined) {
-      throw new HttpError(
-        404,
-        "DEVICE_NOT_FOUND",
-        `No device "${deviceId}" in the simulator's hub; provision it through DPS first (GET /admin/devices lists them).`,
-      );
-    }
-    return device;
-  };
-
-  const twinView = (device: HubDevice, twin: Twin): Record<string, unknown> => ({
+function twinView(hub: HubService, device: HubDevice, twin: Twin): Record<string, unknown> {
+  return {
     deviceId: device.deviceId,
     etag: twin.etag,
     version: twin.version,
@@ -153,21 +176,26 @@ export function registerHubRoutes(
         $version: twin.reportedVersion,
       },
     },
-  });
+  };
+}
 
+/** Devices and their twins. */
+function deviceRoutes(router: Router, options: HubRoutesOptions): void {
+  const { context, hub } = options;
+  const { store } = context;
   router.add("GET", "/admin/devices", (request) => ({
-    body: deviceViews(request, store.listDevices(request.query.get("hub") ?? undefined)),
+    body: deviceViews(options, request, store.listDevices(request.query.get("hub") ?? undefined)),
   }));
   router.add("GET", "/admin/devices/:id", (request) => ({
-    body: deviceViews(request, [findDevice(request)])[0],
+    body: deviceViews(options, request, [findDevice(hub, request)])[0],
   }));
   router.add("GET", "/admin/devices/:id/twin", (request) => {
-    const device = findDevice(request);
+    const device = findDevice(hub, request);
     const twin = hub.twin(device.hub, device.deviceId);
-    return { body: twinView(device, twin), headers: { etag: twin.etag } };
+    return { body: twinView(hub, device, twin), headers: { etag: twin.etag } };
   });
   router.add("PATCH", "/admin/devices/:id/twin", (request) => {
-    const device = findDevice(request);
+    const device = findDevice(hub, request);
     if (!isObject(request.body)) {
       throw bad(
         'Send {"properties": {"desired": {…}}} and/or {"tags": {…}} (JSON merge patch: null deletes).',
@@ -195,10 +223,15 @@ export function registerHubRoutes(
       },
       typeof ifMatch === "string" ? ifMatch.replace(/^W\//, "").replace(/^"(.*)"$/, "$1") : undefined,
     );
-    return { body: twinView(device, twin), headers: { etag: twin.etag } };
+    return { body: twinView(hub, device, twin), headers: { etag: twin.etag } };
   });
+}
+
+/** Direct methods. */
+function methodRoutes(router: Router, options: HubRoutesOptions): void {
+  const { hub } = options;
   router.add("POST", "/admin/devices/:id/methods", async (request) => {
-    const device = findDevice(request);
+    const device = findDevice(hub, request);
     if (!isObject(request.body)) {
       throw bad(
         'Send {"methodName": "…", "payload"?: any JSON, "responseTimeoutInSeconds"?: 5-300, "connectTimeoutInSeconds"?: 0-300}.',
@@ -237,7 +270,12 @@ export function registerHubRoutes(
     });
     return { body: response };
   });
+}
 
+/** Stored telemetry and its summary. */
+function telemetryRoutes(router: Router, options: HubRoutesOptions): void {
+  const { context } = options;
+  const { store } = context;
   router.add("GET", "/admin/telemetry", (request) => {
     const deviceId = request.query.get("device") ?? undefined;
     const fromMs = timeParam(request, "from");
@@ -272,88 +310,98 @@ export function registerHubRoutes(
       },
     };
   });
+}
 
-  const stream = (request: RouteRequest, types: readonly StreamType[]) => {
-    const deviceId = request.query.get("device") ?? undefined;
-    const lastEventId = request.headers["last-event-id"];
-    return {
-      stream(response: ServerResponse, incoming: IncomingMessage) {
-        response.writeHead(200, {
-          "content-type": "text/event-stream; charset=utf-8",
-          "cache-control": "no-cache",
-          connection: "keep-alive",
-          "x-accel-buffering": "no",
+/** The live event stream (server-sent events) of `types`, resuming after `Last-Event-ID`. */
+function openStream(
+  options: HubRoutesOptions,
+  request: RouteRequest,
+  types: readonly StreamType[],
+): RouteResponse {
+  const { context, hub, maxStreamBufferBytes } = options;
+  const { store } = context;
+  const deviceId = request.query.get("device") ?? undefined;
+  const lastEventId = request.headers["last-event-id"];
+  return {
+    stream(response: ServerResponse, incoming: IncomingMessage) {
+      response.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
+      });
+      const write = (event: string, data: unknown, id?: number): void => {
+        if (response.writableEnded || response.destroyed) return;
+        response.write(
+          `${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
+        );
+        // A reader that does not keep up would otherwise make the simulator buffer without limit;
+        // an EventSource reconnects with Last-Event-ID and catches up on telemetry.
+        if (response.writableLength > maxStreamBufferBytes) {
+          context.logger.warn("event stream reader too slow; disconnected", {
+            path: request.path,
+            bufferedBytes: response.writableLength,
+            limitBytes: maxStreamBufferBytes,
+          });
+          response.destroy();
+        }
+      };
+      response.write("retry: 2000\n: connected\n\n");
+      const wanted = (id: string): boolean => deviceId === undefined || id === deviceId;
+      // A reconnecting EventSource sends the id of the last message it saw: replay what it missed.
+      if (types.includes("telemetry") && typeof lastEventId === "string" && /^\d+$/.test(lastEventId)) {
+        for (const message of store.listTelemetry({
+          afterId: Number(lastEventId),
+          limit: 1000,
+          ...(deviceId === undefined ? {} : { deviceId }),
+        })) {
+          write("telemetry", telemetryView(message), message.id);
+        }
+      }
+      const cleanups: (() => void)[] = [];
+      const on = <T>(event: string, listener: (value: T) => void): void => {
+        hub.on(event, listener);
+        cleanups.push(() => hub.off(event, listener));
+      };
+      if (types.includes("telemetry")) {
+        on<TelemetryView>("telemetry", (message) => {
+          if (wanted(message.deviceId)) write("telemetry", message, message.id);
         });
-        const write = (event: string, data: unknown, id?: number): void => {
-          if (response.writableEnded || response.destroyed) return;
-          response.write(
-            `${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
-          );
-          // A reader that does not keep up would otherwise make the simulator buffer without limit;
-          // an EventSource reconnects with Last-Event-ID and catches up on telemetry.
-          if (response.writableLength > maxStreamBufferBytes) {
-            context.logger.warn("event stream reader too slow; disconnected", {
-              path: request.path,
-              bufferedBytes: response.writableLength,
-              limitBytes: maxStreamBufferBytes,
-            });
-            response.destroy();
-          }
-        };
-        response.write("retry: 2000\n: connected\n\n");
-        const wanted = (id: string): boolean => deviceId === undefined || id === deviceId;
-        // A reconnecting EventSource sends the id of the last message it saw: replay what it missed.
-        if (types.includes("telemetry") && typeof lastEventId === "string" && /^\d+$/.test(lastEventId)) {
-          for (const message of store.listTelemetry({
-            afterId: Number(lastEventId),
-            limit: 1000,
-            ...(deviceId === undefined ? {} : { deviceId }),
-          })) {
-            write("telemetry", telemetryView(message), message.id);
-          }
-        }
-        const cleanups: (() => void)[] = [];
-        const on = <T>(event: string, listener: (value: T) => void): void => {
-          hub.on(event, listener);
-          cleanups.push(() => hub.off(event, listener));
-        };
-        if (types.includes("telemetry")) {
-          on<TelemetryView>("telemetry", (message) => {
-            if (wanted(message.deviceId)) write("telemetry", message, message.id);
-          });
-        }
-        if (types.includes("connection")) {
-          on<HubConnectionEvent>("connection", (event) => {
-            if (wanted(event.deviceId)) write("connection", event);
-          });
-        }
-        if (types.includes("twin")) {
-          on<{ deviceId: string }>("twin", (event) => {
-            if (wanted(event.deviceId)) write("twin", event);
-          });
-        }
-        if (types.includes("audit")) {
-          cleanups.push(
-            store.onEvent((event: AuditEvent) => {
-              if (deviceId === undefined || event.subject === deviceId) write("audit", event);
-            }),
-          );
-        }
-        const heartbeat = setInterval(() => {
-          if (!response.writableEnded) response.write(": ping\n\n");
-        }, HEARTBEAT_MS);
-        heartbeat.unref();
-        cleanups.push(() => clearInterval(heartbeat));
-        const cleanup = (): void => {
-          for (const fn of cleanups.splice(0)) fn();
-        };
-        incoming.once("close", cleanup);
-        response.once("close", cleanup);
-      },
-    };
+      }
+      if (types.includes("connection")) {
+        on<HubConnectionEvent>("connection", (event) => {
+          if (wanted(event.deviceId)) write("connection", event);
+        });
+      }
+      if (types.includes("twin")) {
+        on<{ deviceId: string }>("twin", (event) => {
+          if (wanted(event.deviceId)) write("twin", event);
+        });
+      }
+      if (types.includes("audit")) {
+        cleanups.push(
+          store.onEvent((event: AuditEvent) => {
+            if (deviceId === undefined || event.subject === deviceId) write("audit", event);
+          }),
+        );
+      }
+      const heartbeat = setInterval(() => {
+        if (!response.writableEnded) response.write(": ping\n\n");
+      }, HEARTBEAT_MS);
+      heartbeat.unref();
+      cleanups.push(() => clearInterval(heartbeat));
+      const cleanup = (): void => {
+        for (const fn of cleanups.splice(0)) fn();
+      };
+      incoming.once("close", cleanup);
+      response.once("close", cleanup);
+    },
   };
+}
 
-  router.add("GET", "/admin/telemetry/stream", (request) => stream(request, ["telemetry"]));
+/** The live event streams. */
+function streamRoutes(router: Router, options: HubRoutesOptions): void {
+  router.add("GET", "/admin/telemetry/stream", (request) => openStream(options, request, ["telemetry"]));
   router.add("GET", "/admin/stream", (request) => {
     const text = request.query.get("types");
     const types =
@@ -369,6 +417,6 @@ export function registerHubRoutes(
             }
             return type as StreamType;
           });
-    return stream(request, types);
+    return openStream(options, request, types);
   });
 }

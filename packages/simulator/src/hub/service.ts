@@ -13,6 +13,7 @@ import {
   type HubRefusal,
   type HubSession,
 } from "./auth.ts";
+import { DirectMethods } from "./methods.ts";
 import { decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
 
 /** What a device subscribed to; server messages go only to matching subscriptions. */
@@ -93,11 +94,6 @@ function checkTwinPatch(patch: unknown, what: string): Record<string, unknown> {
   return patch;
 }
 
-interface PendingMethod {
-  deviceId: string;
-  resolve(answer: { status: number; payload: unknown }): void;
-}
-
 /**
  * The simulator's IoT Hub: device authentication, telemetry, twins and direct methods. The MQTT front end
  * (`hub-endpoint.ts`) feeds it; the admin API reads from it. Emits `telemetry` (TelemetryView),
@@ -111,9 +107,8 @@ export class HubService extends EventEmitter {
   readonly #maxTelemetry: number;
   readonly #links = new Map<string, HubLink>();
   readonly #lastConnection = new Map<string, HubConnectionEvent>();
-  readonly #pending = new Map<string, PendingMethod>();
+  readonly #methods: DirectMethods;
   readonly #authenticator: HubAuthenticator;
-  #requestCounter = 0;
   #insertsSincePrune = 0;
 
   constructor(options: HubServiceOptions) {
@@ -124,6 +119,12 @@ export class HubService extends EventEmitter {
     this.#logger = options.logger;
     this.#adr = options.adr;
     this.#maxTelemetry = options.maxTelemetryMessages;
+    this.#methods = new DirectMethods({
+      link: (deviceId) => this.#links.get(deviceId),
+      logger: this.#logger,
+      recordInvoked: (deviceId, methodName) =>
+        this.#store.addEvent(this.#now(), "hub.methodInvoked", deviceId, { methodName }),
+    });
     this.#authenticator = new HubAuthenticator({
       store: this.#store,
       clock: this.#clock,
@@ -271,7 +272,7 @@ export class HubService extends EventEmitter {
     }
     const method = METHOD_RESPONSE_TOPIC.exec(topic);
     if (method !== null) {
-      this.#methodResponse(session, Number(method[1]), new URLSearchParams(method[2]), payload);
+      this.#methods.answer(session.deviceId, Number(method[1]), new URLSearchParams(method[2]), payload);
       return;
     }
     throw this.#publishRefused(session, topic, "the topic is not one a device may publish to");
@@ -477,95 +478,19 @@ export class HubService extends EventEmitter {
    * `SIM_DEVICE_NOT_ONLINE` (not connected, or not subscribed to `$iothub/methods/POST/#`, within
    * `connectTimeoutMs`), `SIM_TIMEOUT` (no answer within `responseTimeoutMs`).
    */
-  async invokeMethod(
+  invokeMethod(
     deviceId: string,
     methodName: string,
     payload: unknown,
-    options: { responseTimeoutMs: number; connectTimeoutMs: number; signal?: AbortSignal },
+    options: { responseTimeoutMs: number; connectTimeoutMs: number; signal?: AbortSignal | undefined },
   ): Promise<{ status: number; payload: unknown }> {
     this.#requireDevice(deviceId);
-    const link = await this.#waitForMethodsLink(deviceId, options.connectTimeoutMs, options.signal);
-    if (link === undefined) {
-      throw serviceError(
-        "SIM_DEVICE_NOT_ONLINE",
-        "DEVICE_NOT_ONLINE",
-        `Device "${deviceId}" is not online for direct methods: it is not connected, or has not subscribed to $iothub/methods/POST/# ` +
-          "(with the Node SDK: client.onDeviceMethod). Retry when it is, or pass connectTimeoutInSeconds.",
-      );
-    }
-    const rid = (++this.#requestCounter).toString(16);
-    const body = Buffer.from(JSON.stringify(payload ?? null));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(rid);
-        reject(
-          serviceError(
-            "SIM_TIMEOUT",
-            "METHOD_TIMEOUT",
-            `Device "${deviceId}" did not answer method "${methodName}" within ${options.responseTimeoutMs / 1000} s; ` +
-              "raise responseTimeoutInSeconds or check the device's method handler.",
-          ),
-        );
-      }, options.responseTimeoutMs);
-      this.#pending.set(rid, {
-        deviceId,
-        resolve: (answer) => {
-          clearTimeout(timer);
-          this.#pending.delete(rid);
-          resolve(answer);
-        },
-      });
-      this.#store.addEvent(this.#now(), "hub.methodInvoked", deviceId, { methodName });
-      link.send("methods", `$iothub/methods/POST/${methodName}/?$rid=${rid}`, body);
-    });
-  }
-
-  async #waitForMethodsLink(
-    deviceId: string,
-    connectTimeoutMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<HubLink | undefined> {
-    const ready = (): HubLink | undefined => {
-      const link = this.#links.get(deviceId);
-      return link?.subscribed("methods") ? link : undefined;
-    };
-    const deadline = Date.now() + connectTimeoutMs;
-    let link = ready();
-    while (link === undefined && Date.now() < deadline && signal?.aborted !== true) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(1, deadline - Date.now()))));
-      link = ready();
-    }
-    return link;
-  }
-
-  #methodResponse(session: HubSession, status: number, query: URLSearchParams, payload: Buffer): void {
-    const rid = query.get("$rid") ?? "";
-    const pending = this.#pending.get(rid);
-    if (pending === undefined || pending.deviceId !== session.deviceId) {
-      this.#logger.debug("method response for no pending request ignored", {
-        deviceId: session.deviceId,
-        rid,
-      });
-      return;
-    }
-    const text = payload.toString("utf8");
-    let parsed: unknown = null;
-    if (text.trim() !== "") {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = text;
-      }
-    }
-    pending.resolve({ status, payload: parsed });
+    return this.#methods.invoke(deviceId, methodName, payload, options);
   }
 
   /** Rejects every pending method call (shutdown). */
   close(): void {
-    for (const [rid, pending] of this.#pending) {
-      this.#pending.delete(rid);
-      pending.resolve({ status: 503, payload: { message: "the simulator is stopping" } });
-    }
+    this.#methods.close();
     this.removeAllListeners();
   }
 }

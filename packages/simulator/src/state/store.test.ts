@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { tempDir } from "@skittlesorter/test-utils";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { IN_MEMORY, MIGRATIONS, SCHEMA_VERSION, Store } from "./store.ts";
+import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.ts";
+import { IN_MEMORY, Store } from "./store.ts";
 
 describe("Store", () => {
   it("migrates a new database, keeps documents across reopen, and is owner-only", async () => {
