@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { EnrollmentGroup, LinkedHub } from "../state/model.ts";
-import { allocate } from "./service.ts";
+import { allocate } from "./allocation.ts";
 
 const hub = (name: string, allocationWeight: number, applyAllocationPolicy = true): LinkedHub => ({
   name,

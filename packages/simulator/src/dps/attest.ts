@@ -156,56 +156,9 @@ function attestX509(credentials: Credentials, store: Store, clock: Clock): Attes
   const thumbprints = { sha1: leafInfo.sha1Thumbprint, sha256: leafInfo.sha256Thumbprint };
 
   const individual = store.getEnrollment("individual", registrationId) as IndividualEnrollment | undefined;
-  if (individual !== undefined) {
-    if (individual.attestation.type !== "x509") {
-      throw unauthorized(
-        `Unauthorized: the individual enrollment "${registrationId}" uses symmetric-key attestation; send a SAS token as password.`,
-      );
-    }
-    const allowed = [individual.attestation.primaryThumbprint, individual.attestation.secondaryThumbprint];
-    if (!allowed.some((value) => value === thumbprints.sha1 || value === thumbprints.sha256)) {
-      throw unauthorized(
-        `Unauthorized: the client certificate (SHA-256 ${thumbprints.sha256}) is not the one of the individual ` +
-          `enrollment "${registrationId}"; connect with the enrolled certificate or update the enrollment's thumbprint.`,
-        { reason: "THUMBPRINT_MISMATCH" },
-      );
-    }
-    return { enrollment: individual, type: "x509", certificateInfo: leafInfo, leafThumbprints: thumbprints };
-  }
+  if (individual !== undefined) return attestIndividualX509(individual, leafInfo);
 
-  // Group: walk the presented chain, then continue through uploaded CA certificates.
-  const path: X509Certificate[] = [leaf];
-  for (let index = 1; index < chain.length; index++) {
-    const next = chain[index];
-    const last = path[path.length - 1];
-    if (next === undefined || last === undefined || !issuedBy(last, next)) break;
-    path.push(next);
-  }
-  const uploaded = store
-    .listCaCertificates()
-    .map((record) => ({ record, certificate: new X509Certificate(record.certificatePem) }));
-  const reached: { record: CaCertificate; certificate: X509Certificate }[] = [];
-  const seen = new Set<string>();
-  for (let index = 1; index < path.length; index++) {
-    const certificate = path[index];
-    if (certificate === undefined) continue;
-    const sha256 = hex(certificate.fingerprint256);
-    for (const match of uploaded.filter((item) => item.record.sha256Thumbprint === sha256)) {
-      reached.push(match);
-      seen.add(match.record.name);
-    }
-  }
-  let top = path[path.length - 1];
-  while (top !== undefined && top.issuer !== top.subject) {
-    const current: X509Certificate = top;
-    const parent = uploaded.find(
-      (item) => !seen.has(item.record.name) && issuedBy(current, item.certificate),
-    );
-    if (parent === undefined) break;
-    reached.push(parent);
-    seen.add(parent.record.name);
-    top = parent.certificate;
-  }
+  const reached = uploadedCasReached(chain, store);
   if (reached.length === 0) {
     throw unauthorized(
       `Unauthorized: the certificate chain of "${registrationId}" (issuer "${leafInfo.issuerName}") reaches no uploaded CA ` +
@@ -256,4 +209,69 @@ function attestX509(credentials: Credentials, store: Store, clock: Clock): Attes
       `(${reached.map((item) => `"${item.record.name}"`).join(", ")}); create one with --ca <name>.`,
     { reason: "ENROLLMENT_NOT_FOUND" },
   );
+}
+
+/**
+ * The uploaded CA certificates a presented chain reaches: those in the chain (leaf first, as far as each
+ * certificate issued the one before), then up through uploaded CAs that issued the top of it.
+ */
+function uploadedCasReached(
+  chain: readonly X509Certificate[],
+  store: Store,
+): { record: CaCertificate; certificate: X509Certificate }[] {
+  const [leaf] = chain;
+  if (leaf === undefined) return [];
+  const path: X509Certificate[] = [leaf];
+  for (let index = 1; index < chain.length; index++) {
+    const next = chain[index];
+    const last = path[path.length - 1];
+    if (next === undefined || last === undefined || !issuedBy(last, next)) break;
+    path.push(next);
+  }
+  const uploaded = store
+    .listCaCertificates()
+    .map((record) => ({ record, certificate: new X509Certificate(record.certificatePem) }));
+  const reached: { record: CaCertificate; certificate: X509Certificate }[] = [];
+  const seen = new Set<string>();
+  for (let index = 1; index < path.length; index++) {
+    const certificate = path[index];
+    if (certificate === undefined) continue;
+    const sha256 = hex(certificate.fingerprint256);
+    for (const match of uploaded.filter((item) => item.record.sha256Thumbprint === sha256)) {
+      reached.push(match);
+      seen.add(match.record.name);
+    }
+  }
+  let top = path[path.length - 1];
+  while (top !== undefined && top.issuer !== top.subject) {
+    const current: X509Certificate = top;
+    const parent = uploaded.find(
+      (item) => !seen.has(item.record.name) && issuedBy(current, item.certificate),
+    );
+    if (parent === undefined) break;
+    reached.push(parent);
+    seen.add(parent.record.name);
+    top = parent.certificate;
+  }
+  return reached;
+}
+
+/** An individual X.509 enrollment: the presented leaf must be the enrolled certificate (by thumbprint). */
+function attestIndividualX509(individual: IndividualEnrollment, leafInfo: X509CertificateInfo): Attested {
+  const registrationId = individual.id;
+  const thumbprints = { sha1: leafInfo.sha1Thumbprint, sha256: leafInfo.sha256Thumbprint };
+  if (individual.attestation.type !== "x509") {
+    throw unauthorized(
+      `Unauthorized: the individual enrollment "${registrationId}" uses symmetric-key attestation; send a SAS token as password.`,
+    );
+  }
+  const allowed = [individual.attestation.primaryThumbprint, individual.attestation.secondaryThumbprint];
+  if (!allowed.some((value) => value === thumbprints.sha1 || value === thumbprints.sha256)) {
+    throw unauthorized(
+      `Unauthorized: the client certificate (SHA-256 ${thumbprints.sha256}) is not the one of the individual ` +
+        `enrollment "${registrationId}"; connect with the enrolled certificate or update the enrollment's thumbprint.`,
+      { reason: "THUMBPRINT_MISMATCH" },
+    );
+  }
+  return { enrollment: individual, type: "x509", certificateInfo: leafInfo, leafThumbprints: thumbprints };
 }

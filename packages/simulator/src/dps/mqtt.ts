@@ -50,27 +50,8 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
   const sessions = new WeakMap<Client, SessionState>();
   const peers = new WeakMap<object, { chain: Buffer[]; remoteAddress: string | undefined }>();
 
-  const deliver = (client: Client, answer: DpsAnswer): void => {
-    const session = sessions.get(client);
-    if (session?.subscribedQos === undefined || client.closed) {
-      logger.debug("DPS answer dropped: the client is not subscribed to $dps/registrations/res/#", {
-        clientId: client.id,
-      });
-      return;
-    }
-    const packet = {
-      cmd: "publish",
-      topic: responseTopic(answer.status, answer.rid, answer.retryAfterSeconds),
-      payload: Buffer.from(asciiJson(answer.body), "utf8"),
-      qos: session.subscribedQos,
-      retain: false,
-      dup: false,
-      clientId: SERVER_MARK,
-    } as PublishPacket & { clientId: string };
-    client.publish(packet, (error) => {
-      if (error) logger.debug("DPS answer not delivered", { clientId: client.id, error: error.message });
-    });
-  };
+  const deliver = (client: Client, answer: DpsAnswer): void =>
+    deliverAnswer(sessions, logger, client, answer);
 
   const broker = await Aedes.createBroker({
     maxClientsIdLength: 256,
@@ -96,24 +77,10 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
         done(connackError(2, "client id must be the registration id"), false);
         return;
       }
-      const session: SessionState = {
-        idScope: parsed.idScope,
-        registrationId,
-        apiVersion: parsed.apiVersion,
-        password: password === undefined ? undefined : password.toString("utf8"),
-        peerChain: peers.get(client.conn)?.chain ?? [],
-        subscribedQos: undefined,
-      };
-      const remoteAddress = peers.get(client.conn)?.remoteAddress;
-      if (remoteAddress !== undefined) session.remoteAddress = remoteAddress;
-      if (parsed.idScope !== service.idScope) {
-        session.problem = new DpsFailure(
-          401,
-          DpsErrorCode.unauthorized,
-          `Unauthorized: ID scope "${parsed.idScope}" is not this DPS's ("${service.idScope}"); use the idScope from sim.json.`,
-        );
-      }
-      sessions.set(client, session);
+      sessions.set(
+        client,
+        newSession(parsed, registrationId, password, peers.get(client.conn), service.idScope),
+      );
       done(null, true);
     },
     authorizeSubscribe(client, subscription, callback) {
@@ -170,4 +137,59 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
     },
     broker,
   });
+}
+
+/** Publishes an answer on the client's `$dps/registrations/res/#` subscription (dropped without one). */
+function deliverAnswer(
+  sessions: WeakMap<Client, SessionState>,
+  logger: Logger,
+  client: Client,
+  answer: DpsAnswer,
+): void {
+  const session = sessions.get(client);
+  if (session?.subscribedQos === undefined || client.closed) {
+    logger.debug("DPS answer dropped: the client is not subscribed to $dps/registrations/res/#", {
+      clientId: client.id,
+    });
+    return;
+  }
+  const packet = {
+    cmd: "publish",
+    topic: responseTopic(answer.status, answer.rid, answer.retryAfterSeconds),
+    payload: Buffer.from(asciiJson(answer.body), "utf8"),
+    qos: session.subscribedQos,
+    retain: false,
+    dup: false,
+    clientId: SERVER_MARK,
+  } as PublishPacket & { clientId: string };
+  client.publish(packet, (error) => {
+    if (error) logger.debug("DPS answer not delivered", { clientId: client.id, error: error.message });
+  });
+}
+
+/** A connection's session; a wrong ID scope is kept as the problem every request is answered with. */
+function newSession(
+  parsed: { idScope: string; apiVersion: string | undefined },
+  registrationId: string,
+  password: Buffer | undefined,
+  peer: { chain: Buffer[]; remoteAddress: string | undefined } | undefined,
+  idScope: string,
+): SessionState {
+  const session: SessionState = {
+    idScope: parsed.idScope,
+    registrationId,
+    apiVersion: parsed.apiVersion,
+    password: password === undefined ? undefined : password.toString("utf8"),
+    peerChain: peer?.chain ?? [],
+    subscribedQos: undefined,
+  };
+  if (peer?.remoteAddress !== undefined) session.remoteAddress = peer.remoteAddress;
+  if (parsed.idScope !== idScope) {
+    session.problem = new DpsFailure(
+      401,
+      DpsErrorCode.unauthorized,
+      `Unauthorized: ID scope "${parsed.idScope}" is not this DPS's ("${idScope}"); use the idScope from sim.json.`,
+    );
+  }
+  return session;
 }

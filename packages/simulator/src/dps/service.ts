@@ -1,27 +1,14 @@
-import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { validateRegistrationId } from "@skittlesorter/attestation";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { Clock, Logger } from "@skittlesorter/core";
-import {
-  type CsrInfo,
-  certificateFacts,
-  certificateToWire,
-  issueCertificate,
-  parseCsr,
-} from "@skittlesorter/csr";
-import type {
-  AdrPolicy,
-  Enrollment,
-  HubDevice,
-  LinkedHub,
-  Operation,
-  Registration,
-  Settings,
-  Substatus,
-} from "../state/model.ts";
+import type { CsrInfo } from "@skittlesorter/csr";
+import type { Enrollment, HubDevice, LinkedHub, Operation, Registration, Settings } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
+import { allocate, reprovision } from "./allocation.ts";
 import { type Attested, attest, type Credentials } from "./attest.ts";
-import { API_VERSIONS, CSR_API_VERSION, DpsErrorCode, DpsFailure, parseRequestTopic } from "./protocol.ts";
+import { hubDeviceFor, issueFromPolicy } from "./issuance.ts";
+import { API_VERSIONS, DpsErrorCode, DpsFailure, parseRequestTopic } from "./protocol.ts";
+import { parseRegisterBody, parseRegisterCsr } from "./request.ts";
 
 /** One device connection, as the DPS front end saw it. */
 export interface DeviceSession extends Credentials {
@@ -230,11 +217,11 @@ export class DpsService {
   async #register(session: DeviceSession, payload: Buffer): Promise<Omit<DpsAnswer, "rid">> {
     const attested = this.#attest(session);
     this.#throttle();
-    const body = this.#parseBody(session, payload);
+    const body = parseRegisterBody(session, payload);
     const { store, clock } = this.#options;
     const settings = this.#options.settings();
     const csr =
-      body.csr === undefined ? undefined : await this.#parseCsr(body.csr, session.registrationId, settings);
+      body.csr === undefined ? undefined : await parseRegisterCsr(body.csr, session.registrationId, settings);
 
     const now = clock.now();
     store.pruneOperations(now - OPERATION_RETENTION_MS);
@@ -289,103 +276,6 @@ export class DpsService {
     return { status: operation.status, body: operation.response };
   }
 
-  #parseBody(session: DeviceSession, payload: Buffer): { csr?: string; payload?: unknown } {
-    let parsed: unknown;
-    const text = payload.toString("utf8").trim();
-    try {
-      parsed = text === "" ? {} : JSON.parse(text);
-    } catch {
-      throw new DpsFailure(
-        400,
-        DpsErrorCode.deserialization,
-        'Deserialization error: the register body is not valid JSON; send {"registrationId": "…", "payload"?: {…}, "csr"?: "…"}.',
-      );
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new DpsFailure(
-        400,
-        DpsErrorCode.deserialization,
-        'Deserialization error: the register body must be a JSON object {"registrationId": "…", …}.',
-      );
-    }
-    const record = parsed as Record<string, unknown>;
-    if (record.registrationId !== undefined) {
-      if (typeof record.registrationId !== "string") {
-        throw new DpsFailure(
-          400,
-          DpsErrorCode.deserialization,
-          "Deserialization error: registrationId must be a string.",
-        );
-      }
-      if (record.registrationId.toLowerCase() !== session.registrationId) {
-        throw new DpsFailure(
-          400,
-          DpsErrorCode.registrationIdMismatch,
-          `The body's registrationId "${record.registrationId.slice(0, 200)}" differs from the connection's ` +
-            `"${session.registrationId}" (MQTT client id and user name); send the same id in both.`,
-        );
-      }
-    }
-    const result: { csr?: string; payload?: unknown } = {};
-    if (record.payload !== undefined) result.payload = record.payload;
-    if (record.csr !== undefined && record.csr !== null) {
-      if (session.apiVersion !== CSR_API_VERSION) {
-        throw new DpsFailure(
-          400,
-          DpsErrorCode.deserialization,
-          `Deserialization error: "csr" is only accepted with api-version=${CSR_API_VERSION}; the connection uses ` +
-            `api-version=${session.apiVersion ?? "(none)"}.`,
-        );
-      }
-      if (typeof record.csr !== "string") {
-        throw new DpsFailure(
-          400,
-          DpsErrorCode.deserialization,
-          "Deserialization error: csr must be a string (base64 DER PKCS#10 without PEM armour).",
-        );
-      }
-      result.csr = record.csr;
-    }
-    return result;
-  }
-
-  async #parseCsr(wire: string, registrationId: string, settings: Settings): Promise<CsrInfo> {
-    const invalid = (message: string): DpsFailure => new DpsFailure(400, DpsErrorCode.invalidCsr, message);
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(wire) || wire.length % 4 !== 0) {
-      throw invalid(
-        "Invalid CSR: csr must be base64 of a DER PKCS#10 request, without PEM header/footer, spaces or newlines " +
-          "(e.g. `openssl req -new -key device.key -subj /CN=<registrationId> -outform DER | base64 -w0`).",
-      );
-    }
-    let info: CsrInfo;
-    try {
-      info = await parseCsr(Buffer.from(wire, "base64"));
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (code === "CSR_UNSUPPORTED_KEY_TYPE") {
-        throw invalid(`Invalid CSR: ${(error as Error).message} ${keyTypesAccepted(settings)}`);
-      }
-      if (code === "CSR_WEAK_SIGNATURE") throw invalid(`Invalid CSR: ${(error as Error).message}`);
-      throw invalid(
-        `Invalid CSR: it is not a DER PKCS#10 certificate request (${(error as Error).message}).`,
-      );
-    }
-    if (!info.signatureValid) {
-      throw invalid(
-        "Invalid CSR: its signature does not verify with its own public key; create a new CSR signed by the device key.",
-      );
-    }
-    if (info.commonName === undefined || info.commonName.toLowerCase() !== registrationId) {
-      throw invalid(
-        `Invalid CSR: its CN is ${info.commonName === undefined ? "missing" : `"${info.commonName}"`} but must be the registration id "${registrationId}".`,
-      );
-    }
-    if (settings.strictCsr && info.keyType !== "ec-p384") {
-      throw invalid(`Invalid CSR: its key is ${info.keyType}; ${keyTypesAccepted(settings)}`);
-    }
-    return info;
-  }
-
   async #assign(
     session: DeviceSession,
     attested: Attested,
@@ -400,55 +290,9 @@ export class DpsService {
     const previous = store.getRegistration(registrationId);
     const deviceId =
       enrollment.kind === "individual" ? (enrollment.deviceId ?? registrationId) : registrationId;
-    const base: Registration = previous ?? {
-      registrationId,
-      enrollmentKind: enrollment.kind,
-      enrollmentId: enrollment.id,
-      attestationType: attested.type,
-      hubHistory: [],
-      status: "unassigned",
-      createdDateTimeUtc: nowIso,
-      lastUpdatedDateTimeUtc: nowIso,
-      etag: newEtag(),
-      registrationCount: 0,
-    };
-    const registration: Registration = {
-      ...base,
-      enrollmentKind: enrollment.kind,
-      enrollmentId: enrollment.id,
-      attestationType: attested.type,
-      lastUpdatedDateTimeUtc: nowIso,
-      etag: newEtag(),
-    };
-    delete registration.errorCode;
-    delete registration.errorMessage;
-
-    const fail = (
-      status: "failed" | "disabled",
-      errorCode: number,
-      message: string,
-    ): Record<string, unknown> => {
-      registration.status = status;
-      registration.errorCode = errorCode;
-      registration.errorMessage = message;
-      store.putRegistration(registration);
-      this.#event(`registration.${status}`, registrationId, { enrollment: enrollment.id, message });
-      this.#options.logger.info(`registration ${status}`, { registrationId, enrollment: enrollment.id });
-      return {
-        operationId,
-        status,
-        registrationState: {
-          ...this.#attestationSection(attested),
-          registrationId,
-          createdDateTimeUtc: registration.createdDateTimeUtc,
-          status,
-          errorCode,
-          errorMessage: message,
-          lastUpdatedDateTimeUtc: nowIso,
-          etag: registration.etag,
-        },
-      };
-    };
+    const registration = nextRegistration(previous, registrationId, attested, nowIso);
+    const fail = (status: "failed" | "disabled", errorCode: number, message: string) =>
+      this.#fail(registration, attested, operationId, { status, errorCode, message });
 
     if (!enrollment.enabled) {
       return fail(
@@ -458,78 +302,32 @@ export class DpsService {
           "enable it to let this device register.",
       );
     }
-
     const hubs = store.listHubs();
     const chosen = allocate(enrollment, hubs, registrationId);
     if (typeof chosen === "string") return fail("failed", 400300, chosen);
+    const { hub, substatus } = reprovision(enrollment, hubs, chosen, previous);
 
-    let hub = chosen;
-    let substatus: Substatus = "initialAssignment";
-    const previousHub =
-      previous?.status === "assigned" || previous?.status === "disabled" ? previous.hub : undefined;
-    if (previousHub !== undefined && previousHub !== chosen.name) {
-      const stay = hubs.find((item) => item.name === previousHub);
-      if (!enrollment.reprovisionPolicy.updateHubAssignment && stay !== undefined) {
-        hub = stay;
-        substatus = previous?.substatus ?? "initialAssignment";
-      } else if (registration.hubHistory.includes(chosen.name)) {
-        substatus = "reprovisionedToInitialAssignment";
-      } else {
-        substatus = enrollment.reprovisionPolicy.migrateDeviceData ? "deviceDataMigrated" : "deviceDataReset";
-      }
-    } else if (previousHub !== undefined) {
-      substatus = previous?.substatus ?? "initialAssignment";
-    }
-
-    let issuedChain: string[] | undefined;
-    let issuedSerial: string | undefined;
-    let issuedThumbprint: string | undefined;
-    if (csr !== undefined && enrollment.credentialPolicy !== undefined) {
-      const policy = store.getPolicy(this.#options.adrNamespace, enrollment.credentialPolicy);
-      if (policy === undefined) {
-        return fail(
-          "failed",
-          404300,
-          `The credential policy "${enrollment.credentialPolicy}" of enrollment "${enrollment.id}" does not exist in ADR namespace ` +
-            `"${this.#options.adrNamespace}"; create it or change the enrollment.`,
-        );
-      }
-      const issued = await this.#issue(policy, csr, registrationId, deviceId);
-      issuedChain = issued.chain;
-      issuedSerial = issued.serialNumber;
-      issuedThumbprint = issued.sha256Thumbprint;
-    } else if (csr !== undefined) {
-      this.#event("registration.csrIgnored", registrationId, {
-        enrollment: enrollment.id,
-        reason: "the enrollment has no credential policy",
-      });
-    }
+    const issued = await this.#issueFor(csr, enrollment, registrationId, deviceId);
+    if (typeof issued === "string") return fail("failed", 404300, issued);
 
     registration.status = "assigned";
     registration.substatus = substatus;
     registration.hub = hub.name;
     registration.deviceId = deviceId;
-    registration.registrationCount = base.registrationCount + 1;
+    registration.registrationCount = (previous?.registrationCount ?? 0) + 1;
     if (!registration.hubHistory.includes(hub.name))
       registration.hubHistory = [...registration.hubHistory, hub.name];
-    if (issuedSerial !== undefined) registration.issuedCertificateSerial = issuedSerial;
-
-    const device = this.#device(hub, deviceId, registrationId, attested, issuedThumbprint, nowIso);
-    store.transaction(() => {
-      if (previous?.hub !== undefined && previous.hub !== hub.name && previous.deviceId !== undefined) {
-        store.deleteDevice(previous.hub, previous.deviceId);
-      }
-      store.putDevice(device);
-      store.putRegistration(registration);
-    });
-    try {
-      this.#options.onAssigned?.({ registrationId, deviceId, hub, enrollment });
-    } catch (error) {
-      this.#options.logger.error("after-assignment hook failed", {
-        registrationId,
-        error: (error as Error).message,
-      });
-    }
+    if (issued !== undefined) registration.issuedCertificateSerial = issued.serialNumber;
+    const device = hubDeviceFor(
+      store.getDevice(hub.name, deviceId),
+      hub,
+      deviceId,
+      registrationId,
+      attested,
+      issued?.sha256Thumbprint,
+      nowIso,
+    );
+    this.#commit(previous, device, registration, { hub, enrollment });
     this.#event("registration.assigned", registrationId, {
       enrollment: enrollment.id,
       enrollmentKind: enrollment.kind,
@@ -537,16 +335,15 @@ export class DpsService {
       hub: hub.name,
       deviceId,
       substatus,
-      issuedCertificateSerial: issuedSerial,
+      issuedCertificateSerial: issued?.serialNumber,
       payloadReceived: requestPayload !== undefined,
     });
     this.#options.logger.info("registration assigned", {
       registrationId,
       hub: hub.name,
       substatus,
-      certificateIssued: issuedChain !== undefined,
+      certificateIssued: issued !== undefined,
     });
-
     const state: Record<string, unknown> = {
       ...this.#attestationSection(attested),
       registrationId,
@@ -558,8 +355,94 @@ export class DpsService {
       lastUpdatedDateTimeUtc: nowIso,
       etag: registration.etag,
     };
-    if (issuedChain !== undefined) state.issuedCertificateChain = issuedChain;
+    if (issued !== undefined) state.issuedCertificateChain = issued.chain;
     return { operationId, status: "assigned", registrationState: state };
+  }
+
+  /** Records a failed or disabled registration; answers its operation status. */
+  #fail(
+    registration: Registration,
+    attested: Attested,
+    operationId: string,
+    failure: { status: "failed" | "disabled"; errorCode: number; message: string },
+  ): Record<string, unknown> {
+    const { status, errorCode, message } = failure;
+    const { registrationId } = registration;
+    const enrollment = attested.enrollment.id;
+    registration.status = status;
+    registration.errorCode = errorCode;
+    registration.errorMessage = message;
+    this.#options.store.putRegistration(registration);
+    this.#event(`registration.${status}`, registrationId, { enrollment, message });
+    this.#options.logger.info(`registration ${status}`, { registrationId, enrollment });
+    return {
+      operationId,
+      status,
+      registrationState: {
+        ...this.#attestationSection(attested),
+        registrationId,
+        createdDateTimeUtc: registration.createdDateTimeUtc,
+        status,
+        errorCode,
+        errorMessage: message,
+        lastUpdatedDateTimeUtc: registration.lastUpdatedDateTimeUtc,
+        etag: registration.etag,
+      },
+    };
+  }
+
+  /**
+   * Issues the operational certificate for a CSR from the enrollment's credential policy; undefined without a CSR
+   * (or a policy: the CSR is then ignored, as DPS does), an error message when the policy is gone.
+   */
+  async #issueFor(
+    csr: CsrInfo | undefined,
+    enrollment: Enrollment,
+    registrationId: string,
+    deviceId: string,
+  ): Promise<{ chain: string[]; serialNumber: string; sha256Thumbprint: string } | string | undefined> {
+    if (csr === undefined) return undefined;
+    if (enrollment.credentialPolicy === undefined) {
+      this.#event("registration.csrIgnored", registrationId, {
+        enrollment: enrollment.id,
+        reason: "the enrollment has no credential policy",
+      });
+      return undefined;
+    }
+    const policy = this.#options.store.getPolicy(this.#options.adrNamespace, enrollment.credentialPolicy);
+    if (policy === undefined) {
+      return (
+        `The credential policy "${enrollment.credentialPolicy}" of enrollment "${enrollment.id}" does not exist in ADR namespace ` +
+        `"${this.#options.adrNamespace}"; create it or change the enrollment.`
+      );
+    }
+    return issueFromPolicy(this.#options, policy, csr, registrationId, deviceId);
+  }
+
+  /** Stores the device and registration together (moving the device off its previous hub), then tells ADR. */
+  #commit(
+    previous: Registration | undefined,
+    device: HubDevice,
+    registration: Registration,
+    assigned: { hub: LinkedHub; enrollment: Enrollment },
+  ): void {
+    const { store } = this.#options;
+    store.transaction(() => {
+      if (previous?.hub !== undefined && previous.hub !== device.hub && previous.deviceId !== undefined) {
+        store.deleteDevice(previous.hub, previous.deviceId);
+      }
+      store.putDevice(device);
+      store.putRegistration(registration);
+    });
+    try {
+      const { registrationId } = registration;
+      this.#options.onAssigned?.({ registrationId, deviceId: device.deviceId, ...assigned });
+    } catch (error) {
+      this.#options.logger.error("after-assignment hook failed", {
+        registrationId: registration.registrationId,
+        error: (error as Error).message,
+      });
+    }
   }
 
   #attestationSection(attested: Attested): Record<string, unknown> {
@@ -572,94 +455,6 @@ export class DpsService {
     return { x509 };
   }
 
-  #device(
-    hub: LinkedHub,
-    deviceId: string,
-    registrationId: string,
-    attested: Attested,
-    issuedThumbprint: string | undefined,
-    nowIso: string,
-  ): HubDevice {
-    const existing = this.#options.store.getDevice(hub.name, deviceId);
-    let authentication: HubDevice["authentication"];
-    if (
-      issuedThumbprint !== undefined ||
-      (attested.type === "x509" && attested.enrollment.kind === "group")
-    ) {
-      authentication = { type: "certificateAuthority" };
-    } else if (attested.type === "x509") {
-      authentication = {
-        type: "selfSigned",
-        primaryThumbprint: attested.leafThumbprints?.sha1 ?? "",
-      };
-    } else {
-      authentication = {
-        type: "sas",
-        primaryKey: attested.deviceKeys?.primaryKey ?? "",
-        secondaryKey: attested.deviceKeys?.secondaryKey ?? "",
-      };
-    }
-    const device: HubDevice = {
-      hub: hub.name,
-      deviceId,
-      registrationId,
-      status: existing?.status ?? "enabled",
-      authentication,
-      created: existing?.created ?? nowIso,
-      updated: nowIso,
-    };
-    const thumbprint = issuedThumbprint ?? existing?.issuedCertificateThumbprint;
-    if (thumbprint !== undefined) device.issuedCertificateThumbprint = thumbprint;
-    return device;
-  }
-
-  async #issue(
-    policy: AdrPolicy,
-    csr: CsrInfo,
-    registrationId: string,
-    deviceId: string,
-  ): Promise<{ chain: string[]; serialNumber: string; sha256Thumbprint: string }> {
-    const { store, clock } = this.#options;
-    const namespace = store.getMeta<{ rootCaPem: string }>("adrNamespace");
-    if (namespace === undefined) throw new Error("ADR namespace missing from the store");
-    const privateKey = await this.#options.keys.key(policy.keyFile);
-    const leafPem = await issueCertificate({
-      publicKey: csr.publicKey,
-      commonName: registrationId,
-      issuer: { certificatePem: policy.issuingCaPem, privateKey },
-      validityDays: policy.validityDays,
-      extendedKeyUsage: ["clientAuth"],
-      hash: "SHA-384",
-      clock,
-    });
-    const facts = certificateFacts(leafPem);
-    store.addIssuedCertificate({
-      serialNumber: facts.serialNumber,
-      registrationId,
-      deviceId,
-      policy: policy.name,
-      subject: facts.subject,
-      sha1Thumbprint: facts.sha1Thumbprint,
-      sha256Thumbprint: facts.sha256Thumbprint,
-      notBefore: facts.notBefore.toISOString(),
-      notAfter: facts.notAfter.toISOString(),
-      keyType: csr.keyType,
-      certificatePem: facts.pem,
-      created: new Date(clock.now()).toISOString(),
-    });
-    this.#event("certificate.issued", registrationId, {
-      serialNumber: facts.serialNumber,
-      policy: policy.name,
-      keyType: csr.keyType,
-      notAfter: facts.notAfter.toISOString(),
-    });
-    return {
-      chain: [leafPem, policy.issuingCaPem, namespace.rootCaPem].map((pem) => certificateToWire(pem)),
-      serialNumber: facts.serialNumber,
-      sha256Thumbprint: facts.sha256Thumbprint,
-    };
-  }
-
   #event(kind: string, subject: string, details: Record<string, unknown>): void {
     const clean = Object.fromEntries(Object.entries(details).filter(([, value]) => value !== undefined));
     this.#options.store.addEvent(new Date(this.#options.clock.now()).toISOString(), kind, subject, clean);
@@ -670,43 +465,35 @@ function retryAfter(remainingMs: number): number {
   return Math.max(1, Math.ceil(remainingMs / 1000));
 }
 
-function keyTypesAccepted(settings: Settings): string {
-  return settings.strictCsr
-    ? "this simulator runs with --strict-csr and accepts EC P-384 keys only, as the 2025-07-01-preview documents."
-    : "accepted: EC P-384 (recommended), EC P-256, RSA 2048/3072/4096.";
-}
-
-/**
- * Picks the hub: `static` → the enrollment's hub; `hashed` → weighted by `allocationWeight` over the
- * candidate hubs, keyed by a hash of the registration id (stable across restarts). Returns an error
- * message when no hub can be chosen.
- */
-export function allocate(
-  enrollment: Enrollment,
-  hubs: readonly LinkedHub[],
+/** The registration record for this attempt: the previous one (history, counts) refreshed, or a new one. */
+function nextRegistration(
+  previous: Registration | undefined,
   registrationId: string,
-): LinkedHub | string {
-  if (enrollment.allocationPolicy === "static") {
-    const hub = hubs.find((item) => item.name === enrollment.staticHub);
-    return (
-      hub ??
-      `The enrollment "${enrollment.id}" uses static allocation to hub "${enrollment.staticHub ?? "(none)"}", which is not linked to this DPS.`
-    );
-  }
-  const candidates = (
-    enrollment.iotHubs === undefined
-      ? hubs.filter((hub) => hub.applyAllocationPolicy)
-      : hubs.filter((hub) => enrollment.iotHubs?.includes(hub.name))
-  ).filter((hub) => hub.allocationWeight > 0);
-  if (candidates.length === 0) {
-    return `No linked IoT hub can take registrations of enrollment "${enrollment.id}"; link a hub (weight > 0) or fix the enrollment's iotHubs.`;
-  }
-  const total = candidates.reduce((sum, hub) => sum + hub.allocationWeight, 0);
-  const digest = createHash("sha256").update(validateRegistrationId(registrationId)).digest();
-  let point = digest.readUInt32BE(0) % total;
-  for (const hub of candidates) {
-    if (point < hub.allocationWeight) return hub;
-    point -= hub.allocationWeight;
-  }
-  return candidates[candidates.length - 1] as LinkedHub;
+  attested: Attested,
+  nowIso: string,
+): Registration {
+  const { enrollment } = attested;
+  const base: Registration = previous ?? {
+    registrationId,
+    enrollmentKind: enrollment.kind,
+    enrollmentId: enrollment.id,
+    attestationType: attested.type,
+    hubHistory: [],
+    status: "unassigned",
+    createdDateTimeUtc: nowIso,
+    lastUpdatedDateTimeUtc: nowIso,
+    etag: newEtag(),
+    registrationCount: 0,
+  };
+  const registration: Registration = {
+    ...base,
+    enrollmentKind: enrollment.kind,
+    enrollmentId: enrollment.id,
+    attestationType: attested.type,
+    lastUpdatedDateTimeUtc: nowIso,
+    etag: newEtag(),
+  };
+  delete registration.errorCode;
+  delete registration.errorMessage;
+  return registration;
 }

@@ -126,40 +126,72 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
     },
   });
 
+  followClients(broker, states, options);
+
+  return startMqttListeners({
+    label: "IoT Hub",
+    host: options.host,
+    port: options.port,
+    wsPort: options.wsPort,
+    tls: options.tls,
+    maxPacketBytes: options.maxPacketBytes,
+    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
+    logger,
+    identify(conn, chain, transport) {
+      peerChains.set(conn, { chain, transport });
+    },
+    broker,
+  });
+}
+
+/** The service's handle on one connected device: what it subscribed to, sending to it, closing it. */
+function linkFor(client: Client, state: ClientState, options: HubEndpointOptions): HubLink {
+  const { logger } = options;
+  const link: HubLink = {
+    deviceId: state.session.deviceId,
+    hub: state.session.hub,
+    authMethod: state.session.authMethod,
+    transport: state.transport,
+    connectedAt: options.nowIso(),
+    subscribed: (kind) => state.subscriptions.has(kind),
+    subscriptions: () => [...state.subscriptions.keys()],
+    send(kind, topic, payload) {
+      const qos = state.subscriptions.get(kind);
+      if (qos === undefined || client.closed) return false;
+      const packet = {
+        cmd: "publish",
+        topic,
+        payload,
+        qos,
+        retain: false,
+        dup: false,
+        clientId: SERVER_MARK,
+      } as PublishPacket & { clientId: string };
+      client.publish(packet, (error) => {
+        if (error)
+          logger.debug("IoT Hub message not delivered", { deviceId: link.deviceId, error: error.message });
+      });
+      return true;
+    },
+    close(reason) {
+      logger.info("IoT Hub connection closed by the hub", { deviceId: link.deviceId, reason });
+      client.close();
+    },
+  };
+  return link;
+}
+
+/** Attaches each authenticated connection to the service, and detaches it when it goes. */
+function followClients(
+  broker: Aedes,
+  states: WeakMap<Client, ClientState>,
+  options: HubEndpointOptions,
+): void {
+  const { service, logger } = options;
   broker.on("client", (client) => {
     const state = states.get(client);
     if (state === undefined) return;
-    const link: HubLink = {
-      deviceId: state.session.deviceId,
-      hub: state.session.hub,
-      authMethod: state.session.authMethod,
-      transport: state.transport,
-      connectedAt: options.nowIso(),
-      subscribed: (kind) => state.subscriptions.has(kind),
-      subscriptions: () => [...state.subscriptions.keys()],
-      send(kind, topic, payload) {
-        const qos = state.subscriptions.get(kind);
-        if (qos === undefined || client.closed) return false;
-        const packet = {
-          cmd: "publish",
-          topic,
-          payload,
-          qos,
-          retain: false,
-          dup: false,
-          clientId: SERVER_MARK,
-        } as PublishPacket & { clientId: string };
-        client.publish(packet, (error) => {
-          if (error)
-            logger.debug("IoT Hub message not delivered", { deviceId: link.deviceId, error: error.message });
-        });
-        return true;
-      },
-      close(reason) {
-        logger.info("IoT Hub connection closed by the hub", { deviceId: link.deviceId, reason });
-        client.close();
-      },
-    };
+    const link = linkFor(client, state, options);
     state.link = link;
     service.attach(link);
   });
@@ -182,20 +214,5 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
   });
   broker.on("connectionError", (client, error) => {
     logger.debug("IoT Hub connection error", { clientId: client?.id, error: error.message });
-  });
-
-  return startMqttListeners({
-    label: "IoT Hub",
-    host: options.host,
-    port: options.port,
-    wsPort: options.wsPort,
-    tls: options.tls,
-    maxPacketBytes: options.maxPacketBytes,
-    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
-    logger,
-    identify(conn, chain, transport) {
-      peerChains.set(conn, { chain, transport });
-    },
-    broker,
   });
 }

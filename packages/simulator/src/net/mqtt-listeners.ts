@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Server, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from "node:tls";
 import type { Logger } from "@skittlesorter/core";
 import type { Aedes } from "aedes";
 import { createWebSocketStream, WebSocketServer } from "ws";
@@ -99,31 +99,8 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
     socket.destroy();
   });
 
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: options.maxPacketBytes + 16,
-    handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
-  });
-  const httpsServer = createHttpsServer(tlsOptions, (_request, response) => {
-    response
-      .writeHead(404, { "content-type": "text/plain" })
-      .end(`Use MQTT over WebSocket at ${WEBSOCKET_PATH}.\n`);
-  });
+  const { wss, httpsServer } = webSocketServer(options, tlsOptions, accept);
   httpsServer.on("connection", track);
-  httpsServer.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    const path = (request.url ?? "").split("?")[0];
-    if (path !== WEBSOCKET_PATH) {
-      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-      return;
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(createWebSocketStream(ws), socket as TLSSocket, "mqtt-ws", request);
-    });
-  });
-  httpsServer.on("tlsClientError", (error, socket) => {
-    logger.debug(`${label} WSS handshake failed`, { error: error.message });
-    socket.destroy();
-  });
 
   let port: number;
   let wsPort: number;
@@ -193,4 +170,37 @@ async function listen(server: Server, port: number, host: string, what: string):
     });
   });
   return (server.address() as AddressInfo).port;
+}
+
+/** MQTT over WebSocket (TLS) at {@link WEBSOCKET_PATH}; any other path is answered 404. */
+function webSocketServer(
+  options: MqttListenersOptions,
+  tlsOptions: TlsOptions,
+  accept: (conn: Duplex, socket: TLSSocket, transport: MqttTransport, request?: IncomingMessage) => void,
+): { wss: WebSocketServer; httpsServer: HttpsServer } {
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPacketBytes + 16,
+    handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
+  });
+  const httpsServer = createHttpsServer(tlsOptions, (_request, response) => {
+    response
+      .writeHead(404, { "content-type": "text/plain" })
+      .end(`Use MQTT over WebSocket at ${WEBSOCKET_PATH}.\n`);
+  });
+  httpsServer.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    const path = (request.url ?? "").split("?")[0];
+    if (path !== WEBSOCKET_PATH) {
+      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      accept(createWebSocketStream(ws), socket as TLSSocket, "mqtt-ws", request);
+    });
+  });
+  httpsServer.on("tlsClientError", (error, socket) => {
+    options.logger.debug(`${options.label} WSS handshake failed`, { error: error.message });
+    socket.destroy();
+  });
+  return { wss, httpsServer };
 }
