@@ -44,9 +44,9 @@ async function step(title, action) {
 }
 
 /** Runs a bin to completion; resolves { code, stdout, stderr }. */
-function runBin(command, args, { timeoutMs = 120_000 } = {}) {
+function runBin(command, args, { timeoutMs = 120_000, env = process.env } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: here, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, { cwd: here, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => {
@@ -513,26 +513,8 @@ await step(
     await mkdir(home);
     await mkdir(tmp);
     const before = (await readdir(here)).sort();
-    const result = await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [script], {
-        cwd: here,
-        env: { ...process.env, HOME: home, TMPDIR: tmp, TMP: tmp, TEMP: tmp },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk) => {
-        stdout += chunk;
-      });
-      child.stderr.on("data", (chunk) => {
-        stderr += chunk;
-      });
-      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-      child.on("error", reject);
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? signal, stdout, stderr });
-      });
+    const result = await runBin(process.execPath, [script], {
+      env: { ...process.env, HOME: home, TMPDIR: tmp, TMP: tmp, TEMP: tmp },
     });
     const out = JSON.parse(expectSuccess(result, "the in-memory contract script"));
     assert.deepEqual(out, {

@@ -1,15 +1,6 @@
 import type { CommandGroup } from "@skittlesorter/cli-shell";
+import type { TelemetryView } from "../hub/telemetry.ts";
 import { type Globals, helpers, SHOW_SECRETS, table, wholeNumber, withGlobals } from "./shared.ts";
-
-interface TelemetryItem {
-  id: number;
-  deviceId: string;
-  enqueuedTime: string;
-  systemProperties: Record<string, string>;
-  properties: Record<string, string>;
-  body: string;
-  bodyEncoding: "utf8" | "base64";
-}
 
 /** `device` and `telemetry`: the simulator's hub devices and the messages they sent. */
 export const deviceCommands: CommandGroup = (program, context) => {
@@ -61,7 +52,7 @@ export const deviceCommands: CommandGroup = (program, context) => {
       if (options.device !== undefined) query.set("device", options.device);
       if (options.since !== undefined) query.set("from", options.since);
       if (options.until !== undefined) query.set("to", options.until);
-      const list = await admin.get<TelemetryItem[]>(`/admin/telemetry?${query.toString()}`);
+      const list = await admin.get<TelemetryView[]>(`/admin/telemetry?${query.toString()}`);
       print(
         options,
         list,

@@ -124,13 +124,8 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
   });
 
   return startMqttListeners({
+    ...options, // host, ports, TLS material and limits
     label: "DPS",
-    host: options.host,
-    port: options.port,
-    wsPort: options.wsPort,
-    tls: options.tls,
-    maxPacketBytes: options.maxPacketBytes,
-    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
     logger,
     identify(conn, chain, _transport, remoteAddress) {
       peers.set(conn, { chain, remoteAddress });

@@ -129,13 +129,8 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
   followClients(broker, states, options);
 
   return startMqttListeners({
+    ...options, // host, ports, TLS material and limits
     label: "IoT Hub",
-    host: options.host,
-    port: options.port,
-    wsPort: options.wsPort,
-    tls: options.tls,
-    maxPacketBytes: options.maxPacketBytes,
-    tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
     logger,
     identify(conn, chain, transport) {
       peerChains.set(conn, { chain, transport });
