@@ -117,6 +117,7 @@ export function buildConfig(sources: ConfigSources): SimConfig {
   const host = urlHost(clientHost(sources.host));
   const httpUrl = `http://${host}:${ports.http}`;
   const rootCaFile = sources.vault.pathOf(adrCaName(namespace.name, "credential-root.pem"));
+  // Paths are left out (not set to undefined) in memory: `sim.config` has no such keys then, as sim.json would not.
   return {
     version: 1,
     pid: process.pid,

@@ -102,7 +102,7 @@ export function enrollmentFromBody(
     attestation = {
       type: "x509",
       primaryThumbprint,
-      ...(secondaryThumbprint === undefined ? {} : { secondaryThumbprint }),
+      secondaryThumbprint,
     };
   } else {
     throw bad("INVALID_BODY", '"attestation.type" must be "symmetricKey" or "x509".');

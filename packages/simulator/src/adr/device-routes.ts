@@ -111,7 +111,7 @@ export function deviceReadRoutes(scope: AdrScope): void {
         }
       }
       const page = store.listAdrDevices(namespace.name, {
-        ...(afterName === undefined ? {} : { afterName }),
+        afterName,
         limit: limit + 1,
       });
       const items = page.slice(0, limit);

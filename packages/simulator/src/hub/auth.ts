@@ -253,7 +253,9 @@ export class HubAuthenticator {
 /** Parses `{hostname}/{deviceId}[/{moduleId}]/?api-version=…&…`. */
 export function parseHubUsername(
   username: string | undefined,
-): { hostname: string; deviceId: string; moduleId?: string; apiVersion: string | undefined } | undefined {
+):
+  | { hostname: string; deviceId: string; moduleId: string | undefined; apiVersion: string | undefined }
+  | undefined {
   if (username === undefined) return undefined;
   const at = username.indexOf("/?");
   const path = at < 0 ? username.replace(/\/$/, "") : username.slice(0, at);
@@ -262,5 +264,5 @@ export function parseHubUsername(
   if (parts.length < 2 || parts.length > 3 || parts.some((part) => part === "")) return undefined;
   const [hostname, deviceId, moduleId] = parts as [string, string, string | undefined];
   const apiVersion = new URLSearchParams(query).get("api-version") ?? undefined;
-  return { hostname, deviceId, ...(moduleId === undefined ? {} : { moduleId }), apiVersion };
+  return { hostname, deviceId, moduleId, apiVersion };
 }

@@ -218,8 +218,8 @@ function deviceRoutes(router: Router, options: HubRoutesOptions): void {
     const twin = hub.patchDesired(
       device.deviceId,
       {
-        ...(desired === undefined ? {} : { desired: desired as Record<string, unknown> }),
-        ...(tags === undefined ? {} : { tags: tags as Record<string, unknown> }),
+        desired: desired as Record<string, unknown> | undefined,
+        tags: tags as Record<string, unknown> | undefined,
       },
       typeof ifMatch === "string" ? ifMatch.replace(/^W\//, "").replace(/^"(.*)"$/, "$1") : undefined,
     );
@@ -285,10 +285,10 @@ function telemetryRoutes(router: Router, options: HubRoutesOptions): void {
     return {
       body: store
         .listTelemetry({
-          ...(deviceId === undefined ? {} : { deviceId }),
-          ...(fromMs === undefined ? {} : { fromMs }),
-          ...(toMs === undefined ? {} : { toMs }),
-          ...(afterId === undefined ? {} : { afterId }),
+          deviceId,
+          fromMs,
+          toMs,
+          afterId,
           limit,
         })
         .map(telemetryView),
@@ -305,7 +305,7 @@ function telemetryRoutes(router: Router, options: HubRoutesOptions): void {
           count: item.count,
           lastEnqueuedTime: new Date(item.lastEnqueuedAt).toISOString(),
         })),
-        ...(groupBy === undefined ? {} : { groupBy }),
+        groupBy, // left out of the JSON when undefined
         groups: summary.groups,
       },
     };
@@ -353,7 +353,7 @@ function openStream(
         for (const message of store.listTelemetry({
           afterId: Number(lastEventId),
           limit: 1000,
-          ...(deviceId === undefined ? {} : { deviceId }),
+          deviceId,
         })) {
           write("telemetry", telemetryView(message), message.id);
         }

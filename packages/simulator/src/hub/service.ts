@@ -422,8 +422,8 @@ export class HubService extends EventEmitter {
   /** Service side: patches desired properties (and tags) and pushes the desired patch to the connected device. */
   patchDesired(
     deviceId: string,
-    patch: { desired?: Record<string, unknown>; tags?: Record<string, unknown> },
-    ifMatch?: string,
+    patch: { desired?: Record<string, unknown> | undefined; tags?: Record<string, unknown> | undefined },
+    ifMatch?: string | undefined,
   ): Twin {
     const device = this.#requireDevice(deviceId);
     const current = this.twin(device.hub, deviceId);

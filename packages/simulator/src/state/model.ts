@@ -26,7 +26,7 @@ export interface GroupX509Attestation {
 export interface IndividualX509Attestation {
   type: "x509";
   primaryThumbprint: string;
-  secondaryThumbprint?: string;
+  secondaryThumbprint?: string | undefined;
 }
 
 interface EnrollmentCommon {
@@ -215,11 +215,11 @@ export interface StoredTelemetry {
 }
 
 export interface TelemetryQuery {
-  deviceId?: string;
-  fromMs?: number;
-  toMs?: number;
-  afterId?: number;
-  limit?: number;
+  deviceId?: string | undefined;
+  fromMs?: number | undefined;
+  toMs?: number | undefined;
+  afterId?: number | undefined;
+  limit?: number | undefined;
 }
 
 /** A device twin: desired and reported property documents with their versions. */

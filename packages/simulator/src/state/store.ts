@@ -451,7 +451,10 @@ export class Store {
   // ADR devices -----------------------------------------------------------------------------------
 
   /** ADR devices of `namespace` ordered by name; `afterName` and `limit` page through them. */
-  listAdrDevices(namespace: string, options: { afterName?: string; limit?: number } = {}): AdrDeviceRecord[] {
+  listAdrDevices(
+    namespace: string,
+    options: { afterName?: string | undefined; limit?: number | undefined } = {},
+  ): AdrDeviceRecord[] {
     return this.#docs<AdrDeviceRecord>(
       "SELECT doc FROM adr_devices WHERE namespace = ? AND name > ? ORDER BY name LIMIT ?",
       namespace,
