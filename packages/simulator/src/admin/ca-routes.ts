@@ -7,7 +7,7 @@ import type { SimContext } from "../state/context.ts";
 import type { CaCertificate } from "../state/model.ts";
 import { bad, checkEtag, object, optionalString, resourceName } from "./validate.ts";
 
-export function caView(record: CaCertificate): Record<string, unknown> {
+function caView(record: CaCertificate): Record<string, unknown> {
   const properties: Record<string, unknown> = {
     subject: record.subject,
     expiry: record.notAfter,
@@ -23,7 +23,7 @@ export function caView(record: CaCertificate): Record<string, unknown> {
   return { name: record.name, etag: record.etag, properties };
 }
 
-export function findCa(store: SimContext["store"], name: string): CaCertificate {
+function findCa(store: SimContext["store"], name: string): CaCertificate {
   const record = store.getCaCertificate(name);
   if (record === undefined) {
     throw new HttpError(
@@ -35,7 +35,7 @@ export function findCa(store: SimContext["store"], name: string): CaCertificate 
   return record;
 }
 
-export function pemFrom(body: unknown): string {
+function pemFrom(body: unknown): string {
   const record = object(body, "The body");
   const pem = optionalString(record, "certificate");
   if (pem === undefined) throw bad("INVALID_BODY", 'Send {"certificate": "<PEM>"}.');

@@ -22,15 +22,12 @@ import {
 } from "./validate.ts";
 
 /** An enrollment without its symmetric keys unless the request opted in (`?includeSecrets=true`). */
-export function enrollmentView(
-  request: RouteRequest,
-  enrollment: Enrollment,
-): Enrollment | Record<string, unknown> {
+function enrollmentView(request: RouteRequest, enrollment: Enrollment): Enrollment | Record<string, unknown> {
   if (includeSecrets(request) || enrollment.attestation.type !== "symmetricKey") return enrollment;
   return { ...enrollment, attestation: { type: "symmetricKey" } };
 }
 
-export function enrollmentFromBody(
+function enrollmentFromBody(
   context: SimContext,
   kind: EnrollmentKind,
   enrollmentId: string,
@@ -124,7 +121,7 @@ export function enrollmentFromBody(
   return enrollment;
 }
 
-export function enrollmentCommon(
+function enrollmentCommon(
   context: SimContext,
   body: Record<string, unknown>,
   existing: Enrollment | undefined,
@@ -173,7 +170,7 @@ export function enrollmentCommon(
 }
 
 /** Resolves a hub given by name or host name. */
-export function hubName(context: SimContext, value: string): string {
+function hubName(context: SimContext, value: string): string {
   const hub = context.store.listHubs().find((item) => item.name === value || item.hostname === value);
   if (hub === undefined) {
     throw new HttpError(

@@ -61,7 +61,7 @@ export function resourceName(value: string, what: string): string {
   return value;
 }
 
-export function newSymmetricKey(): string {
+function newSymmetricKey(): string {
   return randomBytes(64).toString("base64");
 }
 

@@ -21,7 +21,7 @@ export interface Operation {
 
 export const bad = (code: string, message: string): HttpError => new HttpError(400, code, message);
 
-export function sameToken(given: string, expected: string): boolean {
+function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);

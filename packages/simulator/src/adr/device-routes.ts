@@ -9,10 +9,10 @@ import { ADR_API_VERSION, type AdrScope, bad } from "./arm.ts";
 import { ADR_DEVICE_NAME, ADR_DEVICE_TYPE, ADR_LOCATION, type AdrService, newArmEtag } from "./service.ts";
 
 /** Properties a device PATCH may carry (ARM `ArmCustomPatchAsync` of the 2025-11-01-preview spec). */
-export const UPDATABLE = new Set(["enabled", "operatingSystemVersion", "endpoints", "attributes", "policy"]);
+const UPDATABLE = new Set(["enabled", "operatingSystemVersion", "endpoints", "attributes", "policy"]);
 
 /** Read-only, or settable only at creation. */
-export const NOT_UPDATABLE = new Set([
+const NOT_UPDATABLE = new Set([
   "uuid",
   "externalDeviceId",
   "discoveredDeviceRef",
@@ -26,7 +26,7 @@ export const NOT_UPDATABLE = new Set([
 ]);
 
 /** What a PUT may set (the rest is read-only and ignored, as ARM does). */
-export const CREATABLE = new Set([
+const CREATABLE = new Set([
   ...UPDATABLE,
   "externalDeviceId",
   "discoveredDeviceRef",
@@ -35,7 +35,7 @@ export const CREATABLE = new Set([
   "operatingSystem",
 ]);
 
-export const ENVELOPE_READ_ONLY = new Set([
+const ENVELOPE_READ_ONLY = new Set([
   "id",
   "name",
   "type",
@@ -275,7 +275,7 @@ export function deviceChangeRoutes(scope: AdrScope): void {
   );
 }
 
-export function checkTags(value: unknown): Record<string, string> {
+function checkTags(value: unknown): Record<string, string> {
   if (!isObject(value)) throw bad("InvalidRequestContent", "'tags' must be an object of string values.");
   const entries = Object.entries(value);
   if (entries.length > 50) throw bad("InvalidTagCount", "A resource can have at most 50 tags.");
@@ -294,7 +294,7 @@ export function checkTags(value: unknown): Record<string, string> {
 }
 
 /** Type checks of the updatable properties (also used by PUT). */
-export function checkUpdatable(
+function checkUpdatable(
   properties: Record<string, unknown>,
   store: SimContext["store"],
   adr: AdrService,
