@@ -2,14 +2,7 @@ import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import {
-  createSasToken,
-  deriveDeviceKey,
-  dpsResourceUri,
-  symmetricKeyAttestation,
-} from "@skittlesorter/attestation";
-import { createCsr, generateKeyPair, privateKeyToPem } from "@skittlesorter/csr";
-import { provision } from "@skittlesorter/dps-mqtt";
+import { createSasToken, deriveDeviceKey, dpsResourceUri } from "@skittlesorter/attestation";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { connectAsync, type MqttClient } from "mqtt";
 import { AdminClient } from "./admin/client.ts";
@@ -17,6 +10,7 @@ import { type CliIo, main } from "./cli/program.ts";
 import type { SimConfig, SimConfigOnDisk } from "./config.ts";
 import type { StartSimulatorOptions } from "./options.ts";
 import { type Simulator, startSimulator } from "./simulator.ts";
+import { provisionDevice as provisionWithHelper } from "./testing/index.ts";
 
 export interface TestSim {
   sim: Simulator<SimConfigOnDisk>;
@@ -248,29 +242,15 @@ export async function provisionDevice(
   options: { csr?: boolean; groupKey?: string } = {},
 ): Promise<ProvisionedDevice> {
   const groupKey = options.groupKey ?? sim.groupKey;
-  const keyPair = options.csr ? await generateKeyPair("ec-p256") : undefined;
-  const csr = keyPair === undefined ? undefined : await createCsr(registrationId, keyPair);
-  const result = await provision({
-    host: sim.config.dps.host,
-    port: sim.config.dps.port,
-    idScope: sim.config.idScope,
-    ca: sim.rootPem,
-    attestation: symmetricKeyAttestation({ registrationId, groupKey }),
-    ...(csr === undefined || keyPair === undefined
-      ? {}
-      : { csr: { wire: csr.wire, publicKey: keyPair.publicKey } }),
-    minRetryAfterMs: 0,
-    maxRetryAfterMs: 50,
-    timeoutMs: 20_000,
-  });
+  const credentials = await provisionWithHelper(sim.sim, { registrationId, csr: options.csr, groupKey });
   const device: ProvisionedDevice = {
-    deviceId: result.deviceId,
-    assignedHub: result.assignedHub,
+    deviceId: credentials.deviceId,
+    assignedHub: credentials.assignedHub,
     deviceKey: deriveDeviceKey(groupKey, registrationId),
   };
-  if (keyPair !== undefined && result.issuedCertificateChain !== undefined) {
-    device.chainPem = result.issuedCertificateChain.bundle;
-    device.keyPem = privateKeyToPem(keyPair.privateKey);
+  if (credentials.certificateChainPem !== undefined && credentials.privateKeyPem !== undefined) {
+    device.chainPem = credentials.certificateChainPem;
+    device.keyPem = credentials.privateKeyPem;
   }
   return device;
 }

@@ -30,6 +30,8 @@ export interface ProvisionDeviceOptions {
   csr?: boolean | undefined;
   /** Default: a fresh `device-<hex>`. */
   registrationId?: string | undefined;
+  /** Symmetric key: the enrollment group key to derive the device key from. Default: the first group's in `config`. */
+  groupKey?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -101,7 +103,7 @@ export async function provisionDevice(
 ): Promise<DeviceCredentials> {
   const { config } = sim;
   const registrationId = options.registrationId ?? `device-${randomBytes(6).toString("hex")}`;
-  const groupKey = options.attestation === "x509" ? undefined : defaultGroupKey(config);
+  const groupKey = options.attestation === "x509" ? undefined : (options.groupKey ?? defaultGroupKey(config));
   const bootstrap =
     options.attestation === "x509" ? await x509Bootstrap(sim, registrationId, options.signal) : undefined;
   const attestation =
