@@ -2,7 +2,7 @@
 import { randomBytes, X509Certificate } from "node:crypto";
 import { certificateFacts } from "@skittlesorter/csr";
 import { newEtag } from "../dps/service.ts";
-import { HttpError, type Router } from "../net/http.ts";
+import { HttpError, isHttpError, type Router } from "../net/http.ts";
 import type { SimContext } from "../state/context.ts";
 import type { CaCertificate } from "../state/model.ts";
 import { bad, checkEtag, object, optionalString, resourceName } from "./validate.ts";
@@ -69,7 +69,7 @@ export function caRoutes(router: Router, context: SimContext): void {
     try {
       facts = certificateFacts(pemFrom(request.body));
     } catch (error) {
-      if (error instanceof HttpError) throw error;
+      if (isHttpError(error)) throw error;
       throw bad("INVALID_CERTIFICATE", `The certificate cannot be read: ${(error as Error).message}`);
     }
     if (!facts.isCa) {
@@ -134,7 +134,7 @@ export function caVerificationRoutes(router: Router, context: SimContext): void 
     try {
       proof = new X509Certificate(certificateFacts(pemFrom(request.body)).pem);
     } catch (error) {
-      if (error instanceof HttpError) throw error;
+      if (isHttpError(error)) throw error;
       throw bad(
         "INVALID_CERTIFICATE",
         `The verification certificate cannot be read: ${(error as Error).message}`,

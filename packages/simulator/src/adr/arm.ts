@@ -2,6 +2,7 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import {
   HttpError,
+  isHttpError,
   type RouteHandler,
   type RouteRequest,
   type RouteResponse,
@@ -123,7 +124,7 @@ export function armGuard(
         const answer = await handler(request);
         return { ...answer, headers: { ...headers, ...answer.headers } };
       } catch (error) {
-        if (error instanceof HttpError) {
+        if (isHttpError(error)) {
           throw new HttpError(error.status, error.code, error.message, { ...headers, ...error.headers });
         }
         throw error;

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type Logger, SkittleError } from "@skittlesorter/core";
+import { errorGuard, type Logger, SkittleError } from "@skittlesorter/core";
 import { isSimulatorError, type SimulatorErrorCode } from "../errors.ts";
 
 /** An error answered as `{ "error": { "code", "message" } }` with `status`: the HTTP layer's own refusals. */
@@ -15,6 +15,9 @@ export class HttpError extends SkittleError<string> {
     this.headers = headers;
   }
 }
+
+/** True for an {@link HttpError} (any code: the HTTP layer's codes carry no common prefix). */
+export const isHttpError = errorGuard<HttpError>("HttpError", "");
 
 /** The HTTP status each domain error answers with: the one place domain codes meet status codes. */
 const STATUS_OF_DOMAIN_ERROR: Partial<Record<SimulatorErrorCode, number>> = {
@@ -31,7 +34,7 @@ const STATUS_OF_DOMAIN_ERROR: Partial<Record<SimulatorErrorCode, number>> = {
 export function httpAnswerOf(
   error: unknown,
 ): { status: number; code: string; message: string; headers: Record<string, string> } | undefined {
-  if (error instanceof HttpError) {
+  if (isHttpError(error)) {
     return { status: error.status, code: error.code, message: error.message, headers: error.headers };
   }
   if (isSimulatorError(error)) {
