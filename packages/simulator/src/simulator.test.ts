@@ -109,3 +109,57 @@ describe("@skittlesorter/simulator/testing provisionDevice", () => {
     },
   );
 });
+
+describe("sim.admin: the typed admin client", () => {
+  it("reads and changes enrollments, registrations, twins, methods and telemetry", {
+    timeout: 60_000,
+  }, async () => {
+    await using sim = await startSimulator();
+    const groups = await sim.admin.listEnrollmentGroups();
+    expect(groups.map((group) => group.id)).toEqual(["skittlesorter"]);
+    expect(groups[0]?.attestation).toEqual({ type: "symmetricKey" }); // keys stay opt-in
+    const withKeys = await sim.admin.getEnrollment("group", "skittlesorter", { includeSecrets: true });
+    expect(withKeys.attestation).toMatchObject({ primaryKey: sim.config.enrollmentGroups[0]?.primaryKey });
+
+    const device = await provisionDevice(sim, { registrationId: "admin-typed-01" });
+    expect((await sim.admin.listRegistrations()).map((item) => item.registrationId)).toEqual([
+      "admin-typed-01",
+    ]);
+    expect(await sim.admin.getRegistration("admin-typed-01")).toMatchObject({ status: "assigned" });
+
+    const client = Client.fromConnectionString(device.connectionString, Mqtt);
+    await client.setOptions({ ca: device.caPem });
+    await client.open();
+    try {
+      client.onDeviceMethod("ping", (request, response) => {
+        void response.send(200, { pong: request.payload });
+      });
+      const answer = await sim.admin.invokeMethod(device.deviceId, {
+        methodName: "ping",
+        payload: { n: 1 },
+        connectTimeoutInSeconds: 10,
+      });
+      expect(answer).toEqual({ status: 200, payload: { pong: { n: 1 } } });
+      const twin = await sim.admin.updateTwin(device.deviceId, {
+        desired: { interval: 5 },
+        tags: { site: "lab" },
+      });
+      expect(twin.properties.desired).toMatchObject({ interval: 5 });
+      expect((await sim.admin.getTwin(device.deviceId)).tags).toEqual({ site: "lab" });
+      await client.sendEvent(new Message(JSON.stringify({ color: "Red" })));
+    } finally {
+      await client.close();
+    }
+    expect(await sim.admin.telemetrySummary({ groupBy: "color" })).toMatchObject({
+      total: 1,
+      groups: [{ value: "Red", count: 1 }],
+    });
+    await expect(sim.admin.getDevice("no-such-device")).rejects.toMatchObject({
+      code: "SIM_ADMIN_REQUEST",
+      statusCode: 404,
+      errorCode: "DEVICE_NOT_FOUND",
+    });
+    await sim.admin.deleteRegistration("admin-typed-01");
+    expect(await sim.admin.listRegistrations()).toEqual([]);
+  });
+});
