@@ -1,4 +1,5 @@
 import { certificateFacts } from "@skittlesorter/csr";
+import { Enrollments } from "../dps/enrollments.ts";
 import { newEtag } from "../dps/service.ts";
 import { HttpError, includeSecrets, type RouteRequest, type Router } from "../net/http.ts";
 import type { SimContext } from "../state/context.ts";
@@ -12,8 +13,8 @@ import type {
 } from "../state/model.ts";
 import {
   bad,
-  checkEtag,
   id,
+  ifMatchOf,
   object,
   optionalBoolean,
   optionalString,
@@ -191,95 +192,72 @@ export function reprovision(value: unknown, existing: ReprovisionPolicy | undefi
   };
 }
 
+/** The admin API of enrollment groups and individual enrollments, on the DPS enrollment service. */
 export function enrollmentRoutes(router: Router, context: SimContext): void {
-  const { store } = context;
+  const enrollments = new Enrollments(context);
   for (const [segment, kind] of [
     ["enrollment-groups", "group"],
     ["individual-enrollments", "individual"],
   ] as const) {
     const what = kind === "group" ? "enrollment group" : "individual enrollment";
-    const find = (raw: string): Enrollment => {
-      const enrollment = store.getEnrollment(kind, id(raw, `${what} id`));
-      if (enrollment === undefined) {
-        throw new HttpError(
-          404,
-          "ENROLLMENT_NOT_FOUND",
-          `No ${what} "${raw}"; list them with GET /admin/${segment}.`,
-        );
-      }
-      return enrollment;
+    const enrollmentId = (request: RouteRequest): string => id(request.params.id ?? "", `${what} id`);
+    const precondition = (request: RouteRequest) => {
+      const ifNoneMatch = request.headers["if-none-match"];
+      return {
+        ifMatch: ifMatchOf(request),
+        ifNoneMatch: typeof ifNoneMatch === "string" ? ifNoneMatch : undefined,
+      };
     };
     router.add("GET", `/admin/${segment}`, (request) => ({
-      body: store.listEnrollments(kind).map((enrollment) => enrollmentView(request, enrollment)),
+      body: enrollments.list(kind).map((enrollment) => enrollmentView(request, enrollment)),
     }));
     router.add("GET", `/admin/${segment}/:id`, (request) => {
-      const enrollment = find(request.params.id ?? "");
+      const enrollment = enrollments.get(kind, enrollmentId(request));
       return { body: enrollmentView(request, enrollment), headers: { etag: enrollment.etag } };
     });
     router.add("PUT", `/admin/${segment}/:id`, async (request) => {
-      const enrollmentId = id(request.params.id ?? "", `${what} id`);
-      const existing = store.getEnrollment(kind, enrollmentId);
-      if (existing !== undefined && request.headers["if-none-match"] === "*") {
-        throw new HttpError(
-          409,
-          "ENROLLMENT_EXISTS",
-          `The ${what} "${enrollmentId}" already exists; delete it first or replace it.`,
-        );
-      }
-      checkEtag(request, existing?.etag, what, false);
-      const enrollment = enrollmentFromBody(
-        context,
+      const key = enrollmentId(request);
+      const { enrollment, created } = await enrollments.put(
         kind,
-        enrollmentId,
-        object(request.body, "The body"),
-        existing,
+        key,
+        (existing) => enrollmentFromBody(context, kind, key, object(request.body, "The body"), existing),
+        precondition(request),
       );
-      store.putEnrollment(enrollment);
-      store.addEvent(
-        context.nowIso(),
-        existing === undefined ? "enrollment.created" : "enrollment.updated",
-        enrollment.id,
-        {
-          kind,
-          attestation: enrollment.attestation.type,
-          enabled: enrollment.enabled,
-        },
-      );
-      await context.changed();
       return {
-        status: existing === undefined ? 201 : 200,
+        status: created ? 201 : 200,
         body: enrollmentView(request, enrollment),
         headers: { etag: enrollment.etag },
       };
     });
     router.add("PATCH", `/admin/${segment}/:id`, async (request) => {
-      const existing = find(request.params.id ?? "");
-      checkEtag(request, existing.etag, what, false);
-      const body = object(request.body, "The body");
-      if ("attestation" in body) {
-        throw bad("INVALID_BODY", "PATCH cannot change the attestation; PUT the whole enrollment instead.");
-      }
-      const updated = {
-        ...existing,
-        ...enrollmentCommon(context, body, existing),
-        etag: newEtag(),
-        lastUpdatedDateTimeUtc: context.nowIso(),
-      } as Enrollment;
-      if (body.credentialPolicy === null) delete updated.credentialPolicy;
-      store.putEnrollment(updated);
-      store.addEvent(context.nowIso(), "enrollment.updated", updated.id, { kind, enabled: updated.enabled });
-      await context.changed();
+      const updated = await enrollments.update(
+        kind,
+        enrollmentId(request),
+        (existing) => {
+          const body = object(request.body, "The body");
+          if ("attestation" in body) {
+            throw bad(
+              "INVALID_BODY",
+              "PATCH cannot change the attestation; PUT the whole enrollment instead.",
+            );
+          }
+          const changed = {
+            ...existing,
+            ...enrollmentCommon(context, body, existing),
+            etag: newEtag(),
+            lastUpdatedDateTimeUtc: context.nowIso(),
+          } as Enrollment;
+          if (body.credentialPolicy === null) delete changed.credentialPolicy;
+          return changed;
+        },
+        precondition(request),
+      );
       return { body: enrollmentView(request, updated), headers: { etag: updated.etag } };
     });
     router.add("DELETE", `/admin/${segment}/:id`, async (request) => {
-      const existing = find(request.params.id ?? "");
-      checkEtag(request, existing.etag, what, false);
-      store.deleteEnrollment(kind, existing.id);
-      store.addEvent(context.nowIso(), "enrollment.deleted", existing.id, { kind });
-      await context.changed();
+      await enrollments.delete(kind, enrollmentId(request), precondition(request));
       return { status: 204 };
     });
   }
 }
-
 // --- CA certificates (proof of possession) ------------------------------------------------------

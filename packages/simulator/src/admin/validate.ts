@@ -87,14 +87,19 @@ export function thumbprint(value: string, key: string): string {
   return clean;
 }
 
+/** The `If-Match` etag of a request (weak marker and quotes removed), or undefined. */
+export function ifMatchOf(request: RouteRequest): string | undefined {
+  const header = request.headers["if-match"];
+  return typeof header === "string" ? header.replace(/^W\//, "").replace(/^"(.*)"$/, "$1") : undefined;
+}
+
 export function checkEtag(
   request: RouteRequest,
   current: string | undefined,
   what: string,
   required: boolean,
 ): void {
-  const header = request.headers["if-match"];
-  const given = typeof header === "string" ? header.replace(/^W\//, "").replace(/^"(.*)"$/, "$1") : undefined;
+  const given = ifMatchOf(request);
   if (given === undefined) {
     if (required) {
       throw new HttpError(
