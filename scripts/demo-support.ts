@@ -6,7 +6,7 @@ import { createHmac } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { SimConfig, TelemetryView } from "@skittlesorter/simulator";
+import type { SimConfigOnDisk, TelemetryView } from "@skittlesorter/simulator";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const sorterDir = join(repoRoot, "apps", "sorter");
@@ -65,7 +65,7 @@ export interface Secret {
 }
 
 /** The enrollment group keys, the device key derived for `registrationId`, and the ADR bearer token. */
-export function simSecrets(sim: SimConfig, registrationId: string): Secret[] {
+export function simSecrets(sim: SimConfigOnDisk, registrationId: string): Secret[] {
   const secrets: Secret[] = [{ what: "the ADR bearer token", value: sim.adr.token }];
   for (const group of sim.enrollmentGroups) {
     for (const [name, key] of [
@@ -135,7 +135,7 @@ export interface X509Files {
 }
 
 export interface SorterSetup {
-  sim: SimConfig;
+  sim: SimConfigOnDisk;
   attestation: AttestationKind;
   registrationId: string;
   workDir: string;
@@ -304,7 +304,8 @@ export interface Stored {
   summary: {
     total: number;
     devices: { deviceId: string; count: number }[];
-    colors: { color: string; count: number }[];
+    /** Messages per value of the body's `color` (`?groupBy=color`). */
+    groups: { value: string; count: number }[];
   };
   device: {
     connectionState: string;
@@ -338,12 +339,12 @@ async function getJson<T>(url: string): Promise<T> {
 }
 
 /** Reads the device's telemetry, telemetry summary, hub record, twin and issued certificates from the admin API. */
-export async function readStored(sim: SimConfig, deviceId: string): Promise<Stored> {
+export async function readStored(sim: SimConfigOnDisk, deviceId: string): Promise<Stored> {
   const base = sim.http.url;
   const id = encodeURIComponent(deviceId);
   const [telemetry, summary, device, twin, issued, registration] = await Promise.all([
     getJson<Stored["telemetry"]>(`${base}/admin/telemetry?device=${id}&limit=10000`),
-    getJson<Stored["summary"]>(`${base}/admin/telemetry/summary?device=${id}`),
+    getJson<Stored["summary"]>(`${base}/admin/telemetry/summary?device=${id}&groupBy=color`),
     getJson<Stored["device"]>(`${base}/admin/devices/${id}`),
     getJson<Stored["twin"]>(`${base}/admin/devices/${id}/twin`),
     getJson<Stored["issued"]>(`${base}/admin/issued-certificates?registrationId=${id}`),
@@ -400,7 +401,7 @@ export function checkRun(input: {
   stored: Stored | undefined;
   skittles: number;
   registrationId: string;
-  sim: SimConfig;
+  sim: SimConfigOnDisk;
 }): Check[] {
   const { attestation, run, summary, stored, skittles, registrationId, sim } = input;
   const checks: Check[] = [];
@@ -473,7 +474,7 @@ export function checkRun(input: {
     `${stored.telemetry.length} stored, ids ${min}…${max} (${unique.size} distinct)`,
   );
   const colors = storedColors(stored.telemetry);
-  const summaryColors = Object.fromEntries(stored.summary.colors.map((c) => [c.color, c.count]));
+  const summaryColors = Object.fromEntries(stored.summary.groups.map((g) => [g.value, g.count]));
   add(
     "colours agree: telemetry = sorter = the rig's bins",
     sameCounts(colors, summary.sorting.byColor) &&

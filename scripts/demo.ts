@@ -9,7 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { main as skittle } from "@skittlesorter/cli";
-import { type Simulator, type StartSimulatorOptions, startSimulator } from "@skittlesorter/simulator";
+import {
+  type SimConfigOnDisk,
+  type Simulator,
+  type StartSimulatorOptions,
+  startSimulator,
+} from "@skittlesorter/simulator";
 import {
   type AttestationKind,
   type Check,
@@ -126,7 +131,11 @@ async function cli(title: string, argv: string[]): Promise<string> {
 }
 
 /** PKI init → onboarding to the simulator (CA upload, proof of possession, X.509 group) → the device's bootstrap certificate. */
-async function x509Onboarding(sim: Simulator, workDir: string, registrationId: string): Promise<X509Files> {
+async function x509Onboarding(
+  sim: Simulator<SimConfigOnDisk>,
+  workDir: string,
+  registrationId: string,
+): Promise<X509Files> {
   const caDir = join(workDir, "ca");
   const name = "demo";
   await cli("PKI: a root and an intermediate CA", ["pki", "init", "--name", name, "--out-dir", caDir]);
@@ -173,7 +182,7 @@ async function demo(): Promise<number> {
   const options = parseOptions();
   const registrationId = options.attestation === "x509" ? "demo-sorter-x509" : "demo-sorter-01";
   const workDir = await mkdtemp(join(tmpdir(), "skittle-demo-"));
-  let sim: Simulator | undefined;
+  let sim: Simulator<SimConfigOnDisk> | undefined;
   try {
     print(
       `Skittle sorter demo (${options.attestation === "x509" ? "X.509" : "symmetric-key"} onboarding + CSR)`,

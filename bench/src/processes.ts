@@ -4,7 +4,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import type { SimConfig, StartSimulatorOptions } from "@skittlesorter/simulator";
+import type { SimConfigOnDisk, StartSimulatorOptions } from "@skittlesorter/simulator";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
@@ -49,7 +49,7 @@ export function processRssMiB(pid: number): number | null {
 }
 
 export interface SimProcess {
-  config: SimConfig;
+  config: SimConfigOnDisk;
   pid: number;
   /** Stops the simulator (SIGTERM) and waits for it to exit. */
   close(): Promise<void>;
@@ -67,7 +67,7 @@ export async function startSimProcess(options: StartSimulatorOptions): Promise<S
     stderr = tail(stderr + chunk.toString("utf8"));
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const config = await new Promise<SimConfig>((resolve, reject) => {
+  const config = await new Promise<SimConfigOnDisk>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`the simulator did not start within 120 s: ${stderr}`)),
       120_000,
@@ -76,7 +76,7 @@ export async function startSimProcess(options: StartSimulatorOptions): Promise<S
     lines.on("line", (line) => {
       if (!line.includes('"ready"')) return;
       clearTimeout(timer);
-      resolve((JSON.parse(line) as { config: SimConfig }).config);
+      resolve((JSON.parse(line) as { config: SimConfigOnDisk }).config);
     });
     child.once("exit", (code) => {
       clearTimeout(timer);

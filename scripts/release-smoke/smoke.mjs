@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync, realpathSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, sep } from "node:path";
@@ -46,9 +46,9 @@ async function step(title, action) {
 }
 
 /** Runs a bin to completion; resolves { code, stdout, stderr }. */
-function runBin(command, args, { timeoutMs = 120_000 } = {}) {
+function runBin(command, args, { timeoutMs = 120_000, env = process.env } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: here, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, { cwd: here, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => {
@@ -501,6 +501,78 @@ await step("adr-client lists the provisioned devices from the simulator's ADR RE
   assert.ok(names.includes("smoke-01") && names.includes("smoke-lib-01"), `ADR devices: ${names.join(", ")}`);
   return names.join(", ");
 });
+
+// The programmatic contract of @skittlesorter/simulator, in memory, in a process of its own whose HOME, TMPDIR and
+// working directory are watched: nothing may be written to disk.
+const IN_MEMORY_SCRIPT = `
+import { createCsr, generateKeyPair } from "@skittlesorter/csr";
+import { symmetricKeyAttestation } from "@skittlesorter/attestation";
+import { provision } from "@skittlesorter/dps-mqtt";
+import { startSimulator } from "@skittlesorter/simulator";
+import { provisionDevice } from "@skittlesorter/simulator/testing";
+
+const sim = await startSimulator();
+try {
+  const { config } = sim;
+  const registrationId = "smoke-memory-01";
+  const keyPair = await generateKeyPair("ec-p256");
+  const csr = await createCsr(registrationId, keyPair);
+  const result = await provision({
+    host: config.dps.host,
+    port: config.dps.port,
+    idScope: config.idScope,
+    ca: config.trustedCa,
+    attestation: symmetricKeyAttestation({ registrationId, groupKey: config.enrollmentGroups[0].primaryKey }),
+    csr: { wire: csr.wire, publicKey: keyPair.publicKey },
+    timeoutMs: 60_000,
+  });
+  const device = await sim.admin.getDevice(result.deviceId);
+  const x509 = await provisionDevice(sim, { attestation: "x509", csr: true });
+  process.stdout.write(JSON.stringify({
+    status: result.status,
+    chain: result.issuedCertificateChain?.pems.length,
+    device: device.deviceId,
+    x509: x509.auth,
+    configFile: sim.configFile ?? null,
+    trustedCaFile: config.trustedCaFile ?? null,
+  }));
+} finally {
+  await sim[Symbol.asyncDispose]();
+}
+`;
+
+await step(
+  "startSimulator() in memory: provision with dps-mqtt + CSR from sim.config, see it in sim.admin, close; no file left",
+  async () => {
+    const script = join(here, "in-memory-contract.mjs");
+    await writeFile(script, IN_MEMORY_SCRIPT);
+    const home = join(work, "memory-home");
+    const tmp = join(work, "memory-tmp");
+    await mkdir(home);
+    await mkdir(tmp);
+    const before = (await readdir(here)).sort();
+    const result = await runBin(process.execPath, [script], {
+      env: { ...process.env, HOME: home, TMPDIR: tmp, TMP: tmp, TEMP: tmp },
+    });
+    const out = JSON.parse(expectSuccess(result, "the in-memory contract script"));
+    assert.deepEqual(out, {
+      status: "assigned",
+      chain: 3,
+      device: "smoke-memory-01",
+      x509: "x509",
+      configFile: null,
+      trustedCaFile: null,
+    });
+    await rm(script);
+    assert.deepEqual(
+      (await readdir(here)).sort(),
+      before.filter((name) => name !== "in-memory-contract.mjs"),
+    );
+    assert.deepEqual(await readdir(home), [], "nothing written to HOME");
+    assert.deepEqual(await readdir(tmp), [], "nothing written to TMPDIR");
+    return `${out.device} (CSR, 3 certificates) and an X.509 device through ./testing; no files`;
+  },
+);
 
 await step("skittle-sim stops on SIGTERM with exit code 0", async () => {
   assert.ok(simulator, "the simulator did not start");

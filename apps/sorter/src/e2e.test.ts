@@ -10,6 +10,7 @@ import {
   type HubDeviceView,
   type IssuedCertificate,
   type Registration,
+  type SimConfigOnDisk,
   type Simulator,
   startSimulator,
   type TelemetryView,
@@ -28,7 +29,7 @@ interface AdminTwin {
 }
 
 let dir: TempDir;
-let sim: Simulator;
+let sim: Simulator<SimConfigOnDisk>;
 let config: SorterConfig;
 let app: SorterApp | undefined;
 let summary: RunSummary | undefined;

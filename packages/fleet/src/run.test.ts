@@ -50,7 +50,7 @@ describe("runFleet against skittle-sim with an injected hub connector", () => {
       port: sim.config.dps.port,
       idScope: sim.config.idScope,
       groupKey: sim.config.enrollmentGroups[0]?.primaryKey ?? "",
-      ca: await readFile(sim.config.trustedCaFile, "utf8"),
+      ca: sim.config.trustedCa,
     };
   });
 

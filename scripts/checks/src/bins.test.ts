@@ -24,9 +24,9 @@ async function outcome(file: string, args: string[]) {
 }
 
 const BINS = [
-  { app: "cli", bin: "skittle", entry: "index.js" },
-  { app: "simulator", bin: "skittle-sim", entry: "cli.js" },
-  { app: "sorter", bin: "skittle-sorter", entry: "cli.js" },
+  { app: "apps/cli", bin: "skittle", entry: "index.js" },
+  { app: "packages/simulator", bin: "skittle-sim", entry: "cli.js" },
+  { app: "apps/sorter", bin: "skittle-sorter", entry: "cli.js" },
 ] as const;
 
 // Right after `pnpm install` there is no dist/: each bin says in one line what to run, instead of an
@@ -35,7 +35,7 @@ describe.each(BINS)("bin $bin", ({ app, bin, entry }) => {
   it("says to run `pnpm build` when dist/ is missing, and runs main() once it exists", async () => {
     await using dir = await tempDir();
     await mkdir(join(dir.path, "bin"));
-    await copyFile(join(repoRoot, "apps", app, "bin", `${bin}.js`), join(dir.path, "bin", `${bin}.js`));
+    await copyFile(join(repoRoot, app, "bin", `${bin}.js`), join(dir.path, "bin", `${bin}.js`));
     await writeFile(join(dir.path, "package.json"), JSON.stringify({ type: "module" }));
 
     const before = await outcome(process.execPath, [join(dir.path, "bin", `${bin}.js`), "--help"]);

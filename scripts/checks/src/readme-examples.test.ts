@@ -93,7 +93,7 @@ it("finds the examples, and marks every type-check-only one with what it needs",
       "packages/dps-mqtt/README.md",
       "packages/hub-mqtt/README.md",
       "packages/csr/README.md",
-      "apps/simulator/README.md",
+      "packages/simulator/README.md",
     ]),
   );
   expect(
@@ -160,7 +160,7 @@ describe("README examples run as written against the simulator", () => {
     await mkdir(bin);
     for (const [name, main] of [
       ["skittle", "apps/cli/src/main.ts"],
-      ["skittle-sim", "apps/simulator/src/cli-main.ts"],
+      ["skittle-sim", "packages/simulator/src/cli-main.ts"],
     ] as const) {
       await writeFile(
         join(bin, name),

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type Simulator, startSimulator } from "@skittlesorter/simulator";
+import { type SimConfigOnDisk, type Simulator, startSimulator } from "@skittlesorter/simulator";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
@@ -22,7 +22,7 @@ interface Device {
 // update (a long-running PATCH on the simulator) changes its attributes and tags.
 describe("skittle adr --sim", () => {
   let dir: TempDir;
-  let sim: Simulator;
+  let sim: Simulator<SimConfigOnDisk>;
   const registrationId = "adr-cli-sorter-01";
 
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { FleetReport, Percentiles } from "@skittlesorter/fleet";
-import { type Simulator, startSimulator } from "@skittlesorter/simulator";
+import { type SimConfigOnDisk, type Simulator, startSimulator } from "@skittlesorter/simulator";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
@@ -30,7 +30,7 @@ interface TelemetryItem {
 // IoT Hub device client sending QoS 1 telemetry to the assigned hub.
 describe("skittle fleet --sim", () => {
   let dir: TempDir;
-  let sim: Simulator;
+  let sim: Simulator<SimConfigOnDisk>;
 
   const admin = async <T>(path: string): Promise<T> => {
     const response = await fetch(new URL(path, sim.config.http.url));

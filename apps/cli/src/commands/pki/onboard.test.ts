@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type Simulator, startSimulator } from "@skittlesorter/simulator";
+import { type SimConfigOnDisk, type Simulator, startSimulator } from "@skittlesorter/simulator";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
@@ -8,7 +8,7 @@ import { runCli } from "../../run-cli.test-support.ts";
 // enrollment group) → pki device → provision with the bootstrap certificate and a CSR.
 describe("skittle pki onboard", () => {
   let dir: TempDir;
-  let sim: Simulator;
+  let sim: Simulator<SimConfigOnDisk>;
   let caDir: string;
 
   beforeAll(async () => {

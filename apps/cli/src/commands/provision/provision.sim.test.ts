@@ -2,7 +2,7 @@ import { createPublicKey } from "node:crypto";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { certificateFacts, publicKeysMatch, readPrivateKeyFile, splitPemBundle } from "@skittlesorter/csr";
-import { type Simulator, startSimulator } from "@skittlesorter/simulator";
+import { type SimConfigOnDisk, type Simulator, startSimulator } from "@skittlesorter/simulator";
 import { openssl, type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
@@ -11,7 +11,7 @@ import { runCli } from "../../run-cli.test-support.ts";
 // default group key all come from sim.json.
 describe("skittle provision --sim", () => {
   let dir: TempDir;
-  let sim: Simulator;
+  let sim: Simulator<SimConfigOnDisk>;
 
   beforeAll(async () => {
     dir = await tempDir("skittle-provision-sim-");

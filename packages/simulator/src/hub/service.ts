@@ -1,0 +1,496 @@
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { type Clock, type Logger, mergePatch } from "@skittlesorter/core";
+import type { AdrService } from "../adr/service.ts";
+import { isSimulatorError, serviceError } from "../errors.ts";
+import { isObject } from "../state/json.ts";
+import type { HubDevice, LinkedHub, StoredTelemetry, Twin } from "../state/model.ts";
+import type { Store } from "../state/store.ts";
+import {
+  HubAuthenticator,
+  type HubAuthMethod,
+  type HubCredentials,
+  type HubRefusal,
+  type HubSession,
+} from "./auth.ts";
+import { DirectMethods } from "./methods.ts";
+import { decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
+
+/** What a device subscribed to; server messages go only to matching subscriptions. */
+export type HubSubscription = "twinResponses" | "desiredUpdates" | "methods" | "cloudToDevice";
+
+/** One live device connection, as the MQTT front end exposes it to the service. */
+export interface HubLink {
+  readonly deviceId: string;
+  readonly hub: string;
+  readonly authMethod: HubAuthMethod;
+  readonly transport: "mqtt" | "mqtt-ws";
+  readonly connectedAt: string;
+  /** Publishes to the device if it subscribed to `subscription`; false when it did not. */
+  send(subscription: HubSubscription, topic: string, payload: Buffer): boolean;
+  subscribed(subscription: HubSubscription): boolean;
+  /** What the device subscribed to so far. */
+  subscriptions(): HubSubscription[];
+  /** Closes the connection. */
+  close(reason: string): void;
+}
+
+export interface HubConnectionEvent {
+  deviceId: string;
+  hub: string;
+  state: "connected" | "disconnected";
+  at: string;
+  authMethod?: HubAuthMethod;
+  reason?: string;
+}
+
+export interface HubServiceOptions {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  adr: AdrService;
+  /** Keep at most this many telemetry messages (oldest are pruned). */
+  maxTelemetryMessages: number;
+}
+
+/** IoT Hub limits the simulator enforces. */
+export const HUB_LIMITS = Object.freeze({
+  /** Reported or desired properties document, bytes of JSON. */
+  maxTwinBytes: 32 * 1024,
+  /** Direct method payloads, bytes of JSON. */
+  maxMethodPayloadBytes: 128 * 1024,
+  minMethodTimeoutSeconds: 5,
+  maxMethodTimeoutSeconds: 300,
+  defaultMethodTimeoutSeconds: 30,
+});
+
+const TELEMETRY_TOPIC = /^devices\/([^/]+)\/messages\/events(?:\/(.*))?$/s;
+const TWIN_REQUEST_TOPIC = /^\$iothub\/twin\/(GET|PATCH)\/(.*?)\?(.*)$/is;
+const METHOD_RESPONSE_TOPIC = /^\$iothub\/methods\/res\/(\d{3})\/\?(.*)$/s;
+
+function checkTwinPatch(patch: unknown, what: string): Record<string, unknown> {
+  if (!isObject(patch)) {
+    throw serviceError(
+      "SIM_INVALID_REQUEST",
+      "INVALID_BODY",
+      `The ${what} patch must be a JSON object of properties.`,
+    );
+  }
+  const bad = (value: Record<string, unknown>, path: string, depth: number): string | undefined => {
+    if (depth > 10) return `${path} is nested deeper than 10 levels`;
+    for (const [key, child] of Object.entries(value)) {
+      if (key.startsWith("$")) return `${path}${key} starts with "$" (reserved for $version and $metadata)`;
+      if (isObject(child)) {
+        const found = bad(child, `${path}${key}.`, depth + 1);
+        if (found !== undefined) return found;
+      }
+    }
+    return undefined;
+  };
+  const problem = bad(patch, "", 1);
+  if (problem !== undefined) {
+    throw serviceError("SIM_INVALID_REQUEST", "INVALID_BODY", `The ${what} patch is refused: ${problem}.`);
+  }
+  return patch;
+}
+
+/**
+ * The simulator's IoT Hub: device authentication, telemetry, twins and direct methods. The MQTT front end
+ * (`hub-endpoint.ts`) feeds it; the admin API reads from it. Emits `telemetry` (TelemetryView),
+ * `connection` (HubConnectionEvent) and `twin` ({deviceId, hub, part, version}).
+ */
+export class HubService extends EventEmitter {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #adr: AdrService;
+  readonly #maxTelemetry: number;
+  readonly #links = new Map<string, HubLink>();
+  readonly #lastConnection = new Map<string, HubConnectionEvent>();
+  readonly #methods: DirectMethods;
+  readonly #authenticator: HubAuthenticator;
+  #insertsSincePrune = 0;
+
+  constructor(options: HubServiceOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#adr = options.adr;
+    this.#maxTelemetry = options.maxTelemetryMessages;
+    this.#methods = new DirectMethods({
+      link: (deviceId) => this.#links.get(deviceId),
+      logger: this.#logger,
+      recordInvoked: (deviceId, methodName) =>
+        this.#store.addEvent(this.#now(), "hub.methodInvoked", deviceId, { methodName }),
+    });
+    this.#authenticator = new HubAuthenticator({
+      store: this.#store,
+      clock: this.#clock,
+      adr: this.#adr,
+      device: (deviceId) => this.device(deviceId),
+    });
+    // ADR manages the hub identities: disabling or deleting a device there applies here.
+    this.#adr.onDeviceChange((change) => {
+      const device = this.device(change.deviceId);
+      if (device !== undefined && change.deleted) {
+        this.#store.deleteDevice(device.hub, device.deviceId);
+        this.#store.deleteTwin(device.hub, device.deviceId);
+      } else if (device !== undefined && (device.status === "enabled") !== change.enabled) {
+        this.#store.putDevice({
+          ...device,
+          status: change.enabled ? "enabled" : "disabled",
+          updated: this.#now(),
+        });
+      }
+      if (change.enabled && !change.deleted) return;
+      this.disconnect(change.deviceId, change.deleted ? "device deleted" : "device disabled");
+    });
+  }
+
+  #now(): string {
+    return new Date(this.#clock.now()).toISOString();
+  }
+
+  /** The hubs this simulator serves itself (normally one). */
+  localHubs(): LinkedHub[] {
+    return this.#store.listHubs().filter((hub) => hub.local);
+  }
+
+  /** The local hub's device record. */
+  device(deviceId: string): HubDevice | undefined {
+    for (const hub of this.localHubs()) {
+      const device = this.#store.getDevice(hub.name, deviceId);
+      if (device !== undefined) return device;
+    }
+    return undefined;
+  }
+
+  link(deviceId: string): HubLink | undefined {
+    return this.#links.get(deviceId);
+  }
+
+  connectionState(deviceId: string): HubConnectionEvent | undefined {
+    return this.#lastConnection.get(deviceId);
+  }
+
+  // --- connect -----------------------------------------------------------------------------------
+
+  /** Checks a CONNECT; throws {@link HubRefusal} with the CONNACK code and a reason. */
+  authenticate(credentials: HubCredentials): HubSession {
+    return this.#authenticator.authenticate(credentials);
+  }
+
+  /** Records a new connection; one per device (a previous one is closed). */
+  attach(link: HubLink): void {
+    const previous = this.#links.get(link.deviceId);
+    this.#links.set(link.deviceId, link);
+    if (previous !== undefined && previous !== link) previous.close("a new connection of the same device");
+    const event: HubConnectionEvent = {
+      deviceId: link.deviceId,
+      hub: link.hub,
+      state: "connected",
+      at: link.connectedAt,
+      authMethod: link.authMethod,
+    };
+    this.#lastConnection.set(link.deviceId, event);
+    this.#store.addEvent(event.at, "hub.connected", link.deviceId, {
+      authMethod: link.authMethod,
+      transport: link.transport,
+    });
+    this.emit("connection", event);
+  }
+
+  detach(link: HubLink, reason: string): void {
+    if (this.#links.get(link.deviceId) !== link) return;
+    this.#links.delete(link.deviceId);
+    const event: HubConnectionEvent = {
+      deviceId: link.deviceId,
+      hub: link.hub,
+      state: "disconnected",
+      at: this.#now(),
+      authMethod: link.authMethod,
+      reason,
+    };
+    this.#lastConnection.set(link.deviceId, event);
+    try {
+      this.#store.addEvent(event.at, "hub.disconnected", link.deviceId, { reason });
+    } catch {
+      // the store may be closing
+    }
+    this.emit("connection", event);
+  }
+
+  /** Closes the device's connection, if any. */
+  disconnect(deviceId: string, reason: string): void {
+    this.#links.get(deviceId)?.close(reason);
+  }
+
+  refused(credentials: HubCredentials, refusal: HubRefusal): void {
+    this.#logger.info("IoT Hub connection refused", {
+      clientId: credentials.clientId,
+      reason: refusal.reason,
+      message: refusal.message,
+    });
+    this.#store.addEvent(this.#now(), "hub.connectionRefused", credentials.clientId.slice(0, 128), {
+      reason: refusal.reason,
+      message: refusal.message,
+    });
+  }
+
+  // --- publishes from devices -------------------------------------------------------------------
+
+  /**
+   * Handles a device PUBLISH. Telemetry is stored before this returns (so QoS 1 is acknowledged only after
+   * that). Throws when the topic is not one the device may publish to (the front end then disconnects it).
+   */
+  handlePublish(session: HubSession, topic: string, payload: Buffer, retain: boolean): void {
+    const telemetry = TELEMETRY_TOPIC.exec(topic);
+    if (telemetry !== null) {
+      const target = decode(telemetry[1] ?? "");
+      if (target !== session.deviceId) {
+        throw this.#publishRefused(
+          session,
+          topic,
+          `a device can only send telemetry as itself (devices/${session.deviceId}/messages/events/)`,
+        );
+      }
+      this.#storeTelemetry(session, telemetry[2] ?? "", payload, retain);
+      return;
+    }
+    const twin = TWIN_REQUEST_TOPIC.exec(topic);
+    if (twin !== null) {
+      this.#twinRequest(
+        session,
+        (twin[1] ?? "").toUpperCase(),
+        twin[2] ?? "",
+        new URLSearchParams(twin[3]),
+        payload,
+      );
+      return;
+    }
+    const method = METHOD_RESPONSE_TOPIC.exec(topic);
+    if (method !== null) {
+      this.#methods.answer(session.deviceId, Number(method[1]), new URLSearchParams(method[2]), payload);
+      return;
+    }
+    throw this.#publishRefused(session, topic, "the topic is not one a device may publish to");
+  }
+
+  #publishRefused(session: HubSession, topic: string, why: string): Error {
+    this.#logger.warn("IoT Hub publish refused; disconnecting", {
+      deviceId: session.deviceId,
+      topic: topic.slice(0, 200),
+      why,
+    });
+    this.#store.addEvent(this.#now(), "hub.publishRefused", session.deviceId, {
+      topic: topic.slice(0, 200),
+      why,
+    });
+    return new Error(`publish to ${topic.slice(0, 200)} refused: ${why}`);
+  }
+
+  #storeTelemetry(session: HubSession, bag: string, payload: Buffer, retain: boolean): void {
+    const { system, application } = parsePropertyBag(bag);
+    if (retain) application["mqtt-retain"] = "true";
+    const enqueuedAt = this.#clock.now();
+    const systemProperties: Record<string, string> = {
+      ...system,
+      connectionDeviceId: session.deviceId,
+      connectionAuthMethod: session.authMethod,
+      enqueuedTime: new Date(enqueuedAt).toISOString(),
+    };
+    const message: Omit<StoredTelemetry, "id"> = {
+      hub: session.hub,
+      deviceId: session.deviceId,
+      enqueuedAt,
+      systemProperties,
+      properties: application,
+      body: Buffer.from(payload),
+    };
+    const id = this.#store.addTelemetry(message);
+    if (++this.#insertsSincePrune >= 500) {
+      this.#insertsSincePrune = 0;
+      this.#store.pruneTelemetry(this.#maxTelemetry);
+    }
+    this.emit("telemetry", telemetryView({ ...message, id }));
+  }
+
+  // --- twins -------------------------------------------------------------------------------------
+
+  /** The device's twin, created (empty, versions 1) on first use. */
+  twin(hub: string, deviceId: string): Twin {
+    const existing = this.#store.getTwin(hub, deviceId);
+    if (existing !== undefined) return existing;
+    const now = this.#now();
+    return {
+      hub,
+      deviceId,
+      tags: {},
+      desired: {},
+      desiredVersion: 1,
+      desiredUpdated: now,
+      reported: {},
+      reportedVersion: 1,
+      reportedUpdated: now,
+      version: 1,
+      etag: randomUUID(),
+    };
+  }
+
+  #twinRequest(
+    session: HubSession,
+    verb: string,
+    resource: string,
+    query: URLSearchParams,
+    payload: Buffer,
+  ): void {
+    const rid = query.get("$rid");
+    if (rid === null || rid === "") return; // nothing to answer on
+    const answer = (status: number, body: unknown, extra = ""): void => {
+      const link = this.#links.get(session.deviceId);
+      const text = body === undefined ? "" : JSON.stringify(body);
+      link?.send("twinResponses", `$iothub/twin/res/${status}/?$rid=${rid}${extra}`, Buffer.from(text));
+    };
+    const path = resource.replace(/\/+$/, "").toLowerCase();
+    if (verb === "GET" && path === "") {
+      const twin = this.twin(session.hub, session.deviceId);
+      answer(200, {
+        desired: { ...twin.desired, $version: twin.desiredVersion },
+        reported: { ...twin.reported, $version: twin.reportedVersion },
+      });
+      return;
+    }
+    if (verb === "PATCH" && path === "properties/reported") {
+      let patch: Record<string, unknown>;
+      try {
+        patch = checkTwinPatch(JSON.parse(payload.toString("utf8")), "reported properties");
+      } catch (error) {
+        const message = isSimulatorError(error)
+          ? error.message
+          : "The reported properties patch is not JSON.";
+        answer(400, { errorCode: 400004, message });
+        return;
+      }
+      try {
+        const twin = this.#updateTwin(session.hub, session.deviceId, "reported", patch);
+        answer(204, undefined, `&$version=${twin.reportedVersion}`);
+      } catch (error) {
+        answer(400, { errorCode: 400004, message: (error as Error).message });
+      }
+      return;
+    }
+    answer(400, {
+      errorCode: 400000,
+      message: `Unsupported twin operation ${verb} ${resource}; use GET / or PATCH /properties/reported/.`,
+    });
+  }
+
+  #updateTwin(
+    hub: string,
+    deviceId: string,
+    part: "desired" | "reported",
+    patch: Record<string, unknown>,
+  ): Twin {
+    const twin = this.twin(hub, deviceId);
+    const merged = mergePatch(twin[part], patch);
+    if (Buffer.byteLength(JSON.stringify(merged)) > HUB_LIMITS.maxTwinBytes) {
+      throw serviceError(
+        "SIM_INVALID_REQUEST",
+        "TWIN_TOO_LARGE",
+        `The ${part} properties would exceed ${HUB_LIMITS.maxTwinBytes} bytes of JSON; send less.`,
+      );
+    }
+    const now = this.#now();
+    const updated: Twin =
+      part === "desired"
+        ? { ...twin, desired: merged, desiredVersion: twin.desiredVersion + 1, desiredUpdated: now }
+        : { ...twin, reported: merged, reportedVersion: twin.reportedVersion + 1, reportedUpdated: now };
+    updated.version = twin.version + 1;
+    updated.etag = randomUUID();
+    this.#store.putTwin(updated);
+    this.emit("twin", {
+      deviceId,
+      hub,
+      part,
+      version: part === "desired" ? updated.desiredVersion : updated.reportedVersion,
+    });
+    return updated;
+  }
+
+  /** Service side: patches desired properties (and tags) and pushes the desired patch to the connected device. */
+  patchDesired(
+    deviceId: string,
+    patch: { desired?: Record<string, unknown> | undefined; tags?: Record<string, unknown> | undefined },
+    ifMatch?: string | undefined,
+  ): Twin {
+    const device = this.#requireDevice(deviceId);
+    const current = this.twin(device.hub, deviceId);
+    if (ifMatch !== undefined && ifMatch !== "*" && ifMatch !== current.etag) {
+      throw serviceError(
+        "SIM_PRECONDITION_FAILED",
+        "ETAG_MISMATCH",
+        "The twin's etag changed; read the twin again and retry with its current etag.",
+      );
+    }
+    let twin = current;
+    if (patch.tags !== undefined) {
+      const tags = mergePatch(twin.tags, checkTwinPatch(patch.tags, "tags"));
+      twin = { ...twin, tags, version: twin.version + 1, etag: randomUUID() };
+      this.#store.putTwin(twin);
+    }
+    if (patch.desired !== undefined) {
+      const desired = checkTwinPatch(patch.desired, "desired properties");
+      twin = this.#updateTwin(device.hub, deviceId, "desired", desired);
+      const sent = this.#links
+        .get(deviceId)
+        ?.send(
+          "desiredUpdates",
+          `$iothub/twin/PATCH/properties/desired/?$version=${twin.desiredVersion}`,
+          Buffer.from(JSON.stringify({ ...desired, $version: twin.desiredVersion })),
+        );
+      this.#logger.debug("desired properties updated", {
+        deviceId,
+        version: twin.desiredVersion,
+        pushed: sent === true,
+      });
+    }
+    return twin;
+  }
+
+  #requireDevice(deviceId: string): HubDevice {
+    const device = this.device(deviceId);
+    if (device === undefined) {
+      throw serviceError(
+        "SIM_NOT_FOUND",
+        "DEVICE_NOT_FOUND",
+        `Device "${deviceId}" is not in the hub's registry; provision it through DPS first (GET /admin/devices lists them).`,
+      );
+    }
+    return device;
+  }
+
+  // --- direct methods ----------------------------------------------------------------------------
+
+  /**
+   * Invokes a direct method and resolves with the device's `{status, payload}`. Rejects with a SimulatorError:
+   * `SIM_DEVICE_NOT_ONLINE` (not connected, or not subscribed to `$iothub/methods/POST/#`, within
+   * `connectTimeoutMs`), `SIM_TIMEOUT` (no answer within `responseTimeoutMs`).
+   */
+  invokeMethod(
+    deviceId: string,
+    methodName: string,
+    payload: unknown,
+    options: { responseTimeoutMs: number; connectTimeoutMs: number; signal?: AbortSignal | undefined },
+  ): Promise<{ status: number; payload: unknown }> {
+    this.#requireDevice(deviceId);
+    return this.#methods.invoke(deviceId, methodName, payload, options);
+  }
+
+  /** Rejects every pending method call (shutdown). */
+  close(): void {
+    this.#methods.close();
+    this.removeAllListeners();
+  }
+}
