@@ -1,6 +1,6 @@
 // Used by scripts/setup-system.sh: prints the browser the tests will use (exit 0); or, on Debian/Ubuntu, the apt
 // package that would provide one (exit 10); or one line saying what to do (stderr, exit 1). Installs nothing.
-import { findBrowser } from "../packages/test-utils/src/browser.ts";
+import { findBrowser } from "@skittlesorter/test-utils/browser";
 
 const result = findBrowser();
 if (result.found) {

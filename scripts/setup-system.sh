@@ -30,7 +30,7 @@ if is_debian_like; then
   command -v shellcheck >/dev/null || missing+=(shellcheck)
 fi
 status=0
-browser=$(node --import tsx scripts/find-browser.ts) || status=$?
+browser=$(node --conditions=@skittlesorter/source --import tsx scripts/find-browser.ts) || status=$?
 case $status in
   0) ;;
   10) missing+=("$browser") ;; # Debian/Ubuntu without a browser: apt can provide one
