@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MemoryHub } from "@skittlesorter/hub-client/testing";
 import { type Simulator, startSimulator } from "@skittlesorter/simulator";
