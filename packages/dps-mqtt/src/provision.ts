@@ -5,6 +5,7 @@ import {
   type Clock,
   delay,
   type Logger,
+  linkSignals,
   noopLogger,
   type OperationOptions,
   systemClock,
@@ -32,7 +33,6 @@ import {
   retryAfterDelayMs,
 } from "./protocol.ts";
 import { type DpsAnswer, DpsSession, type MqttConnect, TransientConnectionError } from "./session.ts";
-import { linkSignals } from "./signals.ts";
 
 /** `mqtts`: MQTT over TLS, port 8883. `wss`: MQTT over WebSocket, port 443, path `/$iothub/websocket`. */
 export type DpsTransport = "mqtts" | "wss";

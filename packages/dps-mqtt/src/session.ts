@@ -1,9 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { type Clock, type Logger, UNTRUSTED_CERTIFICATE_CODES } from "@skittlesorter/core";
+import {
+  abortable,
+  type Clock,
+  type Deferred,
+  deferred,
+  type Logger,
+  UNTRUSTED_CERTIFICATE_CODES,
+} from "@skittlesorter/core";
 import type { IClientOptions, MqttClient } from "mqtt";
 import { DpsError, UNAUTHORIZED_HINT } from "./errors.ts";
 import { DPS_RESPONSE_TOPIC_FILTER, decodePayload, parseResponseTopic } from "./protocol.ts";
-import { abortable, type Deferred, deferred } from "./signals.ts";
 
 /**
  * Opens an MQTT connection; `mqtt.connect` by default. The options always carry

@@ -1,7 +1,17 @@
 import { createPrivateKey, type KeyObject, randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { createSasToken } from "@skittlesorter/attestation";
-import { type Clock, delay, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
+import {
+  abortable,
+  type Clock,
+  type Deferred,
+  deferred,
+  delay,
+  type Logger,
+  linkSignals,
+  noopLogger,
+  systemClock,
+} from "@skittlesorter/core";
 import { certificateFacts, parseCsr, publicKeysMatch, splitPemBundle } from "@skittlesorter/csr";
 import { type IClientOptions, type MqttClient, connect as mqttConnect } from "mqtt";
 import { classifyConnectError, type MqttConnect, publishOn, waitForConnack } from "./connection.ts";
@@ -36,7 +46,6 @@ import {
   twinGetTopic,
   twinPatchTopic,
 } from "./protocol.ts";
-import { abortable, type Deferred, deferred, linkSignals } from "./signals.ts";
 
 /** `mqtts`: MQTT over TLS, port 8883. `wss`: MQTT over WebSocket, port 443, path `/$iothub/websocket`. */
 export type HubTransport = "mqtts" | "wss";
