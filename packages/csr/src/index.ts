@@ -32,6 +32,12 @@ export {
   writePrivateKeyFile,
 } from "./files.ts";
 export {
+  type CheckIssuedChainOptions,
+  checkIssuedChain,
+  type IssuedCertificateChain,
+  type IssuedChainCheck,
+} from "./issued-chain.ts";
+export {
   DEFAULT_KEY_TYPE,
   type GenerateKeyPairOptions,
   generateKeyPair,
