@@ -1,5 +1,4 @@
 import type { KeyObject } from "node:crypto";
-import { createRequire } from "node:module";
 import { type Attestation, mqttCredentials } from "@skittlesorter/attestation";
 import {
   type Clock,
@@ -8,6 +7,8 @@ import {
   linkSignals,
   noopLogger,
   type OperationOptions,
+  packageUserAgent,
+  resolveMqttEndpoint,
   systemClock,
 } from "@skittlesorter/core";
 import { parseCsr, publicKeysMatch } from "@skittlesorter/csr";
@@ -468,14 +469,7 @@ async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
   if (attestation?.kind !== "symmetricKey" && attestation?.kind !== "x509") {
     throw invalid("attestation is required: use symmetricKeyAttestation() or loadX509Attestation().");
   }
-  const transport = options.transport ?? "mqtts";
-  if (transport !== "mqtts" && transport !== "wss") {
-    throw invalid(`transport must be "mqtts" or "wss", got ${JSON.stringify(transport)}.`);
-  }
-  const port = options.port ?? (transport === "wss" ? 443 : 8883);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw invalid(`port must be an integer from 1 to 65535, got ${port}.`);
-  }
+  const { transport, port, keepAliveSeconds, ca } = resolveMqttEndpoint(options, invalid);
   const registrationId = attestation.registrationId;
   try {
     // Validates the id scope and the registration id, without keeping the credentials.
@@ -509,10 +503,6 @@ async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
   if (maxRetryAfterMs < minRetryAfterMs) {
     throw invalid(`maxRetryAfterMs (${maxRetryAfterMs}) is below minRetryAfterMs (${minRetryAfterMs}).`);
   }
-  const keepAliveSeconds = options.keepAliveSeconds ?? 60;
-  if (!Number.isInteger(keepAliveSeconds) || keepAliveSeconds < 0 || keepAliveSeconds > 65_535) {
-    throw invalid(`keepAliveSeconds must be an integer from 0 to 65535, got ${keepAliveSeconds}.`);
-  }
 
   return {
     host: options.host.trim(),
@@ -525,7 +515,7 @@ async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
     csrWire,
     payload: options.payload,
     apiVersion: options.apiVersion ?? (csrWire === undefined ? DPS_API_VERSION : DPS_CSR_API_VERSION),
-    ca: normaliseCa(options.ca),
+    ca,
     timeoutMs,
     requestTimeoutMs: duration("requestTimeoutMs", options.requestTimeoutMs, 30_000, 1),
     connectTimeoutMs: duration("connectTimeoutMs", options.connectTimeoutMs, 30_000, 1),
@@ -536,7 +526,9 @@ async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
     maxBackoffMs: duration("maxBackoffMs", options.maxBackoffMs, 60_000),
     sasTtlSeconds: options.sasTtlSeconds,
     keepAliveSeconds,
-    userAgent: options.userAgent ?? defaultUserAgent(),
+    userAgent:
+      options.userAgent ??
+      packageUserAgent("skittlesorter-dps-mqtt", new URL("../package.json", import.meta.url)),
     logger: options.logger ?? noopLogger,
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
@@ -576,29 +568,4 @@ async function checkCsr(
     );
   }
   return wire;
-}
-
-function normaliseCa(ca: ProvisionOptions["ca"]): IClientOptions["ca"] {
-  if (ca === undefined) return undefined;
-  if (typeof ca === "string" || Buffer.isBuffer(ca)) return ca;
-  const list = [...ca];
-  return list.every((entry) => typeof entry === "string")
-    ? (list as string[])
-    : list.map((entry) => (typeof entry === "string" ? Buffer.from(entry) : entry));
-}
-
-let cachedUserAgent: string | undefined;
-
-function defaultUserAgent(): string {
-  if (cachedUserAgent === undefined) {
-    let version = "0.0.0";
-    try {
-      const pkg = createRequire(import.meta.url)("../package.json") as { version?: unknown };
-      if (typeof pkg.version === "string") version = pkg.version;
-    } catch {
-      // Keep the fallback version; the user agent is informational.
-    }
-    cachedUserAgent = `skittlesorter-dps-mqtt/${version}`;
-  }
-  return cachedUserAgent;
 }

@@ -4,6 +4,7 @@ import {
   type Clock,
   type Deferred,
   deferred,
+  endMqttClient,
   type Logger,
   UNTRUSTED_CERTIFICATE_CODES,
 } from "@skittlesorter/core";
@@ -48,8 +49,6 @@ export interface RequestOptions {
   signal: AbortSignal;
   timeoutMs: number;
 }
-
-const CLOSE_GRACE_MS = 2_000;
 
 /** One MQTT connection to DPS with a single message listener that routes answers by `$rid`. */
 export class DpsSession {
@@ -171,22 +170,7 @@ export class DpsSession {
     const wasLost = this.lost;
     this.#markLost(new TransientConnectionError("the session was closed"));
     const client = this.#client;
-    if (wasLost || !client.connected) {
-      client.end(true);
-    } else {
-      // A real timer on purpose: this is a socket-teardown safety net, not protocol timing.
-      await new Promise<void>((resolve) => {
-        const handle = setTimeout(() => {
-          client.end(true);
-          resolve();
-        }, CLOSE_GRACE_MS);
-        handle.unref?.();
-        client.end(false, {}, () => {
-          clearTimeout(handle);
-          resolve();
-        });
-      });
-    }
+    await endMqttClient(client, { force: wasLost });
     client.removeListener("message", this.#onMessage);
     client.removeListener("close", this.#onClose);
     client.removeListener("error", this.#onError);

@@ -1,5 +1,4 @@
 import { createPrivateKey, type KeyObject, randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
 import { createSasToken } from "@skittlesorter/attestation";
 import {
   abortable,
@@ -7,9 +6,12 @@ import {
   type Deferred,
   deferred,
   delay,
+  endMqttClient,
   type Logger,
   linkSignals,
   noopLogger,
+  packageUserAgent,
+  resolveMqttEndpoint,
   systemClock,
 } from "@skittlesorter/core";
 import { certificateFacts, parseCsr, publicKeysMatch, splitPemBundle } from "@skittlesorter/csr";
@@ -225,7 +227,6 @@ interface Answer extends ResponseTopic {
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
-const CLOSE_GRACE_MS = 2_000;
 
 /**
  * Connects a device to IoT Hub and resolves once the first connection is up. The client then keeps itself
@@ -555,23 +556,7 @@ export class HubClient {
 
   /** Ends the connection and detaches every listener this client added. */
   async #endSession(session: Session, force = false): Promise<void> {
-    const client = session.client;
-    if (force || !client.connected) {
-      client.end(true);
-    } else {
-      // A real timer on purpose: a socket-teardown safety net, not protocol timing.
-      await new Promise<void>((resolve) => {
-        const handle = setTimeout(() => {
-          client.end(true);
-          resolve();
-        }, CLOSE_GRACE_MS);
-        handle.unref?.();
-        client.end(false, {}, () => {
-          clearTimeout(handle);
-          resolve();
-        });
-      });
-    }
+    await endMqttClient(session.client, { force });
     session.detach();
   }
 
@@ -1137,14 +1122,7 @@ function resolveSettings(options: HubClientOptions): Settings {
       `deviceId must be 1–128 characters of letters, digits and - . % _ * ? ! ( ) , : = @ $ ', got ${JSON.stringify(options.deviceId)}.`,
     );
   }
-  const transport = options.transport ?? "mqtts";
-  if (transport !== "mqtts" && transport !== "wss") {
-    throw invalid(`transport must be "mqtts" or "wss", got ${JSON.stringify(transport)}.`);
-  }
-  const port = options.port ?? (transport === "wss" ? 443 : 8883);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw invalid(`port must be an integer from 1 to 65535, got ${port}.`);
-  }
+  const { transport, port, keepAliveSeconds, ca } = resolveMqttEndpoint(options, invalid);
   const duration = (name: string, value: number | undefined, fallback: number, min = 1): number => {
     const ms = value ?? fallback;
     if (typeof ms !== "number" || !Number.isFinite(ms) || ms < min || ms > MAX_TIMER_MS) {
@@ -1152,10 +1130,6 @@ function resolveSettings(options: HubClientOptions): Settings {
     }
     return ms;
   };
-  const keepAliveSeconds = options.keepAliveSeconds ?? 60;
-  if (!Number.isInteger(keepAliveSeconds) || keepAliveSeconds < 0 || keepAliveSeconds > 65_535) {
-    throw invalid(`keepAliveSeconds must be an integer from 0 to 65535, got ${keepAliveSeconds}.`);
-  }
   const initialBackoffMs = duration("initialBackoffMs", options.initialBackoffMs, 1_000, 0);
   const maxBackoffMs = duration("maxBackoffMs", options.maxBackoffMs, 60_000, 0);
   if (maxBackoffMs < initialBackoffMs) {
@@ -1167,9 +1141,11 @@ function resolveSettings(options: HubClientOptions): Settings {
     connectHost: (options.connectHost ?? options.hostName).trim(),
     port,
     transport,
-    ca: normaliseCa(options.ca),
+    ca,
     apiVersion: options.apiVersion ?? HUB_RENEWAL_API_VERSION,
-    userAgent: options.userAgent ?? defaultUserAgent(),
+    userAgent:
+      options.userAgent ??
+      packageUserAgent("skittlesorter-hub-mqtt", new URL("../package.json", import.meta.url)),
     connectTimeoutMs: duration("connectTimeoutMs", options.connectTimeoutMs, 30_000),
     requestTimeoutMs: duration("requestTimeoutMs", options.requestTimeoutMs, 60_000),
     renewalTimeoutMs: duration("renewalTimeoutMs", options.renewalTimeoutMs, 120_000),
@@ -1182,29 +1158,4 @@ function resolveSettings(options: HubClientOptions): Settings {
     connect: options.connect ?? mqttConnect,
     newRequestId: options.newRequestId ?? randomUUID,
   };
-}
-
-function normaliseCa(ca: HubClientOptions["ca"]): IClientOptions["ca"] {
-  if (ca === undefined) return undefined;
-  if (typeof ca === "string" || Buffer.isBuffer(ca)) return ca;
-  const list = [...ca];
-  return list.every((entry) => typeof entry === "string")
-    ? (list as string[])
-    : list.map((entry) => (typeof entry === "string" ? Buffer.from(entry) : entry));
-}
-
-let cachedUserAgent: string | undefined;
-
-function defaultUserAgent(): string {
-  if (cachedUserAgent === undefined) {
-    let version = "0.0.0";
-    try {
-      const pkg = createRequire(import.meta.url)("../package.json") as { version?: unknown };
-      if (typeof pkg.version === "string") version = pkg.version;
-    } catch {
-      // Keep the fallback version; the user agent is informational.
-    }
-    cachedUserAgent = `skittlesorter-hub-mqtt/${version}`;
-  }
-  return cachedUserAgent;
 }
