@@ -5,6 +5,7 @@ import {
   isSkittleError,
   mergePatch,
   noopLogger,
+  ServiceError,
   SkittleError,
   systemClock,
   UNTRUSTED_CERTIFICATE_CODES,
@@ -126,6 +127,37 @@ describe("delay", () => {
 
   it("rejects at once when the signal is already aborted", async () => {
     await expect(delay(10, { signal: AbortSignal.abort(new Error("early")) })).rejects.toThrow("early");
+  });
+});
+
+describe("ServiceError", () => {
+  class ServiceDemoError extends ServiceError<"DEMO_REJECTED"> {}
+
+  it("carries the service's answer on fields, and stays a SkittleError named after the subclass", () => {
+    const cause = new Error("socket");
+    const error = new ServiceDemoError("DEMO_REJECTED", "rejected", {
+      cause,
+      statusCode: 409,
+      errorCode: 409004,
+      trackingId: "t-1",
+      timestampUtc: "2026-01-01T00:00:00Z",
+    });
+    expect(error).toMatchObject({
+      code: "DEMO_REJECTED",
+      name: "ServiceDemoError",
+      statusCode: 409,
+      errorCode: 409004,
+      trackingId: "t-1",
+      timestampUtc: "2026-01-01T00:00:00Z",
+    });
+    expect(error.cause).toBe(cause);
+    expect(isSkittleError(error)).toBe(true);
+  });
+
+  it("leaves absent fields undefined and adds no own cause", () => {
+    const error = new ServiceDemoError("DEMO_REJECTED", "rejected");
+    expect(error.statusCode).toBeUndefined();
+    expect(Object.hasOwn(error, "cause")).toBe(false);
   });
 });
 

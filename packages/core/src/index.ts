@@ -1,6 +1,12 @@
 export { type DelayOptions, delay, type OperationOptions } from "./abort.ts";
 export { type Clock, systemClock } from "./clock.ts";
-export { errorGuard, isSkittleError, SkittleError } from "./errors.ts";
+export {
+  errorGuard,
+  isSkittleError,
+  ServiceError,
+  type ServiceErrorDetails,
+  SkittleError,
+} from "./errors.ts";
 export { type LogFields, type Logger, noopLogger } from "./logger.ts";
 export { type JsonObject, mergePatch } from "./merge-patch.ts";
 export {
