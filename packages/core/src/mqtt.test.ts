@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:net";
 import type { Aedes } from "aedes";
-import { connect, type MqttClient } from "mqtt";
+import { connectAsync, type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endMqttClient, type MqttEndpointOptions, packageUserAgent, resolveMqttEndpoint } from "./index.ts";
 
@@ -79,9 +79,7 @@ describe("endMqttClient (aedes over loopback)", () => {
   });
 
   async function connected(): Promise<MqttClient> {
-    const client = connect({ host: "127.0.0.1", port, reconnectPeriod: 0 });
-    await once(client, "connect");
-    return client;
+    return connectAsync({ host: "127.0.0.1", port, reconnectPeriod: 0 });
   }
 
   it("ends a live connection gracefully: the broker sees DISCONNECT, not a dropped socket", async () => {
@@ -107,7 +105,7 @@ describe("endMqttClient (aedes over loopback)", () => {
   it("drops the socket of a client that is not connected", async () => {
     const client = await connected();
     client.stream.destroy();
-    await once(client, "close");
+    await new Promise<void>((resolve) => client.once("close", () => resolve()));
     const sent: string[] = [];
     client.on("packetsend", (packet) => sent.push(packet.cmd));
     await endMqttClient(client);

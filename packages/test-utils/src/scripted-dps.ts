@@ -11,8 +11,8 @@ import type { Clock } from "@skittlesorter/core";
 import type { Aedes, Client, PublishPacket } from "aedes";
 import { openssl, type TempDir, tempDir } from "./index.ts";
 import {
-  type BrokerConnection,
   connackRefusal,
+  type BrokerConnection as DpsConnection,
   describeConnection,
   publishTo,
   serveBroker,
@@ -179,7 +179,7 @@ export async function createTestPki(): Promise<TestPki> {
 // Scripted DPS
 
 /** A connection the scripted DPS accepted (or refused). */
-export type DpsConnection = BrokerConnection;
+export type { DpsConnection };
 
 export interface DpsRequest {
   kind: "register" | "poll";
