@@ -1,6 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import type { Clock } from "@skittlesorter/core";
 import { type CertificateFacts, certificateFacts, verifyChain } from "./certificate.ts";
+import { describeError } from "./errors.ts";
 import { publicKeysMatch } from "./keys.ts";
 import { chainFromWire } from "./pem.ts";
 
@@ -26,13 +27,13 @@ export interface CheckIssuedChainOptions {
 }
 
 /**
- * The verdict on an issued chain. `undecodable`: the wire entries are not base64 DER certificates (`cause`
- * says why); `rejected`: they decode but fail the checks. `problems` lists every problem found.
+ * The verdict on an issued chain. `undecodable`: the wire entries are not base64 DER certificates (`cause` is
+ * the decoding error); `rejected`: they decode but fail the checks (`cause` is undefined). `problems` lists
+ * every problem found, as clauses a caller can join into its own message.
  */
 export type IssuedChainCheck =
   | { valid: true; chain: IssuedCertificateChain }
-  | { valid: false; reason: "undecodable"; problems: string[]; cause: unknown }
-  | { valid: false; reason: "rejected"; problems: string[] };
+  | { valid: false; reason: "undecodable" | "rejected"; problems: string[]; cause: unknown };
 
 /**
  * Decodes a chain a service issued for a CSR (base64 DER, leaf first, as DPS and IoT Hub send it) and checks
@@ -51,7 +52,8 @@ export function checkIssuedChain(
     ({ pems, bundle } = chainFromWire([...wire]));
     certificates = pems.map((pem) => certificateFacts(pem));
   } catch (error) {
-    return { valid: false, reason: "undecodable", problems: ["not base64 DER certificates"], cause: error };
+    const problem = `the entries are not base64 DER certificates (${describeError(error)})`;
+    return { valid: false, reason: "undecodable", problems: [problem], cause: error };
   }
   const problems: string[] = [];
   const [leaf] = certificates;
@@ -74,6 +76,6 @@ export function checkIssuedChain(
       if (!verdict.valid) problems.push(...verdict.problems);
     }
   }
-  if (problems.length > 0) return { valid: false, reason: "rejected", problems };
+  if (problems.length > 0) return { valid: false, reason: "rejected", problems, cause: undefined };
   return { valid: true, chain: { pems, bundle, certificates } };
 }

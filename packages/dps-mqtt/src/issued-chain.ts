@@ -27,17 +27,9 @@ export function checkIssuedChain(
     commonNameRole: "registration id",
   });
   if (verdict.valid) return verdict.chain;
-  if (verdict.reason === "undecodable") {
-    const { cause } = verdict;
-    throw new DpsError(
-      "DPS_ISSUED_CHAIN_INVALID",
-      `DPS returned an issuedCertificateChain that is not base64 DER certificates (${cause instanceof Error ? cause.message : String(cause)}); the chain cannot be used.`,
-      { cause, problems: verdict.problems },
-    );
-  }
   throw new DpsError(
     "DPS_ISSUED_CHAIN_INVALID",
     `The certificate chain DPS issued fails its checks: ${verdict.problems.join("; ")}. Do not use it; provision again with a fresh key and CSR, and check the enrollment's credential policy.`,
-    { problems: verdict.problems },
+    { cause: verdict.cause, problems: verdict.problems },
   );
 }

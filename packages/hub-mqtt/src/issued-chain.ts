@@ -23,17 +23,9 @@ export function checkIssuedChain(
 ): IssuedCertificateChain {
   const verdict = checkChain(wire, { ...options, commonName: options.deviceId, commonNameRole: "device id" });
   if (verdict.valid) return verdict.chain;
-  if (verdict.reason === "undecodable") {
-    const { cause } = verdict;
-    throw new HubError(
-      "HUB_ISSUED_CHAIN_INVALID",
-      `IoT Hub returned certificates that are not base64 DER certificates (${cause instanceof Error ? cause.message : String(cause)}); the chain cannot be used.`,
-      { cause, problems: verdict.problems },
-    );
-  }
   throw new HubError(
     "HUB_ISSUED_CHAIN_INVALID",
     `The certificate chain IoT Hub issued fails its checks: ${verdict.problems.join("; ")}. Do not use it; renew again with a fresh key and CSR, and check the device's ADR credential policy.`,
-    { problems: verdict.problems },
+    { cause: verdict.cause, problems: verdict.problems },
   );
 }
