@@ -14,9 +14,12 @@ export {
   verifyChain,
 } from "./certificate.ts";
 export {
+  type CheckCsrForOptions,
   type CreateCsrOptions,
   type Csr,
+  type CsrForCheck,
   type CsrInfo,
+  checkCsrFor,
   createCsr,
   MAX_COMMON_NAME_LENGTH,
   type ParseCsrOptions,

@@ -11,7 +11,7 @@ import {
   resolveMqttEndpoint,
   systemClock,
 } from "@skittlesorter/core";
-import { parseCsr, publicKeysMatch } from "@skittlesorter/csr";
+import { checkCsrFor } from "@skittlesorter/csr";
 import { type IClientOptions, connect as mqttConnect } from "mqtt";
 import { DpsError, errorFromAnswer } from "./errors.ts";
 import { checkIssuedChain, type IssuedCertificateChain } from "./issued-chain.ts";
@@ -547,25 +547,11 @@ async function checkCsr(
   } catch (error) {
     throw invalid("csr.wire must be the CSR as base64 DER (createCsr().wire) or PEM.", error);
   }
-  let parsed: Awaited<ReturnType<typeof parseCsr>>;
-  try {
-    parsed = await parseCsr(wire);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw invalid(`csr.wire is not a readable PKCS#10 CSR (${reason}).`, error);
-  }
-  if (!parsed.signatureValid) {
-    throw invalid("The CSR's signature does not verify; create it again with createCsr().");
-  }
-  if (parsed.commonName !== registrationId) {
-    throw invalid(
-      `The CSR's CN is ${JSON.stringify(parsed.commonName ?? null)} but must equal the registration id "${registrationId}"; create it with createCsr("${registrationId}", keyPair).`,
-    );
-  }
-  if (!publicKeysMatch(parsed.publicKey, csr.publicKey)) {
-    throw invalid(
-      "csr.publicKey is not the public key inside the CSR; pass the key pair the CSR was created with.",
-    );
-  }
+  const verdict = await checkCsrFor(wire, {
+    commonName: registrationId,
+    commonNameRole: "registration id",
+    publicKey: csr.publicKey,
+  });
+  if (!verdict.valid) throw invalid(verdict.problem, verdict.cause);
   return wire;
 }

@@ -14,7 +14,7 @@ import {
   resolveMqttEndpoint,
   systemClock,
 } from "@skittlesorter/core";
-import { certificateFacts, parseCsr, publicKeysMatch, splitPemBundle } from "@skittlesorter/csr";
+import { certificateFacts, checkCsrFor, publicKeysMatch, splitPemBundle } from "@skittlesorter/csr";
 import { type IClientOptions, type MqttClient, connect as mqttConnect } from "mqtt";
 import { classifyConnectError, type MqttConnect, publishOn, waitForConnack } from "./connection.ts";
 import { HubError, UNAUTHORIZED_HINT } from "./errors.ts";
@@ -1084,24 +1084,12 @@ async function checkCsr(csr: RenewalCsr, deviceId: string): Promise<string> {
     .replace(/-----BEGIN [A-Z ]+-----/g, "")
     .replace(/-----END [A-Z ]+-----/g, "")
     .replace(/\s+/g, "");
-  let parsed: Awaited<ReturnType<typeof parseCsr>>;
-  try {
-    parsed = await parseCsr(wire);
-  } catch (error) {
-    throw invalid(`csr.wire is not a readable PKCS#10 CSR (${messageOf(error)}).`, error);
-  }
-  if (!parsed.signatureValid)
-    throw invalid("The CSR's signature does not verify; create it again with createCsr().");
-  if (parsed.commonName !== deviceId) {
-    throw invalid(
-      `The CSR's CN is ${JSON.stringify(parsed.commonName ?? null)} but must equal the device id "${deviceId}"; create it with createCsr("${deviceId}", keyPair).`,
-    );
-  }
-  if (!publicKeysMatch(parsed.publicKey, csr.publicKey)) {
-    throw invalid(
-      "csr.publicKey is not the public key inside the CSR; pass the key pair the CSR was created with.",
-    );
-  }
+  const verdict = await checkCsrFor(wire, {
+    commonName: deviceId,
+    commonNameRole: "device id",
+    publicKey: csr.publicKey,
+  });
+  if (!verdict.valid) throw invalid(verdict.problem, verdict.cause);
   if (wire.length > 8192)
     throw invalid(`The CSR is ${wire.length} base64 characters; IoT Hub accepts at most 8192.`);
   return wire;
