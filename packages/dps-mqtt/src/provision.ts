@@ -11,10 +11,10 @@ import {
   resolveMqttEndpoint,
   systemClock,
 } from "@skittlesorter/core";
-import { checkCsrFor } from "@skittlesorter/csr";
+import { checkCsrFor, type IssuedCertificateChain } from "@skittlesorter/csr";
 import { type IClientOptions, connect as mqttConnect } from "mqtt";
 import { DpsError, errorFromAnswer } from "./errors.ts";
-import { checkIssuedChain, type IssuedCertificateChain } from "./issued-chain.ts";
+import { checkIssuedChain } from "./issued-chain.ts";
 import {
   backoffDelayMs,
   csrWireForm,

@@ -14,11 +14,17 @@ import {
   resolveMqttEndpoint,
   systemClock,
 } from "@skittlesorter/core";
-import { certificateFacts, checkCsrFor, publicKeysMatch, splitPemBundle } from "@skittlesorter/csr";
+import {
+  certificateFacts,
+  checkCsrFor,
+  type IssuedCertificateChain,
+  publicKeysMatch,
+  splitPemBundle,
+} from "@skittlesorter/csr";
 import { type IClientOptions, type MqttClient, connect as mqttConnect } from "mqtt";
 import { classifyConnectError, type MqttConnect, publishOn, waitForConnack } from "./connection.ts";
 import { HubError, UNAUTHORIZED_HINT } from "./errors.ts";
-import { checkIssuedChain, type IssuedCertificateChain } from "./issued-chain.ts";
+import { checkIssuedChain } from "./issued-chain.ts";
 import {
   backoffDelayMs,
   CREDENTIALS_RESPONSE_FILTER,

@@ -1,12 +1,6 @@
-import {
-  type CheckIssuedChainOptions,
-  checkIssuedChain as checkChain,
-  type IssuedCertificateChain,
-} from "@skittlesorter/csr";
+import type { CheckIssuedChainOptions, IssuedCertificateChain } from "@skittlesorter/csr";
+import { checkIssuedChain as checkChain } from "@skittlesorter/csr";
 import { HubError } from "./errors.ts";
-
-/** The certificate chain IoT Hub issued for the CSR, leaf first (leaf → issuing CA → root). */
-export type { IssuedCertificateChain };
 
 export interface CheckChainOptions extends Omit<CheckIssuedChainOptions, "commonName" | "commonNameRole"> {
   deviceId: string;
