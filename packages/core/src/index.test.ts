@@ -1,8 +1,10 @@
 import { describe, expect, it, vi } from "vitest";
 import {
+  checkDurationMs,
   delay,
   errorGuard,
   isSkittleError,
+  MAX_TIMER_MS,
   mergePatch,
   noopLogger,
   ServiceError,
@@ -178,4 +180,22 @@ describe("UNTRUSTED_CERTIFICATE_CODES", () => {
     expect(UNTRUSTED_CERTIFICATE_CODES.has("ERR_TLS_CERT_ALTNAME_INVALID")).toBe(true);
     expect(UNTRUSTED_CERTIFICATE_CODES.has("ECONNREFUSED")).toBe(false);
   });
+});
+
+describe("checkDurationMs", () => {
+  const invalid = (message: string): Error => new RangeError(message);
+
+  it("returns a duration within range", () => {
+    expect(checkDurationMs("timeoutMs", 0, 0, invalid)).toBe(0);
+    expect(checkDurationMs("timeoutMs", MAX_TIMER_MS, 1, invalid)).toBe(MAX_TIMER_MS);
+  });
+
+  it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMER_MS + 1])(
+    "throws the caller's error naming the option for %s",
+    (ms) => {
+      expect(() => checkDurationMs("timeoutMs", ms, 1, invalid)).toThrow(
+        new RangeError(`timeoutMs must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${ms}.`),
+      );
+    },
+  );
 });

@@ -1,4 +1,4 @@
-export { type DelayOptions, delay, type OperationOptions } from "./abort.ts";
+export { checkDurationMs, type DelayOptions, delay, MAX_TIMER_MS, type OperationOptions } from "./abort.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export {
   errorGuard,

@@ -2,6 +2,7 @@ import type { KeyObject } from "node:crypto";
 import { type Attestation, mqttCredentials } from "@skittlesorter/attestation";
 import {
   type Clock,
+  checkDurationMs,
   delay,
   type Logger,
   linkSignals,
@@ -140,8 +141,6 @@ interface Settings {
   random: () => number;
   connect: MqttConnect;
 }
-
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Registers the device with DPS over MQTT and resolves when it is assigned. With `csr`, DPS issues an
@@ -490,13 +489,8 @@ async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
     }
   }
 
-  const duration = (name: string, value: number | undefined, fallback: number, min = 0): number => {
-    const ms = value ?? fallback;
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < min || ms > MAX_TIMER_MS) {
-      throw invalid(`${name} must be a number of milliseconds from ${min} to ${MAX_TIMER_MS}, got ${ms}.`);
-    }
-    return ms;
-  };
+  const duration = (name: string, value: number | undefined, fallback: number, min = 0): number =>
+    checkDurationMs(name, value ?? fallback, min, invalid);
   const timeoutMs = duration("timeoutMs", options.timeoutMs, 300_000, 1);
   const minRetryAfterMs = duration("minRetryAfterMs", options.minRetryAfterMs, 1_000);
   const maxRetryAfterMs = duration("maxRetryAfterMs", options.maxRetryAfterMs, 300_000);

@@ -3,6 +3,7 @@ import { createSasToken } from "@skittlesorter/attestation";
 import {
   abortable,
   type Clock,
+  checkDurationMs,
   type Deferred,
   deferred,
   delay,
@@ -231,8 +232,6 @@ interface Session {
 interface Answer extends ResponseTopic {
   body: unknown;
 }
-
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Connects a device to IoT Hub and resolves once the first connection is up. The client then keeps itself
@@ -1117,13 +1116,8 @@ function resolveSettings(options: HubClientOptions): Settings {
     );
   }
   const { transport, port, keepAliveSeconds, ca } = resolveMqttEndpoint(options, invalid);
-  const duration = (name: string, value: number | undefined, fallback: number, min = 1): number => {
-    const ms = value ?? fallback;
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < min || ms > MAX_TIMER_MS) {
-      throw invalid(`${name} must be a number of milliseconds from ${min} to ${MAX_TIMER_MS}, got ${ms}.`);
-    }
-    return ms;
-  };
+  const duration = (name: string, value: number | undefined, fallback: number, min = 1): number =>
+    checkDurationMs(name, value ?? fallback, min, invalid);
   const initialBackoffMs = duration("initialBackoffMs", options.initialBackoffMs, 1_000, 0);
   const maxBackoffMs = duration("maxBackoffMs", options.maxBackoffMs, 60_000, 0);
   if (maxBackoffMs < initialBackoffMs) {
