@@ -31,3 +31,22 @@ export function delay(ms: number, options: DelayOptions = {}): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/** The longest delay Node's timers honour (2^31 − 1 ms); a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Checks a duration option: a finite number of milliseconds from `min` to {@link MAX_TIMER_MS}. A bad value throws
+ * `invalid(message)`, so each package raises its own typed error with a message naming the option.
+ */
+export function checkDurationMs(
+  name: string,
+  ms: number,
+  min: number,
+  invalid: (message: string) => Error,
+): number {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < min || ms > MAX_TIMER_MS) {
+    throw invalid(`${name} must be a number of milliseconds from ${min} to ${MAX_TIMER_MS}, got ${ms}.`);
+  }
+  return ms;
+}

@@ -39,3 +39,33 @@ export function errorGuard<E extends SkittleError>(
   return (value: unknown): value is E =>
     isSkittleError(value) && value.name === name && prefixes.some((prefix) => value.code.startsWith(prefix));
 }
+
+/** The fields of an Azure service's error answer, as data: never parsed back out of a message. */
+export interface ServiceErrorDetails {
+  cause?: unknown;
+  /** Status of the answer (HTTP status, or the `{status}` segment of an MQTT response topic). */
+  statusCode?: number | undefined;
+  /** The service's numeric `errorCode` from the error body (e.g. DPS 401002, IoT Hub 409004). */
+  errorCode?: number | undefined;
+  trackingId?: string | undefined;
+  timestampUtc?: string | undefined;
+}
+
+/**
+ * Base class of a package error that may carry an Azure service's error answer. Subclasses add their own
+ * fields (request ids, registration status…) and keep their own name and code union.
+ */
+export class ServiceError<Code extends string = string> extends SkittleError<Code> {
+  readonly statusCode: number | undefined;
+  readonly errorCode: number | undefined;
+  readonly trackingId: string | undefined;
+  readonly timestampUtc: string | undefined;
+
+  constructor(code: Code, message: string, details: ServiceErrorDetails = {}) {
+    super(code, message, { cause: details.cause });
+    this.statusCode = details.statusCode;
+    this.errorCode = details.errorCode;
+    this.trackingId = details.trackingId;
+    this.timestampUtc = details.timestampUtc;
+  }
+}

@@ -1,10 +1,13 @@
 import { describe, expect, it, vi } from "vitest";
 import {
+  checkDurationMs,
   delay,
   errorGuard,
   isSkittleError,
+  MAX_TIMER_MS,
   mergePatch,
   noopLogger,
+  ServiceError,
   SkittleError,
   systemClock,
   UNTRUSTED_CERTIFICATE_CODES,
@@ -129,6 +132,37 @@ describe("delay", () => {
   });
 });
 
+describe("ServiceError", () => {
+  class ServiceDemoError extends ServiceError<"DEMO_REJECTED"> {}
+
+  it("carries the service's answer on fields, and stays a SkittleError named after the subclass", () => {
+    const cause = new Error("socket");
+    const error = new ServiceDemoError("DEMO_REJECTED", "rejected", {
+      cause,
+      statusCode: 409,
+      errorCode: 409004,
+      trackingId: "t-1",
+      timestampUtc: "2026-01-01T00:00:00Z",
+    });
+    expect(error).toMatchObject({
+      code: "DEMO_REJECTED",
+      name: "ServiceDemoError",
+      statusCode: 409,
+      errorCode: 409004,
+      trackingId: "t-1",
+      timestampUtc: "2026-01-01T00:00:00Z",
+    });
+    expect(error.cause).toBe(cause);
+    expect(isSkittleError(error)).toBe(true);
+  });
+
+  it("leaves absent fields undefined and adds no own cause", () => {
+    const error = new ServiceDemoError("DEMO_REJECTED", "rejected");
+    expect(error.statusCode).toBeUndefined();
+    expect(Object.hasOwn(error, "cause")).toBe(false);
+  });
+});
+
 describe("noopLogger", () => {
   it("accepts every level without output", () => {
     expect(() => {
@@ -146,4 +180,22 @@ describe("UNTRUSTED_CERTIFICATE_CODES", () => {
     expect(UNTRUSTED_CERTIFICATE_CODES.has("ERR_TLS_CERT_ALTNAME_INVALID")).toBe(true);
     expect(UNTRUSTED_CERTIFICATE_CODES.has("ECONNREFUSED")).toBe(false);
   });
+});
+
+describe("checkDurationMs", () => {
+  const invalid = (message: string): Error => new RangeError(message);
+
+  it("returns a duration within range", () => {
+    expect(checkDurationMs("timeoutMs", 0, 0, invalid)).toBe(0);
+    expect(checkDurationMs("timeoutMs", MAX_TIMER_MS, 1, invalid)).toBe(MAX_TIMER_MS);
+  });
+
+  it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMER_MS + 1])(
+    "throws the caller's error naming the option for %s",
+    (ms) => {
+      expect(() => checkDurationMs("timeoutMs", ms, 1, invalid)).toThrow(
+        new RangeError(`timeoutMs must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${ms}.`),
+      );
+    },
+  );
 });

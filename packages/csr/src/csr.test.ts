@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   type Csr,
   CsrError,
+  checkCsrFor,
   createCsr,
   csrFromWire,
   csrToWire,
@@ -182,6 +183,56 @@ describe("parseCsr", () => {
     const { stdout } = await openssl(["req", "-new", "-key", key, "-subj", "/CN=from-openssl", "-sha384"]);
     const info = await parseCsr(stdout);
     expect(info).toMatchObject({ commonName: "from-openssl", keyType: "ec-p384", signatureValid: true });
+  });
+});
+
+describe("checkCsrFor", () => {
+  it("returns the parsed CSR when it is for this CN and this key", async () => {
+    const keyPair = await generateKeyPair("ec-p256");
+    const csr = await createCsr("sorter-1", keyPair);
+    const verdict = await checkCsrFor(csr.wire, { commonName: "sorter-1", publicKey: keyPair.publicKey });
+    expect(verdict).toMatchObject({ valid: true, info: { commonName: "sorter-1", signatureValid: true } });
+  });
+
+  it("names a CN that is not the expected id, by its role", async () => {
+    const keyPair = await generateKeyPair("ec-p256");
+    const csr = await createCsr("sorter-2", keyPair);
+    const verdict = await checkCsrFor(csr.pem, {
+      commonName: "sorter-1",
+      commonNameRole: "device id",
+      publicKey: keyPair.publicKey,
+    });
+    expect(verdict).toEqual({
+      valid: false,
+      problem:
+        'The CSR\'s CN is "sorter-2" but must equal the device id "sorter-1"; create it with createCsr("sorter-1", keyPair).',
+      cause: undefined,
+    });
+  });
+
+  it("refuses a CSR made with another key, and one that does not parse (with the cause)", async () => {
+    const [keyPair, other] = await Promise.all([generateKeyPair("ec-p256"), generateKeyPair("ec-p256")]);
+    const csr = await createCsr("sorter-1", keyPair);
+    const wrongKey = await checkCsrFor(csr.wire, { commonName: "sorter-1", publicKey: other.publicKey });
+    expect(wrongKey).toMatchObject({ valid: false, problem: expect.stringContaining("given public key") });
+    const garbage = await checkCsrFor("bm90IGEgQ1NS", {
+      commonName: "sorter-1",
+      publicKey: keyPair.publicKey,
+    });
+    expect(garbage).toMatchObject({
+      valid: false,
+      problem: expect.stringContaining("not a readable PKCS#10 CSR"),
+    });
+    expect(garbage.valid ? undefined : garbage.cause).toBeInstanceOf(CsrError);
+  });
+
+  it("rejects with the signal's reason when aborted, not with a verdict", async () => {
+    const keyPair = await generateKeyPair("ec-p256");
+    const csr = await createCsr("sorter-1", keyPair);
+    const signal = AbortSignal.abort(new Error("stop"));
+    await expect(
+      checkCsrFor(csr.wire, { commonName: "sorter-1", publicKey: keyPair.publicKey, signal }),
+    ).rejects.toThrow("stop");
   });
 });
 

@@ -10,6 +10,7 @@ import {
   keyTypeOf,
   pkcs8Der,
   privateKeyToPem,
+  publicKeysMatch,
   publicKeyToPem,
   spkiDer,
   webSigningAlgorithms,
@@ -199,4 +200,53 @@ export async function parseCsr(input: string | Uint8Array, options: ParseCsrOpti
     signatureValid,
     pem: toPem(der, "CERTIFICATE REQUEST"),
   };
+}
+
+export interface CheckCsrForOptions {
+  /** The CN the CSR must carry: the registration id or device id it is sent for. */
+  commonName: string;
+  /** What `commonName` is, for the problem text (e.g. "device id"). Default: "expected CN". */
+  commonNameRole?: string | undefined;
+  /** The public key the caller holds for the CSR; the CSR must carry it. */
+  publicKey: KeyObject;
+  signal?: AbortSignal | undefined;
+}
+
+/** The verdict on a CSR about to be sent: its parsed facts, or the first problem (a sentence saying how to fix it). */
+export type CsrForCheck = { valid: true; info: CsrInfo } | { valid: false; problem: string; cause: unknown };
+
+/**
+ * Checks a CSR (PEM, DER or base64 DER) before it is sent for `commonName`: it parses, its signature verifies,
+ * its CN is `commonName` and it carries `publicKey`. Never throws on a bad CSR (only on abort): callers turn the
+ * verdict into their own typed error.
+ */
+export async function checkCsrFor(
+  input: string | Uint8Array,
+  options: CheckCsrForOptions,
+): Promise<CsrForCheck> {
+  let info: CsrInfo;
+  try {
+    info = await parseCsr(input, { signal: options.signal });
+  } catch (error) {
+    options.signal?.throwIfAborted();
+    return {
+      valid: false,
+      problem: `The CSR is not a readable PKCS#10 CSR (${describeError(error)}).`,
+      cause: error,
+    };
+  }
+  const refuse = (problem: string): CsrForCheck => ({ valid: false, problem, cause: undefined });
+  if (!info.signatureValid) {
+    return refuse("The CSR's signature does not verify; create it again with createCsr().");
+  }
+  const { commonName, commonNameRole = "expected CN" } = options;
+  if (info.commonName !== commonName) {
+    return refuse(
+      `The CSR's CN is ${JSON.stringify(info.commonName ?? null)} but must equal the ${commonNameRole} "${commonName}"; create it with createCsr("${commonName}", keyPair).`,
+    );
+  }
+  if (!publicKeysMatch(info.publicKey, options.publicKey)) {
+    return refuse("The CSR does not carry the given public key; pass the key pair the CSR was created with.");
+  }
+  return { valid: true, info };
 }

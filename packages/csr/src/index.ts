@@ -14,9 +14,12 @@ export {
   verifyChain,
 } from "./certificate.ts";
 export {
+  type CheckCsrForOptions,
   type CreateCsrOptions,
   type Csr,
+  type CsrForCheck,
   type CsrInfo,
+  checkCsrFor,
   createCsr,
   MAX_COMMON_NAME_LENGTH,
   type ParseCsrOptions,
@@ -31,6 +34,12 @@ export {
   writeFileAtomic,
   writePrivateKeyFile,
 } from "./files.ts";
+export {
+  type CheckIssuedChainOptions,
+  checkIssuedChain,
+  type IssuedCertificateChain,
+  type IssuedChainCheck,
+} from "./issued-chain.ts";
 export {
   DEFAULT_KEY_TYPE,
   type GenerateKeyPairOptions,

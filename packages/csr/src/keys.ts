@@ -6,7 +6,7 @@ import {
   type webcrypto,
 } from "node:crypto";
 import { promisify } from "node:util";
-import { abortable } from "./abort.ts";
+import { abortable } from "@skittlesorter/core";
 import { CsrError } from "./errors.ts";
 
 /** The key types a device key / CSR may use. EC P-384 is what DPS certificate issuance documents. */
@@ -65,7 +65,7 @@ export async function generateKeyPair(
     keyType === "ec-p384" || keyType === "ec-p256"
       ? generateAsync("ec", { namedCurve: keyType === "ec-p384" ? "P-384" : "P-256" })
       : generateAsync("rsa", { modulusLength: Number(keyType.slice(4)), publicExponent: 0x10001 });
-  const { privateKey, publicKey } = await abortable(generated, options.signal);
+  const { privateKey, publicKey } = await abortable(generated, [options.signal]);
   return { keyType, privateKey, publicKey };
 }
 

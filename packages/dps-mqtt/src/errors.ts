@@ -1,4 +1,4 @@
-import { errorGuard, SkittleError } from "@skittlesorter/core";
+import { errorGuard, ServiceError, type ServiceErrorDetails } from "@skittlesorter/core";
 import type { RegistrationStatus, WireErrorDetails } from "./protocol.ts";
 
 export type DpsErrorCode =
@@ -23,14 +23,7 @@ export type DpsErrorCode =
   /** The returned chain does not match the CSR or does not verify. */
   | "DPS_ISSUED_CHAIN_INVALID";
 
-export interface DpsErrorDetails {
-  cause?: unknown;
-  /** Status of the answer (the `{status}` topic segment), when an answer was received. */
-  statusCode?: number | undefined;
-  /** DPS `errorCode` (e.g. 401002), from the error body or `registrationState.errorCode`. */
-  errorCode?: number | undefined;
-  trackingId?: string | undefined;
-  timestampUtc?: string | undefined;
+export interface DpsErrorDetails extends ServiceErrorDetails {
   info?: Readonly<Record<string, string>> | undefined;
   /** `failed` or `disabled` when the registration ended that way. */
   registrationStatus?: RegistrationStatus | undefined;
@@ -40,22 +33,14 @@ export interface DpsErrorDetails {
 }
 
 /** Every error `provision` rejects with (except an abort, which rejects with `signal.reason`). */
-export class DpsError extends SkittleError<DpsErrorCode> {
-  readonly statusCode: number | undefined;
-  readonly errorCode: number | undefined;
-  readonly trackingId: string | undefined;
-  readonly timestampUtc: string | undefined;
+export class DpsError extends ServiceError<DpsErrorCode> {
   readonly info: Readonly<Record<string, string>> | undefined;
   readonly registrationStatus: RegistrationStatus | undefined;
   readonly operationId: string | undefined;
   readonly problems: readonly string[] | undefined;
 
   constructor(code: DpsErrorCode, message: string, details: DpsErrorDetails = {}) {
-    super(code, message, { cause: details.cause });
-    this.statusCode = details.statusCode;
-    this.errorCode = details.errorCode;
-    this.trackingId = details.trackingId;
-    this.timestampUtc = details.timestampUtc;
+    super(code, message, details);
     this.info = details.info;
     this.registrationStatus = details.registrationStatus;
     this.operationId = details.operationId;

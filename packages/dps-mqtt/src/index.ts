@@ -1,5 +1,6 @@
+/** The certificate chain DPS issued for the CSR, leaf first (leaf → issuing CA → root). */
+export type { IssuedCertificateChain } from "@skittlesorter/csr";
 export { DpsError, type DpsErrorCode, type DpsErrorDetails, isDpsError } from "./errors.ts";
-export type { IssuedCertificateChain } from "./issued-chain.ts";
 export {
   backoffDelayMs,
   DPS_API_VERSION,

@@ -1,18 +1,21 @@
 import type { KeyObject } from "node:crypto";
-import { createRequire } from "node:module";
 import { type Attestation, mqttCredentials } from "@skittlesorter/attestation";
 import {
   type Clock,
+  checkDurationMs,
   delay,
   type Logger,
+  linkSignals,
   noopLogger,
   type OperationOptions,
+  packageUserAgent,
+  resolveMqttEndpoint,
   systemClock,
 } from "@skittlesorter/core";
-import { parseCsr, publicKeysMatch } from "@skittlesorter/csr";
+import { checkCsrFor, type IssuedCertificateChain } from "@skittlesorter/csr";
 import { type IClientOptions, connect as mqttConnect } from "mqtt";
 import { DpsError, errorFromAnswer } from "./errors.ts";
-import { checkIssuedChain, type IssuedCertificateChain } from "./issued-chain.ts";
+import { checkIssuedChain } from "./issued-chain.ts";
 import {
   backoffDelayMs,
   csrWireForm,
@@ -32,7 +35,6 @@ import {
   retryAfterDelayMs,
 } from "./protocol.ts";
 import { type DpsAnswer, DpsSession, type MqttConnect, TransientConnectionError } from "./session.ts";
-import { linkSignals } from "./signals.ts";
 
 /** `mqtts`: MQTT over TLS, port 8883. `wss`: MQTT over WebSocket, port 443, path `/$iothub/websocket`. */
 export type DpsTransport = "mqtts" | "wss";
@@ -139,8 +141,6 @@ interface Settings {
   random: () => number;
   connect: MqttConnect;
 }
-
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Registers the device with DPS over MQTT and resolves when it is assigned. With `csr`, DPS issues an
@@ -468,14 +468,7 @@ async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
   if (attestation?.kind !== "symmetricKey" && attestation?.kind !== "x509") {
     throw invalid("attestation is required: use symmetricKeyAttestation() or loadX509Attestation().");
   }
-  const transport = options.transport ?? "mqtts";
-  if (transport !== "mqtts" && transport !== "wss") {
-    throw invalid(`transport must be "mqtts" or "wss", got ${JSON.stringify(transport)}.`);
-  }
-  const port = options.port ?? (transport === "wss" ? 443 : 8883);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw invalid(`port must be an integer from 1 to 65535, got ${port}.`);
-  }
+  const { transport, port, keepAliveSeconds, ca } = resolveMqttEndpoint(options, invalid);
   const registrationId = attestation.registrationId;
   try {
     // Validates the id scope and the registration id, without keeping the credentials.
@@ -496,22 +489,13 @@ async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
     }
   }
 
-  const duration = (name: string, value: number | undefined, fallback: number, min = 0): number => {
-    const ms = value ?? fallback;
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < min || ms > MAX_TIMER_MS) {
-      throw invalid(`${name} must be a number of milliseconds from ${min} to ${MAX_TIMER_MS}, got ${ms}.`);
-    }
-    return ms;
-  };
+  const duration = (name: string, value: number | undefined, fallback: number, min = 0): number =>
+    checkDurationMs(name, value ?? fallback, min, invalid);
   const timeoutMs = duration("timeoutMs", options.timeoutMs, 300_000, 1);
   const minRetryAfterMs = duration("minRetryAfterMs", options.minRetryAfterMs, 1_000);
   const maxRetryAfterMs = duration("maxRetryAfterMs", options.maxRetryAfterMs, 300_000);
   if (maxRetryAfterMs < minRetryAfterMs) {
     throw invalid(`maxRetryAfterMs (${maxRetryAfterMs}) is below minRetryAfterMs (${minRetryAfterMs}).`);
-  }
-  const keepAliveSeconds = options.keepAliveSeconds ?? 60;
-  if (!Number.isInteger(keepAliveSeconds) || keepAliveSeconds < 0 || keepAliveSeconds > 65_535) {
-    throw invalid(`keepAliveSeconds must be an integer from 0 to 65535, got ${keepAliveSeconds}.`);
   }
 
   return {
@@ -525,7 +509,7 @@ async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
     csrWire,
     payload: options.payload,
     apiVersion: options.apiVersion ?? (csrWire === undefined ? DPS_API_VERSION : DPS_CSR_API_VERSION),
-    ca: normaliseCa(options.ca),
+    ca,
     timeoutMs,
     requestTimeoutMs: duration("requestTimeoutMs", options.requestTimeoutMs, 30_000, 1),
     connectTimeoutMs: duration("connectTimeoutMs", options.connectTimeoutMs, 30_000, 1),
@@ -536,7 +520,9 @@ async function resolveSettings(options: ProvisionOptions): Promise<Settings> {
     maxBackoffMs: duration("maxBackoffMs", options.maxBackoffMs, 60_000),
     sasTtlSeconds: options.sasTtlSeconds,
     keepAliveSeconds,
-    userAgent: options.userAgent ?? defaultUserAgent(),
+    userAgent:
+      options.userAgent ??
+      packageUserAgent("skittlesorter-dps-mqtt", new URL("../package.json", import.meta.url)),
     logger: options.logger ?? noopLogger,
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
@@ -555,50 +541,11 @@ async function checkCsr(
   } catch (error) {
     throw invalid("csr.wire must be the CSR as base64 DER (createCsr().wire) or PEM.", error);
   }
-  let parsed: Awaited<ReturnType<typeof parseCsr>>;
-  try {
-    parsed = await parseCsr(wire);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw invalid(`csr.wire is not a readable PKCS#10 CSR (${reason}).`, error);
-  }
-  if (!parsed.signatureValid) {
-    throw invalid("The CSR's signature does not verify; create it again with createCsr().");
-  }
-  if (parsed.commonName !== registrationId) {
-    throw invalid(
-      `The CSR's CN is ${JSON.stringify(parsed.commonName ?? null)} but must equal the registration id "${registrationId}"; create it with createCsr("${registrationId}", keyPair).`,
-    );
-  }
-  if (!publicKeysMatch(parsed.publicKey, csr.publicKey)) {
-    throw invalid(
-      "csr.publicKey is not the public key inside the CSR; pass the key pair the CSR was created with.",
-    );
-  }
+  const verdict = await checkCsrFor(wire, {
+    commonName: registrationId,
+    commonNameRole: "registration id",
+    publicKey: csr.publicKey,
+  });
+  if (!verdict.valid) throw invalid(verdict.problem, verdict.cause);
   return wire;
-}
-
-function normaliseCa(ca: ProvisionOptions["ca"]): IClientOptions["ca"] {
-  if (ca === undefined) return undefined;
-  if (typeof ca === "string" || Buffer.isBuffer(ca)) return ca;
-  const list = [...ca];
-  return list.every((entry) => typeof entry === "string")
-    ? (list as string[])
-    : list.map((entry) => (typeof entry === "string" ? Buffer.from(entry) : entry));
-}
-
-let cachedUserAgent: string | undefined;
-
-function defaultUserAgent(): string {
-  if (cachedUserAgent === undefined) {
-    let version = "0.0.0";
-    try {
-      const pkg = createRequire(import.meta.url)("../package.json") as { version?: unknown };
-      if (typeof pkg.version === "string") version = pkg.version;
-    } catch {
-      // Keep the fallback version; the user agent is informational.
-    }
-    cachedUserAgent = `skittlesorter-dps-mqtt/${version}`;
-  }
-  return cachedUserAgent;
 }

@@ -1,9 +1,16 @@
 import { randomUUID } from "node:crypto";
-import { type Clock, type Logger, UNTRUSTED_CERTIFICATE_CODES } from "@skittlesorter/core";
+import {
+  abortable,
+  type Clock,
+  type Deferred,
+  deferred,
+  endMqttClient,
+  type Logger,
+  UNTRUSTED_CERTIFICATE_CODES,
+} from "@skittlesorter/core";
 import type { IClientOptions, MqttClient } from "mqtt";
 import { DpsError, UNAUTHORIZED_HINT } from "./errors.ts";
 import { DPS_RESPONSE_TOPIC_FILTER, decodePayload, parseResponseTopic } from "./protocol.ts";
-import { abortable, type Deferred, deferred } from "./signals.ts";
 
 /**
  * Opens an MQTT connection; `mqtt.connect` by default. The options always carry
@@ -42,8 +49,6 @@ export interface RequestOptions {
   signal: AbortSignal;
   timeoutMs: number;
 }
-
-const CLOSE_GRACE_MS = 2_000;
 
 /** One MQTT connection to DPS with a single message listener that routes answers by `$rid`. */
 export class DpsSession {
@@ -165,22 +170,7 @@ export class DpsSession {
     const wasLost = this.lost;
     this.#markLost(new TransientConnectionError("the session was closed"));
     const client = this.#client;
-    if (wasLost || !client.connected) {
-      client.end(true);
-    } else {
-      // A real timer on purpose: this is a socket-teardown safety net, not protocol timing.
-      await new Promise<void>((resolve) => {
-        const handle = setTimeout(() => {
-          client.end(true);
-          resolve();
-        }, CLOSE_GRACE_MS);
-        handle.unref?.();
-        client.end(false, {}, () => {
-          clearTimeout(handle);
-          resolve();
-        });
-      });
-    }
+    await endMqttClient(client, { force: wasLost });
     client.removeListener("message", this.#onMessage);
     client.removeListener("close", this.#onClose);
     client.removeListener("error", this.#onError);

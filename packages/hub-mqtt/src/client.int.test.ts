@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { verifySasToken } from "@skittlesorter/attestation";
 import type { Logger } from "@skittlesorter/core";
+import { deferred } from "@skittlesorter/core";
 import { createCsr, generateKeyPair, privateKeyToPem, publicKeyToPem } from "@skittlesorter/csr";
 import {
   createTestPki,
@@ -31,7 +32,6 @@ import {
   isHubError,
   type MqttConnect,
 } from "./index.ts";
-import { deferred } from "./signals.ts";
 
 const deviceId = "skittle-001";
 const hostName = "skittle-hub.azure-devices.net";

@@ -1,12 +1,31 @@
 import { createPrivateKey, type KeyObject, randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
 import { createSasToken } from "@skittlesorter/attestation";
-import { type Clock, delay, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
-import { certificateFacts, parseCsr, publicKeysMatch, splitPemBundle } from "@skittlesorter/csr";
+import {
+  abortable,
+  type Clock,
+  checkDurationMs,
+  type Deferred,
+  deferred,
+  delay,
+  endMqttClient,
+  type Logger,
+  linkSignals,
+  noopLogger,
+  packageUserAgent,
+  resolveMqttEndpoint,
+  systemClock,
+} from "@skittlesorter/core";
+import {
+  certificateFacts,
+  checkCsrFor,
+  type IssuedCertificateChain,
+  publicKeysMatch,
+  splitPemBundle,
+} from "@skittlesorter/csr";
 import { type IClientOptions, type MqttClient, connect as mqttConnect } from "mqtt";
 import { classifyConnectError, type MqttConnect, publishOn, waitForConnack } from "./connection.ts";
 import { HubError, UNAUTHORIZED_HINT } from "./errors.ts";
-import { checkIssuedChain, type IssuedCertificateChain } from "./issued-chain.ts";
+import { checkIssuedChain } from "./issued-chain.ts";
 import {
   backoffDelayMs,
   CREDENTIALS_RESPONSE_FILTER,
@@ -36,7 +55,6 @@ import {
   twinGetTopic,
   twinPatchTopic,
 } from "./protocol.ts";
-import { abortable, type Deferred, deferred, linkSignals } from "./signals.ts";
 
 /** `mqtts`: MQTT over TLS, port 8883. `wss`: MQTT over WebSocket, port 443, path `/$iothub/websocket`. */
 export type HubTransport = "mqtts" | "wss";
@@ -214,9 +232,6 @@ interface Session {
 interface Answer extends ResponseTopic {
   body: unknown;
 }
-
-const MAX_TIMER_MS = 2_147_483_647;
-const CLOSE_GRACE_MS = 2_000;
 
 /**
  * Connects a device to IoT Hub and resolves once the first connection is up. The client then keeps itself
@@ -546,23 +561,7 @@ export class HubClient {
 
   /** Ends the connection and detaches every listener this client added. */
   async #endSession(session: Session, force = false): Promise<void> {
-    const client = session.client;
-    if (force || !client.connected) {
-      client.end(true);
-    } else {
-      // A real timer on purpose: a socket-teardown safety net, not protocol timing.
-      await new Promise<void>((resolve) => {
-        const handle = setTimeout(() => {
-          client.end(true);
-          resolve();
-        }, CLOSE_GRACE_MS);
-        handle.unref?.();
-        client.end(false, {}, () => {
-          clearTimeout(handle);
-          resolve();
-        });
-      });
-    }
+    await endMqttClient(session.client, { force });
     session.detach();
   }
 
@@ -1090,24 +1089,12 @@ async function checkCsr(csr: RenewalCsr, deviceId: string): Promise<string> {
     .replace(/-----BEGIN [A-Z ]+-----/g, "")
     .replace(/-----END [A-Z ]+-----/g, "")
     .replace(/\s+/g, "");
-  let parsed: Awaited<ReturnType<typeof parseCsr>>;
-  try {
-    parsed = await parseCsr(wire);
-  } catch (error) {
-    throw invalid(`csr.wire is not a readable PKCS#10 CSR (${messageOf(error)}).`, error);
-  }
-  if (!parsed.signatureValid)
-    throw invalid("The CSR's signature does not verify; create it again with createCsr().");
-  if (parsed.commonName !== deviceId) {
-    throw invalid(
-      `The CSR's CN is ${JSON.stringify(parsed.commonName ?? null)} but must equal the device id "${deviceId}"; create it with createCsr("${deviceId}", keyPair).`,
-    );
-  }
-  if (!publicKeysMatch(parsed.publicKey, csr.publicKey)) {
-    throw invalid(
-      "csr.publicKey is not the public key inside the CSR; pass the key pair the CSR was created with.",
-    );
-  }
+  const verdict = await checkCsrFor(wire, {
+    commonName: deviceId,
+    commonNameRole: "device id",
+    publicKey: csr.publicKey,
+  });
+  if (!verdict.valid) throw invalid(verdict.problem, verdict.cause);
   if (wire.length > 8192)
     throw invalid(`The CSR is ${wire.length} base64 characters; IoT Hub accepts at most 8192.`);
   return wire;
@@ -1128,25 +1115,9 @@ function resolveSettings(options: HubClientOptions): Settings {
       `deviceId must be 1–128 characters of letters, digits and - . % _ * ? ! ( ) , : = @ $ ', got ${JSON.stringify(options.deviceId)}.`,
     );
   }
-  const transport = options.transport ?? "mqtts";
-  if (transport !== "mqtts" && transport !== "wss") {
-    throw invalid(`transport must be "mqtts" or "wss", got ${JSON.stringify(transport)}.`);
-  }
-  const port = options.port ?? (transport === "wss" ? 443 : 8883);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw invalid(`port must be an integer from 1 to 65535, got ${port}.`);
-  }
-  const duration = (name: string, value: number | undefined, fallback: number, min = 1): number => {
-    const ms = value ?? fallback;
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < min || ms > MAX_TIMER_MS) {
-      throw invalid(`${name} must be a number of milliseconds from ${min} to ${MAX_TIMER_MS}, got ${ms}.`);
-    }
-    return ms;
-  };
-  const keepAliveSeconds = options.keepAliveSeconds ?? 60;
-  if (!Number.isInteger(keepAliveSeconds) || keepAliveSeconds < 0 || keepAliveSeconds > 65_535) {
-    throw invalid(`keepAliveSeconds must be an integer from 0 to 65535, got ${keepAliveSeconds}.`);
-  }
+  const { transport, port, keepAliveSeconds, ca } = resolveMqttEndpoint(options, invalid);
+  const duration = (name: string, value: number | undefined, fallback: number, min = 1): number =>
+    checkDurationMs(name, value ?? fallback, min, invalid);
   const initialBackoffMs = duration("initialBackoffMs", options.initialBackoffMs, 1_000, 0);
   const maxBackoffMs = duration("maxBackoffMs", options.maxBackoffMs, 60_000, 0);
   if (maxBackoffMs < initialBackoffMs) {
@@ -1158,9 +1129,11 @@ function resolveSettings(options: HubClientOptions): Settings {
     connectHost: (options.connectHost ?? options.hostName).trim(),
     port,
     transport,
-    ca: normaliseCa(options.ca),
+    ca,
     apiVersion: options.apiVersion ?? HUB_RENEWAL_API_VERSION,
-    userAgent: options.userAgent ?? defaultUserAgent(),
+    userAgent:
+      options.userAgent ??
+      packageUserAgent("skittlesorter-hub-mqtt", new URL("../package.json", import.meta.url)),
     connectTimeoutMs: duration("connectTimeoutMs", options.connectTimeoutMs, 30_000),
     requestTimeoutMs: duration("requestTimeoutMs", options.requestTimeoutMs, 60_000),
     renewalTimeoutMs: duration("renewalTimeoutMs", options.renewalTimeoutMs, 120_000),
@@ -1173,29 +1146,4 @@ function resolveSettings(options: HubClientOptions): Settings {
     connect: options.connect ?? mqttConnect,
     newRequestId: options.newRequestId ?? randomUUID,
   };
-}
-
-function normaliseCa(ca: HubClientOptions["ca"]): IClientOptions["ca"] {
-  if (ca === undefined) return undefined;
-  if (typeof ca === "string" || Buffer.isBuffer(ca)) return ca;
-  const list = [...ca];
-  return list.every((entry) => typeof entry === "string")
-    ? (list as string[])
-    : list.map((entry) => (typeof entry === "string" ? Buffer.from(entry) : entry));
-}
-
-let cachedUserAgent: string | undefined;
-
-function defaultUserAgent(): string {
-  if (cachedUserAgent === undefined) {
-    let version = "0.0.0";
-    try {
-      const pkg = createRequire(import.meta.url)("../package.json") as { version?: unknown };
-      if (typeof pkg.version === "string") version = pkg.version;
-    } catch {
-      // Keep the fallback version; the user agent is informational.
-    }
-    cachedUserAgent = `skittlesorter-hub-mqtt/${version}`;
-  }
-  return cachedUserAgent;
 }

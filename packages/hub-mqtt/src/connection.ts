@@ -1,3 +1,4 @@
+import { UNTRUSTED_CERTIFICATE_CODES } from "@skittlesorter/core";
 import type { IClientOptions, MqttClient } from "mqtt";
 import { HubError, UNAUTHORIZED_HINT } from "./errors.ts";
 
@@ -57,20 +58,6 @@ export function publishOn(
   });
 }
 
-const TLS_VERIFY_CODES = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "CERT_UNTRUSTED",
-  "CERT_REJECTED",
-  "CERT_SIGNATURE_FAILURE",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 /** Names a failed connection attempt. Every attempt is retried anyway; the code says whether a fix is needed. */
 export function classifyConnectError(error: unknown, where: string, deviceId: string): HubError {
   if (error instanceof HubError) return error;
@@ -89,7 +76,10 @@ export function classifyConnectError(error: unknown, where: string, deviceId: st
       cause: error,
     });
   }
-  if (typeof code === "string" && (TLS_VERIFY_CODES.has(code) || message === "TLS not authorized")) {
+  if (
+    typeof code === "string" &&
+    (UNTRUSTED_CERTIFICATE_CODES.has(code) || message === "TLS not authorized")
+  ) {
     return new HubError(
       "HUB_CONNECTION_FAILED",
       `The TLS certificate of ${where} is not trusted (${code}: ${message}). Pass the root CA that signed it as \`ca\` and connect to a host name the certificate names.`,

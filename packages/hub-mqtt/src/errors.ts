@@ -1,4 +1,4 @@
-import { errorGuard, SkittleError } from "@skittlesorter/core";
+import { errorGuard, ServiceError, type ServiceErrorDetails } from "@skittlesorter/core";
 
 export type HubErrorCode =
   /** The options or arguments are unusable (missing host, CN ≠ device id, key not the certificate's…). */
@@ -22,14 +22,7 @@ export type HubErrorCode =
   /** The chain the hub issued does not match the CSR or does not verify. */
   | "HUB_ISSUED_CHAIN_INVALID";
 
-export interface HubErrorDetails {
-  cause?: unknown;
-  /** Status of the answer (the `{status}` topic segment). */
-  statusCode?: number | undefined;
-  /** IoT Hub `errorCode` from the error body (e.g. 409004). */
-  errorCode?: number | undefined;
-  trackingId?: string | undefined;
-  timestampUtc?: string | undefined;
+export interface HubErrorDetails extends ServiceErrorDetails {
   info?: Readonly<Record<string, unknown>> | undefined;
   /** `$rid` of the request. */
   requestId?: string | undefined;
@@ -38,21 +31,13 @@ export interface HubErrorDetails {
 }
 
 /** Every error this package rejects with (an abort rejects with `signal.reason` instead). */
-export class HubError extends SkittleError<HubErrorCode> {
-  readonly statusCode: number | undefined;
-  readonly errorCode: number | undefined;
-  readonly trackingId: string | undefined;
-  readonly timestampUtc: string | undefined;
+export class HubError extends ServiceError<HubErrorCode> {
   readonly info: Readonly<Record<string, unknown>> | undefined;
   readonly requestId: string | undefined;
   readonly problems: readonly string[] | undefined;
 
   constructor(code: HubErrorCode, message: string, details: HubErrorDetails = {}) {
-    super(code, message, { cause: details.cause });
-    this.statusCode = details.statusCode;
-    this.errorCode = details.errorCode;
-    this.trackingId = details.trackingId;
-    this.timestampUtc = details.timestampUtc;
+    super(code, message, details);
     this.info = details.info;
     this.requestId = details.requestId;
     this.problems = details.problems;

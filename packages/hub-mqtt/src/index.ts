@@ -1,3 +1,5 @@
+/** The certificate chain IoT Hub issued for the CSR, leaf first (leaf → issuing CA → root). */
+export type { IssuedCertificateChain } from "@skittlesorter/csr";
 export {
   type C2dMessage,
   type ConnectHubOptions,
@@ -19,7 +21,6 @@ export {
 } from "./client.ts";
 export type { MqttConnect } from "./connection.ts";
 export { HubError, type HubErrorCode, type HubErrorDetails, isHubError } from "./errors.ts";
-export type { IssuedCertificateChain } from "./issued-chain.ts";
 export {
   backoffDelayMs,
   HUB_API_VERSION,

@@ -6,14 +6,17 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import type { Clock } from "@skittlesorter/core";
 import type { Aedes, Client, PublishPacket } from "aedes";
-import { createWebSocketStream, WebSocketServer } from "ws";
 import { openssl, type TempDir, tempDir } from "./index.ts";
+import {
+  connackRefusal,
+  type BrokerConnection as DpsConnection,
+  describeConnection,
+  publishTo,
+  serveBroker,
+} from "./scripted-broker.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // PKI
@@ -175,17 +178,8 @@ export async function createTestPki(): Promise<TestPki> {
 // ---------------------------------------------------------------------------------------------------------
 // Scripted DPS
 
-export interface DpsConnection {
-  index: number;
-  clientId: string;
-  username: string;
-  password: string | undefined;
-  /** Subject CN of the TLS client certificate, when one was presented. */
-  peerCommonName: string | undefined;
-  client: Client;
-  /** Destroys the connection's socket (the "network drops" case). */
-  drop(): void;
-}
+/** A connection the scripted DPS accepted (or refused). */
+export type { DpsConnection };
 
 export interface DpsRequest {
   kind: "register" | "poll";
@@ -248,25 +242,12 @@ export async function startScriptedDps(options: ScriptedDpsOptions): Promise<Scr
 
   const broker: Aedes = await AedesClass.createBroker({
     authenticate(client, username, password, done) {
-      const socket = client.conn as Partial<TLSSocket>;
-      const peer = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate() : undefined;
-      const cn = peer?.subject?.CN;
-      const connection: DpsConnection = {
-        index: connections.length,
-        clientId: client.id,
-        username: username ?? "",
-        password: password === undefined ? undefined : Buffer.from(password).toString("utf8"),
-        peerCommonName: Array.isArray(cn) ? cn[0] : cn,
-        client,
-        drop: () => {
-          (client.conn as { destroy(): void }).destroy();
-        },
-      };
+      const connection: DpsConnection = describeConnection(client, username, password, connections.length);
       connections.push(connection);
       byClient.set(client, connection);
       const refused = options.authenticate?.(connection);
       if (refused !== undefined) {
-        done(Object.assign(new Error("refused"), { returnCode: refused }), false);
+        done(connackRefusal(refused), false);
         return;
       }
       done(null, true);
@@ -302,55 +283,18 @@ export async function startScriptedDps(options: ScriptedDpsOptions): Promise<Scr
     let topic = `$dps/registrations/res/${reply.status}/?$rid=${effectiveRid}`;
     if (reply.retryAfter !== undefined) topic += `&retry-after=${reply.retryAfter}`;
     replies.push({ topic, body: reply.body });
-    const payload = Buffer.from(reply.body === undefined ? "" : JSON.stringify(reply.body));
-    const packet = { cmd: "publish", topic, payload, qos: 1, retain: false, dup: false } as PublishPacket;
-    return new Promise((resolve) => {
-      connection.client.publish(packet, () => resolve());
-    });
+    return publishTo(
+      connection.client,
+      topic,
+      Buffer.from(reply.body === undefined ? "" : JSON.stringify(reply.body)),
+    );
   };
 
-  let server: TlsServer | ReturnType<typeof createHttpsServer>;
-  let wss: WebSocketServer | undefined;
-  const tlsOptions = {
-    cert: options.pki.serverCertPem,
-    key: options.pki.serverKeyPem,
-    requestCert: options.requestCert ?? false,
-    rejectUnauthorized: false,
-  };
-  if (transport === "wss") {
-    const https = createHttpsServer(tlsOptions);
-    wss = new WebSocketServer({ server: https, path: "/$iothub/websocket" });
-    wss.on("connection", (socket, request) => {
-      const stream = createWebSocketStream(socket);
-      stream.on("error", () => {});
-      broker.handle(stream, request);
-    });
-    server = https;
-  } else {
-    server = createTlsServer(tlsOptions, (socket) => {
-      socket.on("error", () => {});
-      broker.handle(socket);
-    });
-  }
-  const sockets = new Set<{ destroy(): void }>();
-  server.on("secureConnection", (socket: TLSSocket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+  const { port, close } = await serveBroker(broker, {
+    transport,
+    pki: options.pki,
+    requestCert: options.requestCert,
   });
-  server.on("tlsClientError", () => {});
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-
-  let closed: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closed ??= (async () => {
-      for (const socket of sockets) socket.destroy();
-      wss?.close();
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    })();
-    return closed;
-  };
 
   const dps: ScriptedDps = {
     host: "localhost",

@@ -5,27 +5,20 @@
  * signed by the test PKI's issuing CA). Error injection through `credentials` and `twin` scripts.
  */
 import { randomUUID } from "node:crypto";
-import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
-import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import type { Aedes, Client, PublishPacket } from "aedes";
-import { createWebSocketStream, WebSocketServer } from "ws";
+import {
+  type BrokerConnection,
+  connackRefusal,
+  describeConnection,
+  publishTo,
+  serveBroker,
+} from "./scripted-broker.ts";
 import type { TestPki } from "./scripted-dps.ts";
 
-export interface HubConnection {
-  index: number;
-  clientId: string;
-  username: string;
-  password: string | undefined;
-  /** Subject CN of the TLS client certificate, when one was presented. */
-  peerCommonName: string | undefined;
-  /** SHA-256 fingerprint of the TLS client certificate (`AB:CD:…`), when one was presented. */
-  peerFingerprint256: string | undefined;
+/** A connection the scripted hub accepted (or refused). */
+export interface HubConnection extends BrokerConnection {
   /** The CONNECT clean-session flag. */
   clean: boolean;
-  client: Client;
-  /** Destroys the connection's socket (the "network drops" case). */
-  drop(): void;
 }
 
 export interface TelemetryRecord {
@@ -139,27 +132,15 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
 
   const broker: Aedes = await AedesClass.createBroker({
     authenticate(client, username, password, done) {
-      const socket = client.conn as Partial<TLSSocket>;
-      const peer = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate() : undefined;
-      const cn = peer?.subject?.CN;
       const connection: HubConnection = {
-        index: connections.length,
-        clientId: client.id,
-        username: username ?? "",
-        password: password === undefined ? undefined : Buffer.from(password).toString("utf8"),
-        peerCommonName: Array.isArray(cn) ? cn[0] : cn,
-        peerFingerprint256: peer?.fingerprint256 || undefined,
+        ...describeConnection(client, username, password, connections.length),
         clean: client.clean,
-        client,
-        drop: () => {
-          (client.conn as { destroy(): void }).destroy();
-        },
       };
       connections.push(connection);
       byClient.set(client, connection);
       const refused = options.authenticate?.(connection);
       if (refused !== undefined) {
-        done(Object.assign(new Error("refused"), { returnCode: refused }), false);
+        done(connackRefusal(refused), false);
         changed();
         return;
       }
@@ -185,20 +166,10 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
     changed();
   });
 
-  const publishTo = (connection: HubConnection, topic: string, payload: Buffer | string): Promise<void> => {
+  const publish = (connection: HubConnection, topic: string, payload: Buffer | string): Promise<void> => {
     const bytes = Buffer.from(payload);
     sent.push({ topic, payload: bytes });
-    const packet = {
-      cmd: "publish",
-      topic,
-      payload: bytes,
-      qos: 1,
-      retain: false,
-      dup: false,
-    } as PublishPacket;
-    return new Promise((resolve) => {
-      connection.client.publish(packet, () => resolve());
-    });
+    return publishTo(connection.client, topic, bytes);
   };
 
   const answerTopic = (area: "twin" | "credentials", rid: string, reply: HubReply, extra = ""): string => {
@@ -229,17 +200,17 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
       twinRequests.push(request);
       const scripted = options.twin?.(request);
       if (scripted !== undefined) {
-        await publishTo(connection, answerTopic("twin", rid, scripted), bodyOf(scripted));
+        await publish(connection, answerTopic("twin", rid, scripted), bodyOf(scripted));
       } else if (kind === "get") {
         const document = {
           desired: { ...twin.desired, $version: twin.desiredVersion },
           reported: { ...twin.reported, $version: twin.reportedVersion },
         };
-        await publishTo(connection, `$iothub/twin/res/200/?$rid=${rid}`, JSON.stringify(document));
+        await publish(connection, `$iothub/twin/res/200/?$rid=${rid}`, JSON.stringify(document));
       } else {
         mergePatch(twin.reported, body as Record<string, unknown>);
         twin.reportedVersion += 1;
-        await publishTo(connection, `$iothub/twin/res/204/?$rid=${rid}&$version=${twin.reportedVersion}`, "");
+        await publish(connection, `$iothub/twin/res/204/?$rid=${rid}&$version=${twin.reportedVersion}`, "");
       }
     } else if (topic.startsWith("$iothub/methods/res/")) {
       const status = Number(topic.split("/")[3]);
@@ -253,7 +224,7 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
       if (replies !== "silence") {
         for (const reply of replies) {
           const target = liveConnection() ?? connection;
-          await publishTo(target, answerTopic("credentials", rid, reply), bodyOf(reply));
+          await publish(target, answerTopic("credentials", rid, reply), bodyOf(reply));
         }
       }
     }
@@ -270,48 +241,11 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
     return connection;
   }
 
-  let server: TlsServer | ReturnType<typeof createHttpsServer>;
-  let wss: WebSocketServer | undefined;
-  const tlsOptions = {
-    cert: options.pki.serverCertPem,
-    key: options.pki.serverKeyPem,
-    requestCert: options.requestCert ?? false,
-    rejectUnauthorized: false,
-  };
-  if (transport === "wss") {
-    const https = createHttpsServer(tlsOptions);
-    wss = new WebSocketServer({ server: https, path: "/$iothub/websocket" });
-    wss.on("connection", (socket, request) => {
-      const stream = createWebSocketStream(socket);
-      stream.on("error", () => {});
-      broker.handle(stream, request);
-    });
-    server = https;
-  } else {
-    server = createTlsServer(tlsOptions, (socket) => {
-      socket.on("error", () => {});
-      broker.handle(socket);
-    });
-  }
-  const sockets = new Set<{ destroy(): void }>();
-  server.on("secureConnection", (socket: TLSSocket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+  const { port, close } = await serveBroker(broker, {
+    transport,
+    pki: options.pki,
+    requestCert: options.requestCert,
   });
-  server.on("tlsClientError", () => {});
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-
-  let closed: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closed ??= (async () => {
-      for (const socket of sockets) socket.destroy();
-      wss?.close();
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    })();
-    return closed;
-  };
 
   const hub: ScriptedHub = {
     host: "localhost",
@@ -340,7 +274,7 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
     async updateDesired(patch) {
       mergePatch(twin.desired, patch);
       twin.desiredVersion += 1;
-      await publishTo(
+      await publish(
         requireLive(),
         `$iothub/twin/PATCH/properties/desired/?$version=${twin.desiredVersion}`,
         JSON.stringify({ ...patch, $version: twin.desiredVersion }),
@@ -351,7 +285,7 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
       const rid = String(Math.floor(Math.random() * 1e9));
       return new Promise((resolve) => {
         methodWaiters.set(rid, resolve);
-        void publishTo(connection, `$iothub/methods/POST/${name}/?$rid=${rid}`, JSON.stringify(payload));
+        void publish(connection, `$iothub/methods/POST/${name}/?$rid=${rid}`, JSON.stringify(payload));
       });
     },
     async sendC2d(body, properties = {}) {
@@ -359,10 +293,10 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
       const bag = Object.entries(properties)
         .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`)
         .join("&");
-      await publishTo(connection, `devices/${connection.clientId}/messages/devicebound/${bag}`, body);
+      await publish(connection, `devices/${connection.clientId}/messages/devicebound/${bag}`, body);
     },
     async answerCredentials(rid, reply) {
-      await publishTo(requireLive(), answerTopic("credentials", rid, reply), bodyOf(reply));
+      await publish(requireLive(), answerTopic("credentials", rid, reply), bodyOf(reply));
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -1,4 +1,4 @@
-/** Small abort helpers that always remove their listeners (no leaks across polls). */
+/** Abort helpers for long-lived clients: each removes its listeners as soon as it settles (no leaks across polls). */
 
 type MaybeSignal = AbortSignal | undefined;
 
@@ -68,12 +68,14 @@ export function linkSignals(sources: readonly MaybeSignal[]): LinkedSignal {
   return { signal: controller.signal, dispose };
 }
 
+/** A promise with its `resolve` and `reject` outside, for answers that arrive through another callback. */
 export interface Deferred<T> {
   promise: Promise<T>;
   resolve(value: T): void;
   reject(error: unknown): void;
 }
 
+/** Creates a {@link Deferred}. */
 export function deferred<T>(): Deferred<T> {
   let resolve!: (value: T) => void;
   let reject!: (error: unknown) => void;
