@@ -5,6 +5,7 @@
  * signed by the test PKI's issuing CA). Error injection through `credentials` and `twin` scripts.
  */
 import { randomUUID } from "node:crypto";
+import { mergePatch } from "@skittlesorter/core";
 import type { Aedes, Client, PublishPacket } from "aedes";
 import {
   type BrokerConnection,
@@ -208,7 +209,7 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
         };
         await publish(connection, `$iothub/twin/res/200/?$rid=${rid}`, JSON.stringify(document));
       } else {
-        mergePatch(twin.reported, body as Record<string, unknown>);
+        twin.reported = mergePatch(twin.reported, withoutVersion(body as Record<string, unknown>));
         twin.reportedVersion += 1;
         await publish(connection, `$iothub/twin/res/204/?$rid=${rid}&$version=${twin.reportedVersion}`, "");
       }
@@ -272,7 +273,7 @@ export async function startScriptedHub(options: ScriptedHubOptions): Promise<Scr
     },
     liveConnection,
     async updateDesired(patch) {
-      mergePatch(twin.desired, patch);
+      twin.desired = mergePatch(twin.desired, withoutVersion(patch));
       twin.desiredVersion += 1;
       await publish(
         requireLive(),
@@ -366,17 +367,8 @@ function parseJson(payload: Buffer): unknown {
   }
 }
 
-function mergePatch(target: Record<string, unknown>, patch: Record<string, unknown>): void {
-  for (const [key, value] of Object.entries(patch ?? {})) {
-    if (key === "$version") continue;
-    if (value === null) delete target[key];
-    else if (
-      typeof value === "object" &&
-      !Array.isArray(value) &&
-      typeof target[key] === "object" &&
-      target[key] !== null
-    ) {
-      mergePatch(target[key] as Record<string, unknown>, value as Record<string, unknown>);
-    } else target[key] = value;
-  }
+/** A twin patch's own properties: `$version` is the hub's bookkeeping, not a property. */
+function withoutVersion(patch: Record<string, unknown> | null): Record<string, unknown> {
+  const { $version: _version, ...properties } = patch ?? {};
+  return properties;
 }
