@@ -1,10 +1,9 @@
 // The hub-mqtt connector against skittle-sim's IoT Hub (real MQTT over TLS on loopback), X.509 and SAS: the same
 // conformance suite as the official adapter (azure-iot-device.test.ts), then its own errors and reconnect mode.
 
-import type { AddressInfo } from "node:net";
-import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type HubClientError, type HubCredentials, hubMqttConnector, isHubClientError } from "./index.ts";
+import { connectErrorCases } from "./connect-errors.test-support.ts";
+import { type HubClientError, type HubCredentials, hubMqttConnector } from "./index.ts";
 import { type SimHub, simHarness, startSimHub } from "./sim.test-support.ts";
 import { hubClientConformance } from "./testing.ts";
 
@@ -33,67 +32,14 @@ for (const type of ["x509", "sas"] as const) {
   });
 }
 
-/** A TCP server that accepts connections and never answers (a hub that hangs). */
-async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe("hubMqttConnector errors", () => {
-  it("reports the hub's certificate as untrusted without the simulator's root, with Node's code as reason", async () => {
-    const error = await hubMqttConnector({ connectTimeoutMs: 20_000 })
-      .connect(devices.x509 as HubCredentials)
-      .catch((caught: unknown) => caught);
-    expect(isHubClientError(error)).toBe(true);
-    expect(error).toMatchObject({
-      code: "HUB_TLS_UNTRUSTED",
-      reason: "SELF_SIGNED_CERT_IN_CHAIN",
-      deviceId: "hub-mqtt-x509",
-      message: expect.stringContaining("pass its root as `ca`"),
-    });
-  });
-
-  it("reports a refused SAS key as HUB_UNAUTHORIZED from the CONNACK code, without the key in the message", async () => {
-    const sas = devices.sas as HubCredentials & { type: "sas" };
-    const wrongKey = Buffer.alloc(32, 9).toString("base64");
-    const error = await connector()
-      .connect({ ...sas, sharedAccessKey: wrongKey })
-      .catch((caught: unknown) => caught);
-    expect(error).toMatchObject({ code: "HUB_UNAUTHORIZED", reason: "CONNACK 5" });
-    expect(String((error as Error).message)).not.toContain(wrongKey);
-  });
-
-  it("reports a closed port as HUB_UNREACHABLE (ECONNREFUSED)", async () => {
-    const server = await silentServer();
-    await server.close();
-    await expect(
-      connector().connect({ ...(devices.sas as HubCredentials), hostName: `localhost:${server.port}` }),
-    ).rejects.toMatchObject({ code: "HUB_UNREACHABLE", reason: "ECONNREFUSED" });
-  });
-
-  it("gives up a connect the hub never answers with HUB_TIMEOUT", async () => {
-    const server = await silentServer();
-    try {
-      await expect(
-        hubMqttConnector({ ca: simHub.ca, connectTimeoutMs: 300 }).connect({
-          ...(devices.sas as HubCredentials),
-          hostName: `localhost:${server.port}`,
-        }),
-      ).rejects.toMatchObject({ code: "HUB_TIMEOUT" });
-    } finally {
-      await server.close();
-    }
+  connectErrorCases({
+    simHub: () => simHub,
+    devices: () => ({
+      x509: devices.x509 as HubCredentials,
+      sas: devices.sas as HubCredentials & { type: "sas" },
+    }),
+    connector: (options) => hubMqttConnector(options),
   });
 
   it("refuses unusable options and credentials with HUB_INVALID_OPTION, naming what is wrong", async () => {
