@@ -1,5 +1,4 @@
 import type { Logger, OperationOptions } from "@skittlesorter/core";
-import { noopLogger } from "@skittlesorter/core";
 import type { Client, Twin } from "azure-iot-device";
 import { classifyAzureIotError } from "./azure-iot-errors.ts";
 import {
@@ -12,7 +11,8 @@ import {
   hubError,
   type MethodResult,
 } from "./connection.ts";
-import { HubClientError, isHubClientError } from "./errors.ts";
+import { connectorBasics, describe } from "./connector-basics.ts";
+import { type HubClientError, isHubClientError } from "./errors.ts";
 
 export interface AzureIotDeviceConnectorOptions {
   /** PEM root(s) the hub's TLS certificate chains to (a local hub or simulator); default: the system roots. */
@@ -43,28 +43,13 @@ const loadSdk = (): Promise<[DeviceSdk, MqttSdk, MqttBaseSdk]> => {
 /** No retries inside the SDK: the caller decides when to reconnect (and whether to provision again). */
 const NO_RETRY = { shouldRetry: () => false, nextRetryTimeout: () => -1 };
 
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
-
 /**
  * A {@link HubConnector} over the official Azure IoT device SDK (`azure-iot-device` + `azure-iot-device-mqtt`):
  * MQTT 3.1.1 over TLS on port 8883 (or the `host:port` of `hostName`), X.509 or SAS, QoS 1 telemetry, twin and
  * direct methods. The SDK's own retries are off: a broken connection is reported once through `onDisconnect`.
  */
 export function azureIotDeviceConnector(options: AzureIotDeviceConnectorOptions = {}): HubConnector {
-  const logger = options.logger ?? noopLogger;
-  const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
-  const operationTimeoutMs = options.operationTimeoutMs ?? 30_000;
-  for (const [name, value] of [
-    ["connectTimeoutMs", connectTimeoutMs],
-    ["operationTimeoutMs", operationTimeoutMs],
-  ] as const) {
-    if (!Number.isFinite(value) || value <= 0) {
-      throw new HubClientError(
-        "HUB_INVALID_OPTION",
-        `${name} must be a positive number of milliseconds, got ${value}`,
-      );
-    }
-  }
+  const { logger, connectTimeoutMs, operationTimeoutMs } = connectorBasics(options);
   return {
     async connect(credentials, connectOptions = {}) {
       checkCredentials(credentials);

@@ -1,5 +1,4 @@
 import type { Clock, Logger, OperationOptions } from "@skittlesorter/core";
-import { noopLogger } from "@skittlesorter/core";
 import type { HubClient, HubClientOptions, HubTransport } from "@skittlesorter/hub-mqtt";
 import {
   checkCredentials,
@@ -15,6 +14,7 @@ import {
   type RenewCertificateOptions,
   type RenewedCertificate,
 } from "./connection.ts";
+import { connectorBasics, describe } from "./connector-basics.ts";
 import { HubClientError } from "./errors.ts";
 import { classifyHubMqttError } from "./hub-mqtt-errors.ts";
 
@@ -54,28 +54,13 @@ const loadHubMqtt = (): Promise<HubMqttModule> => {
   return hubMqtt;
 };
 
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
-
 /**
  * A {@link HubConnector} over `@skittlesorter/hub-mqtt` (mqtt.js): MQTT 3.1.1 over TLS or WebSocket, X.509 or SAS,
  * QoS 1 telemetry, twin, direct methods, and `renewCertificate` through the hub. By default a broken connection
  * is reported once through `onDisconnect` and stays broken (see `reconnect`).
  */
 export function hubMqttConnector(options: HubMqttConnectorOptions = {}): HubConnector {
-  const logger = options.logger ?? noopLogger;
-  const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
-  const operationTimeoutMs = options.operationTimeoutMs ?? 30_000;
-  for (const [name, value] of [
-    ["connectTimeoutMs", connectTimeoutMs],
-    ["operationTimeoutMs", operationTimeoutMs],
-  ] as const) {
-    if (!Number.isFinite(value) || value <= 0) {
-      throw new HubClientError(
-        "HUB_INVALID_OPTION",
-        `${name} must be a positive number of milliseconds, got ${value}`,
-      );
-    }
-  }
+  const { logger, connectTimeoutMs, operationTimeoutMs } = connectorBasics(options);
   if (options.transport !== undefined && options.transport !== "mqtts" && options.transport !== "wss") {
     throw new HubClientError(
       "HUB_INVALID_OPTION",
