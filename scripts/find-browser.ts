@@ -2,7 +2,7 @@
 // package that would provide one (exit 10); or one line saying what to do (stderr, exit 1). Installs nothing.
 import { findBrowser } from "@skittlesorter/test-utils/browser";
 
-const result = findBrowser();
+const result = findBrowser({ env: process.env });
 if (result.found) {
   process.stdout.write(`${result.path}\n`);
 } else if (result.aptPackage !== undefined) {

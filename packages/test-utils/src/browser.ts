@@ -3,7 +3,8 @@ import { win32 } from "node:path";
 
 /** What `findBrowser` looks at; every field defaults to the real machine, so tests can pass their own. */
 export interface FindBrowserOptions {
-  env?: Readonly<Record<string, string | undefined>>;
+  /** Where `CHROME_PATH` is read from: pass `process.env` from the caller (a library reads no environment). */
+  env: Readonly<Record<string, string | undefined>>;
   platform?: NodeJS.Platform | undefined;
   /** True when `path` is an executable file. */
   isExecutable?: (path: string) => boolean | undefined;
@@ -68,8 +69,8 @@ export function aptChromiumPackage(osRelease: string | undefined): string | unde
  * Finds an installed Chrome, Chromium or Edge for the browser tests: `CHROME_PATH` if set (and it must then be an
  * executable), else the usual install locations for the platform. Never installs anything.
  */
-export function findBrowser(options: FindBrowserOptions = {}): BrowserSearch {
-  const env = options.env ?? process.env;
+export function findBrowser(options: FindBrowserOptions): BrowserSearch {
+  const { env } = options;
   const platform = options.platform ?? process.platform;
   const isExecutable = options.isExecutable ?? isExecutableFile;
   const chromePath = env.CHROME_PATH;

@@ -41,7 +41,7 @@ describe("dashboard", () => {
   const launch = async (): Promise<Browser> => {
     if (browser !== undefined) return browser;
     // Chrome, Chromium or Edge: $CHROME_PATH, else the usual locations (scripts/setup-system.sh uses the same search).
-    const browserSearch = findBrowser();
+    const browserSearch = findBrowser({ env: process.env });
     if (!browserSearch.found)
       throw new Error(`The dashboard browser test needs a browser. ${browserSearch.message}`);
     browser = await chromium.launch({
