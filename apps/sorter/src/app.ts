@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { type Clock, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
-import { azureIotDeviceConnector, type HubConnector } from "@skittlesorter/hub-client";
+import { azureIotDeviceConnector, type HubConnector, hubMqttConnector } from "@skittlesorter/hub-client";
 import { COLOR_NAMES, type SorterConfig } from "./config/index.ts";
 import { CredentialManager, CredentialStore, type EnsureResult, type Provisioner } from "./credentials.ts";
 import { describeError } from "./errors.ts";
@@ -23,7 +23,11 @@ import { classifierFor, sorterWiring } from "./wiring.ts";
 
 export interface SorterAppDeps {
   logger?: Logger | undefined;
-  /** Default: the official Azure IoT device client (`azureIotDeviceConnector`), trusting `Certificates.TrustedCaFile`. */
+  /**
+   * Default: the client `IoTHub.Client` names — the official Azure IoT device client (`azureIotDeviceConnector`) or
+   * `hubMqttConnector` — trusting `Certificates.TrustedCaFile`. A connector whose connections offer
+   * `renewCertificate` renews through the hub when `IoTHub.Client` is `hub-mqtt`.
+   */
   hubConnector?: HubConnector | undefined;
   /** Default: DPS over MQTT with the configured attestation. */
   provisioner?: Provisioner | undefined;
@@ -126,6 +130,10 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
             logger: config.dps.debug ? logger : quiet(logger),
             userAgent: `${SOFTWARE_NAME}/${SOFTWARE_VERSION}`,
           }),
+        hubRenewer:
+          config.telemetry.client === "hub-mqtt"
+            ? async (request) => (await uplink?.renewCertificate(request)) ?? undefined
+            : undefined,
         registrationId: config.dps.registrationId,
         keyType: config.credentials.keyType,
         renewalWindowMs: config.credentials.renewalWindowMs,
@@ -176,9 +184,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
     const manager = credentials;
     const box = outbox;
     uplink = new Uplink({
-      connector: sorterHubConnector(
-        deps.hubConnector ?? azureIotDeviceConnector({ ca: await trustedCaOf(config), logger }),
-      ),
+      connector: sorterHubConnector(deps.hubConnector ?? (await defaultHubConnector(config, logger))),
       credentials: manager,
       outbox: box,
       logger,
@@ -295,6 +301,14 @@ async function trustedCaOf(config: SorterConfig): Promise<string | undefined> {
   return config.credentials.trustedCaFile === undefined
     ? undefined
     : readFile(config.credentials.trustedCaFile, "utf8");
+}
+
+/** The client `IoTHub.Client` names. Both report a lost connection once; the uplink reconnects. */
+async function defaultHubConnector(config: SorterConfig, logger: Logger): Promise<HubConnector> {
+  const ca = await trustedCaOf(config);
+  return config.telemetry.client === "hub-mqtt"
+    ? hubMqttConnector({ ca, logger })
+    : azureIotDeviceConnector({ ca, logger });
 }
 
 /** Debug lines of the DPS client only when `EnableDebugLogging` is on. */
