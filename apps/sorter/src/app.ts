@@ -129,6 +129,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
             ca: trustedCa,
             logger: config.dps.debug ? logger : quiet(logger),
             userAgent: `${SOFTWARE_NAME}/${SOFTWARE_VERSION}`,
+            clock,
           }),
         hubRenewer:
           config.telemetry.client === "hub-mqtt"
@@ -184,7 +185,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
     const manager = credentials;
     const box = outbox;
     uplink = new Uplink({
-      connector: sorterHubConnector(deps.hubConnector ?? (await defaultHubConnector(config, logger))),
+      connector: sorterHubConnector(deps.hubConnector ?? (await defaultHubConnector(config, logger, clock))),
       credentials: manager,
       outbox: box,
       logger,
@@ -303,11 +304,18 @@ async function trustedCaOf(config: SorterConfig): Promise<string | undefined> {
     : readFile(config.credentials.trustedCaFile, "utf8");
 }
 
-/** The client `IoTHub.Client` names. Both report a lost connection once; the uplink reconnects. */
-async function defaultHubConnector(config: SorterConfig, logger: Logger): Promise<HubConnector> {
+/**
+ * The client `IoTHub.Client` names. Both report a lost connection once; the uplink reconnects. hub-mqtt checks the
+ * certificates the hub issues against `clock`, like the credential manager does.
+ */
+async function defaultHubConnector(
+  config: SorterConfig,
+  logger: Logger,
+  clock: Clock,
+): Promise<HubConnector> {
   const ca = await trustedCaOf(config);
   return config.telemetry.client === "hub-mqtt"
-    ? hubMqttConnector({ ca, logger })
+    ? hubMqttConnector({ ca, logger, clock })
     : azureIotDeviceConnector({ ca, logger });
 }
 
