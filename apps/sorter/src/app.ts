@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { type Clock, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
 import { azureIotDeviceConnector, type HubConnector, hubMqttConnector } from "@skittlesorter/hub-client";
-import { COLOR_NAMES, type SorterConfig } from "./config/index.ts";
+import { COLOR_NAMES, type HubClientName, type SorterConfig } from "./config/index.ts";
 import { CredentialManager, CredentialStore, type EnsureResult, type Provisioner } from "./credentials.ts";
 import { describeError } from "./errors.ts";
 import { openHardware, type SorterHardware } from "./hardware.ts";
@@ -63,6 +63,8 @@ export interface RunSummary {
   assignedHub: string | undefined;
   certificate: { subject: string; notAfter: string; sha256Thumbprint: string } | undefined;
   credentialsSource: EnsureResult["source"] | undefined;
+  /** `IoTHub.Client` (undefined with telemetry off). */
+  hubClient: HubClientName | undefined;
   sorting: SorterSummary;
   rig: Omit<RigReport, "drops"> | undefined;
   telemetry: TelemetrySummary | undefined;
@@ -255,6 +257,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
                 sha256Thumbprint: current.certificate.sha256Thumbprint,
               },
         credentialsSource: ensured?.source,
+        hubClient: uplink === undefined ? undefined : config.telemetry.client,
         sorting: sorting as SorterSummary,
         rig: rig === undefined ? undefined : withoutDrops(rig),
         telemetry,
