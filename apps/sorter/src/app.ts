@@ -135,7 +135,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
           }),
         hubRenewer:
           config.telemetry.client === "hub-mqtt"
-            ? async (request) => (await uplink?.renewCertificate(request)) ?? undefined
+            ? async (request) => uplink?.renewCertificate(request)
             : undefined,
         registrationId: config.dps.registrationId,
         keyType: config.credentials.keyType,

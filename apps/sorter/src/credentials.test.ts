@@ -253,7 +253,7 @@ describe("CredentialManager with renewal through IoT Hub", () => {
     credentials.close();
   });
 
-  it("provisions through DPS when the hub refused the certificate (renew() without throughHub)", async () => {
+  it("provisions through DPS when the hub refused the certificate (renew())", async () => {
     const clock = new ManualClock();
     const dps = await fakeProvisioner({ clock });
     const hub = await hubRenewer(clock);
