@@ -134,9 +134,13 @@ export interface X509Files {
   chain: string;
 }
 
+/** The sorter's `IoTHub.Client`. */
+export type HubClient = "azure-iot-device" | "hub-mqtt";
+
 export interface SorterSetup {
   sim: SimConfigOnDisk;
   attestation: AttestationKind;
+  hubClient: HubClient;
   registrationId: string;
   workDir: string;
   skittles: number;
@@ -157,7 +161,7 @@ export async function writeSorterConfig(setup: SorterSetup): Promise<string> {
     DataDir: string;
     MockMode: { EnableMockColorSensor: boolean; EnableMockServos: boolean; MockColorSequence?: string[] };
     EmulatedRig: Record<string, unknown>;
-    IoTHub: { TwinReportIntervalMs?: number; DpsProvisioning: Record<string, unknown> };
+    IoTHub: { TwinReportIntervalMs?: number; Client?: string; DpsProvisioning: Record<string, unknown> };
     Certificates: Record<string, unknown>;
   };
   settings._comment = `Written by pnpm demo from ${template} and the simulator's sim.json.`;
@@ -172,6 +176,7 @@ export async function writeSorterConfig(setup: SorterSetup): Promise<string> {
     TimeScale: setup.timeScale,
   };
   settings.IoTHub.TwinReportIntervalMs = 2000;
+  settings.IoTHub.Client = setup.hubClient;
   const dps = settings.IoTHub.DpsProvisioning;
   dps.ProvisioningHost = setup.sim.dps.endpoint;
   dps.IdScope = setup.sim.idScope;
@@ -282,6 +287,7 @@ export interface SorterSummary {
   assignedHub?: string;
   certificate?: { subject: string; notAfter: string; sha256Thumbprint: string };
   credentialsSource?: "stored" | "provisioned";
+  hubClient?: HubClient;
   sorting: { sorted: number; byColor: Record<string, number>; stopReason: string };
   rig?: {
     sorted: number;
@@ -396,6 +402,7 @@ function rigColors(bins: Record<string, Record<string, number>>): Record<string,
 
 export function checkRun(input: {
   attestation: AttestationKind;
+  hubClient: HubClient;
   run: SorterRun;
   summary: SorterSummary | undefined;
   stored: Stored | undefined;
@@ -403,7 +410,7 @@ export function checkRun(input: {
   registrationId: string;
   sim: SimConfigOnDisk;
 }): Check[] {
-  const { attestation, run, summary, stored, skittles, registrationId, sim } = input;
+  const { attestation, hubClient, run, summary, stored, skittles, registrationId, sim } = input;
   const checks: Check[] = [];
   const add = (name: string, ok: boolean, detail: string): void => {
     checks.push({ name, ok, detail });
@@ -425,6 +432,11 @@ export function checkRun(input: {
       summary.deviceId === registrationId &&
       summary.assignedHub === sim.hubs[0]?.hostname,
     `device ${summary.deviceId} on ${summary.assignedHub} (${summary.credentialsSource})`,
+  );
+  add(
+    `it talked to IoT Hub through ${hubClient}`,
+    summary.hubClient === hubClient,
+    `IoTHub.Client ${summary.hubClient ?? "not reported"}`,
   );
   const rig = summary.rig;
   add(
@@ -526,6 +538,7 @@ export function workDirLine(workDir: string, keepRunning: boolean): string {
 /** The summary block printed after the run. */
 export function summaryLines(input: {
   attestation: AttestationKind;
+  hubClient: HubClient;
   summary: SorterSummary | undefined;
   stored: Stored | undefined;
   checks: readonly Check[];
@@ -539,6 +552,7 @@ export function summaryLines(input: {
   const lines = ["", "== Summary"];
   lines.push(
     `  attestation:   ${input.attestation === "x509" ? "X.509 bootstrap certificate" : "symmetric key (enrollment group)"} + CSR`,
+    `  hub client:    ${input.hubClient}${input.hubClient === "hub-mqtt" ? " (@skittlesorter/hub-mqtt)" : " (the official Azure IoT device SDK)"}`,
     `  device:        ${summary?.deviceId ?? "?"} on ${summary?.assignedHub ?? "?"}${hubName === undefined ? "" : ` (IoT Hub ${hubName})`}`,
   );
   const issued = stored?.issued.at(-1);

@@ -1,9 +1,9 @@
 // The main job, end to end on one machine: start the local Azure (skittle-sim) in a temporary directory, run the
 // skittle sorter on its emulated rig against it — zero-touch DPS provisioning with a fresh key and CSR, the issued
-// certificate, IoT Hub telemetry through the official device client — then compare what the sorter says it did
+// certificate, IoT Hub telemetry through the official device client (or hub-mqtt) — then compare what the sorter says it did
 // with what the simulator stored, and print the summary. Exit code 0 only when every check passed.
 //
-//   pnpm demo [-- --attestation symmetric-key|x509] [--skittles N] [--time-scale X] [--keep-running]
+//   pnpm demo [-- --attestation symmetric-key|x509] [--hub-client azure-iot-device|hub-mqtt] [--skittles N] [--time-scale X] [--keep-running]
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +21,7 @@ import {
   checkRun,
   findSecrets,
   goneLine,
+  type HubClient,
   privateKeyLines,
   readStored,
   runSorter,
@@ -44,6 +45,7 @@ every check passed.
 Options:
   --attestation <kind>  symmetric-key (default: the simulator's enrollment group key) or x509 (PKI init,
                         onboarding to the simulator, a bootstrap certificate for the device)
+  --hub-client <name>   the sorter's IoTHub.Client: azure-iot-device (default, the official SDK) or hub-mqtt
   --skittles <n>        how many skittles the emulated hopper holds (default 60)
   --time-scale <x>      rig time vs real time: 1 real time, 0.1 ten times faster, 0 as fast as possible (default 0.1)
   --keep-running        keep the simulator (and its dashboard) running afterwards, until Ctrl-C
@@ -58,6 +60,7 @@ const print = (line?: string): void => transcript.print(line);
 
 function parseOptions(): {
   attestation: AttestationKind;
+  hubClient: HubClient;
   skittles: number;
   timeScale: number;
   keepRunning: boolean;
@@ -68,6 +71,7 @@ function parseOptions(): {
     args,
     options: {
       attestation: { type: "string", default: "symmetric-key" },
+      "hub-client": { type: "string", default: "azure-iot-device" },
       skittles: { type: "string", default: "60" },
       "time-scale": { type: "string", default: "0.1" },
       "keep-running": { type: "boolean", default: false },
@@ -88,13 +92,16 @@ function parseOptions(): {
         : undefined;
   if (kind === undefined)
     throw new UsageError(`--attestation must be symmetric-key or x509, not "${values.attestation}".`);
+  const hubClient = values["hub-client"].toLowerCase();
+  if (hubClient !== "azure-iot-device" && hubClient !== "hub-mqtt")
+    throw new UsageError(`--hub-client must be azure-iot-device or hub-mqtt, not "${values["hub-client"]}".`);
   const skittles = Number(values.skittles);
   if (!Number.isInteger(skittles) || skittles < 1 || skittles > 10_000)
     throw new UsageError(`--skittles must be a whole number from 1 to 10000, not "${values.skittles}".`);
   const timeScale = Number(values["time-scale"]);
   if (!Number.isFinite(timeScale) || timeScale < 0 || timeScale > 1)
     throw new UsageError(`--time-scale must be from 0 to 1 (1 = real time), not "${values["time-scale"]}".`);
-  return { attestation: kind, skittles, timeScale, keepRunning: values["keep-running"] };
+  return { attestation: kind, hubClient, skittles, timeScale, keepRunning: values["keep-running"] };
 }
 
 class UsageError extends Error {}
@@ -185,7 +192,7 @@ async function demo(): Promise<number> {
   let sim: Simulator<SimConfigOnDisk> | undefined;
   try {
     print(
-      `Skittle sorter demo (${options.attestation === "x509" ? "X.509" : "symmetric-key"} onboarding + CSR)`,
+      `Skittle sorter demo (${options.attestation === "x509" ? "X.509" : "symmetric-key"} onboarding + CSR, IoTHub.Client ${options.hubClient})`,
     );
     print(workDirLine(workDir, options.keepRunning));
     sim = await startSimulator({ dataDir: join(workDir, "sim"), logger: simLogger() });
@@ -206,6 +213,7 @@ async function demo(): Promise<number> {
     const configFile = await writeSorterConfig({
       sim: sim.config,
       attestation: options.attestation,
+      hubClient: options.hubClient,
       registrationId,
       workDir,
       skittles: options.skittles,
@@ -262,6 +270,7 @@ async function demo(): Promise<number> {
     }
     const checks: Check[] = checkRun({
       attestation: options.attestation,
+      hubClient: options.hubClient,
       run,
       summary,
       stored,
@@ -272,6 +281,7 @@ async function demo(): Promise<number> {
 
     for (const line of summaryLines({
       attestation: options.attestation,
+      hubClient: options.hubClient,
       summary,
       stored,
       checks,

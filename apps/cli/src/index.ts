@@ -5,6 +5,7 @@ import { csrCommands } from "./commands/certs/csr.ts";
 import { fleetCommands } from "./commands/fleet/fleet.ts";
 import { sensorCommands } from "./commands/hardware/sensor.ts";
 import { servoCommands } from "./commands/hardware/servo.ts";
+import { hubCommands } from "./commands/hub/hub.ts";
 import { keysCommands } from "./commands/keys/keys.ts";
 import { sasCommands } from "./commands/keys/sas.ts";
 import { pkiCommands } from "./commands/pki/pki.ts";
@@ -17,6 +18,7 @@ const groups: readonly CommandGroup[] = [
   csrCommands,
   certCommands,
   provisionCommands,
+  hubCommands,
   fleetCommands,
   adrCommands,
   pkiCommands,

@@ -6,7 +6,7 @@ export function skittleProgram(io: CliIo, groups: readonly CommandGroup[]): Comm
   return buildProgram({
     name: "skittle",
     description:
-      "Keys, SAS tokens, CSRs, certificates, PKI, DPS provisioning, ADR, and sensor/servo bring-up for the skittle sorter.",
+      "Keys, SAS tokens, CSRs, certificates, PKI, DPS provisioning, IoT Hub (send, twin, renew), ADR, and sensor/servo bring-up for the skittle sorter.",
     version: cliVersion(),
     io,
     groups,

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { type Clock, type Logger, noopLogger, systemClock } from "@skittlesorter/core";
-import { azureIotDeviceConnector, type HubConnector } from "@skittlesorter/hub-client";
-import { COLOR_NAMES, type SorterConfig } from "./config/index.ts";
+import { azureIotDeviceConnector, type HubConnector, hubMqttConnector } from "@skittlesorter/hub-client";
+import { COLOR_NAMES, type HubClientName, type SorterConfig } from "./config/index.ts";
 import { CredentialManager, CredentialStore, type EnsureResult, type Provisioner } from "./credentials.ts";
 import { describeError } from "./errors.ts";
 import { openHardware, type SorterHardware } from "./hardware.ts";
@@ -23,7 +23,11 @@ import { classifierFor, sorterWiring } from "./wiring.ts";
 
 export interface SorterAppDeps {
   logger?: Logger | undefined;
-  /** Default: the official Azure IoT device client (`azureIotDeviceConnector`), trusting `Certificates.TrustedCaFile`. */
+  /**
+   * Default: the client `IoTHub.Client` names — the official Azure IoT device client (`azureIotDeviceConnector`) or
+   * `hubMqttConnector` — trusting `Certificates.TrustedCaFile`. A connector whose connections offer
+   * `renewCertificate` renews through the hub when `IoTHub.Client` is `hub-mqtt`.
+   */
   hubConnector?: HubConnector | undefined;
   /** Default: DPS over MQTT with the configured attestation. */
   provisioner?: Provisioner | undefined;
@@ -59,6 +63,8 @@ export interface RunSummary {
   assignedHub: string | undefined;
   certificate: { subject: string; notAfter: string; sha256Thumbprint: string } | undefined;
   credentialsSource: EnsureResult["source"] | undefined;
+  /** `IoTHub.Client` (undefined with telemetry off). */
+  hubClient: HubClientName | undefined;
   sorting: SorterSummary;
   rig: Omit<RigReport, "drops"> | undefined;
   telemetry: TelemetrySummary | undefined;
@@ -125,7 +131,12 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
             ca: trustedCa,
             logger: config.dps.debug ? logger : quiet(logger),
             userAgent: `${SOFTWARE_NAME}/${SOFTWARE_VERSION}`,
+            clock,
           }),
+        hubRenewer:
+          config.telemetry.client === "hub-mqtt"
+            ? async (request) => uplink?.renewCertificate(request)
+            : undefined,
         registrationId: config.dps.registrationId,
         keyType: config.credentials.keyType,
         renewalWindowMs: config.credentials.renewalWindowMs,
@@ -176,9 +187,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
     const manager = credentials;
     const box = outbox;
     uplink = new Uplink({
-      connector: sorterHubConnector(
-        deps.hubConnector ?? azureIotDeviceConnector({ ca: await trustedCaOf(config), logger }),
-      ),
+      connector: sorterHubConnector(deps.hubConnector ?? (await defaultHubConnector(config, logger, clock))),
       credentials: manager,
       outbox: box,
       logger,
@@ -248,6 +257,7 @@ export async function startSorterApp(config: SorterConfig, deps: SorterAppDeps =
                 sha256Thumbprint: current.certificate.sha256Thumbprint,
               },
         credentialsSource: ensured?.source,
+        hubClient: uplink === undefined ? undefined : config.telemetry.client,
         sorting: sorting as SorterSummary,
         rig: rig === undefined ? undefined : withoutDrops(rig),
         telemetry,
@@ -295,6 +305,21 @@ async function trustedCaOf(config: SorterConfig): Promise<string | undefined> {
   return config.credentials.trustedCaFile === undefined
     ? undefined
     : readFile(config.credentials.trustedCaFile, "utf8");
+}
+
+/**
+ * The client `IoTHub.Client` names. Both report a lost connection once; the uplink reconnects. hub-mqtt checks the
+ * certificates the hub issues against `clock`, like the credential manager does.
+ */
+async function defaultHubConnector(
+  config: SorterConfig,
+  logger: Logger,
+  clock: Clock,
+): Promise<HubConnector> {
+  const ca = await trustedCaOf(config);
+  return config.telemetry.client === "hub-mqtt"
+    ? hubMqttConnector({ ca, logger, clock })
+    : azureIotDeviceConnector({ ca, logger });
 }
 
 /** Debug lines of the DPS client only when `EnableDebugLogging` is on. */

@@ -222,7 +222,10 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
 export function formatSummary(summary: RunSummary): string {
   const lines = ["", "Skittle sorter summary"];
   if (summary.deviceId !== undefined)
-    lines.push(`  device:       ${summary.deviceId} on ${summary.assignedHub ?? "?"}`);
+    lines.push(
+      `  device:       ${summary.deviceId} on ${summary.assignedHub ?? "?"}` +
+        (summary.hubClient === undefined ? "" : ` (through ${summary.hubClient})`),
+    );
   if (summary.certificate !== undefined) {
     const source = summary.credentialsSource === "stored" ? "stored certificate reused" : "newly provisioned";
     lines.push(

@@ -3,12 +3,16 @@ import { join } from "node:path";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
+  type CertificateSource,
   CredentialManager,
   type CredentialPaths,
   CredentialStore,
   type DeviceCredentials,
   effectiveRenewalDueMs,
+  type HubRenewalRequest,
+  type HubRenewer,
 } from "./credentials.ts";
+import { SorterError } from "./errors.ts";
 import { captureLogger, fakeProvisioner, ManualClock, waitFor } from "./fakes.test-support.ts";
 
 const DAY = 24 * 3600 * 1000;
@@ -149,5 +153,114 @@ describe("CredentialManager", () => {
     };
     expect(effectiveRenewalDueMs(summary, 7 * DAY)).toBe(3.5 * DAY);
     expect(effectiveRenewalDueMs({ ...summary, notAfter: new Date(30 * DAY) }, 7 * DAY)).toBe(23 * DAY);
+  });
+});
+
+describe("CredentialManager with renewal through IoT Hub", () => {
+  /** A hub renewer that issues from the fake CA (as the hub would), or answers as `answer` says. */
+  async function hubRenewer(clock: ManualClock) {
+    const issuer = await fakeProvisioner({ clock, validityDays: 30 });
+    const requests: HubRenewalRequest[] = [];
+    let answer: "issue" | "unavailable" | Error = "issue";
+    const renewer: HubRenewer = async (request) => {
+      requests.push(request);
+      if (answer === "unavailable") return undefined;
+      if (answer instanceof Error) throw answer;
+      const identity = await issuer.provisioner({ registrationId: "unused", csr: request.csr });
+      return identity.chainPems.join("\n");
+    };
+    return {
+      renewer,
+      requests,
+      answer: (next: typeof answer) => {
+        answer = next;
+      },
+    };
+  }
+
+  async function renewedInBackground(credentials: CredentialManager, clock: ManualClock) {
+    const renewed = new Promise<{ next: DeviceCredentials; via: CertificateSource }>((resolve) =>
+      credentials.onRenewed((next, _reason, via) => resolve({ next, via })),
+    );
+    clock.advance(23 * DAY + 1000);
+    return renewed;
+  }
+
+  it("renews through the hub first when the renewal is due: a new key, CN = device id, stored 0600", async () => {
+    const clock = new ManualClock();
+    const dps = await fakeProvisioner({ clock });
+    const hub = await hubRenewer(clock);
+    const credentials = manager(dps, clock, { hubRenewer: hub.renewer });
+    const { credentials: first } = await credentials.ensure();
+    expect(hub.requests).toHaveLength(0); // the first certificate always comes from DPS
+    credentials.startRenewal();
+    const { next, via } = await renewedInBackground(credentials, clock);
+    expect(via).toBe("hub");
+    expect(hub.requests).toHaveLength(1);
+    expect(dps.calls).toHaveLength(1);
+    expect(credentials.hubRenewalCount).toBe(1);
+    expect(next.privateKeyPem).not.toBe(first.privateKeyPem);
+    expect(next.deviceId).toBe(first.deviceId);
+    expect(next.assignedHub).toBe(first.assignedHub);
+    expect((await stat(paths.keyFile)).mode & 0o777).toBe(0o600);
+    // A restart reuses what the hub issued.
+    const restarted = await manager(dps, clock).ensure();
+    expect(restarted.source).toBe("stored");
+    expect(restarted.credentials.certificate.sha256Thumbprint).toBe(next.certificate.sha256Thumbprint);
+    credentials.close();
+  });
+
+  it.each([
+    ["the hub refuses", new SorterError("HUB_RENEWAL_REFUSED", "no certificate management")],
+    ["the connection cannot renew", "unavailable" as const],
+  ])("provisions through DPS when %s", async (_case, answer) => {
+    const clock = new ManualClock();
+    const dps = await fakeProvisioner({ clock });
+    const hub = await hubRenewer(clock);
+    const { logger, text } = captureLogger();
+    const credentials = manager(dps, clock, { hubRenewer: hub.renewer, logger });
+    await credentials.ensure();
+    credentials.startRenewal();
+    hub.answer(answer);
+    const { via } = await renewedInBackground(credentials, clock);
+    expect(via).toBe("dps");
+    expect(hub.requests).toHaveLength(1);
+    expect(dps.calls).toHaveLength(2);
+    expect(credentials.hubRenewalCount).toBe(0);
+    expect(text()).toMatch(/provisioning through DPS/);
+    credentials.close();
+  });
+
+  it("retries through the hub later when the hub is only unreachable", async () => {
+    const clock = new ManualClock();
+    const dps = await fakeProvisioner({ clock });
+    const hub = await hubRenewer(clock);
+    const credentials = manager(dps, clock, { hubRenewer: hub.renewer, retryInitialMs: 60_000 });
+    await credentials.ensure();
+    credentials.startRenewal();
+    hub.answer(new SorterError("HUB_UNREACHABLE", "the hub went away"));
+    clock.advance(23 * DAY + 1000);
+    await waitFor(() => hub.requests.length === 1, 10_000, "the first attempt");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    hub.answer("issue");
+    const renewed = new Promise<CertificateSource>((resolve) =>
+      credentials.onRenewed((_next, _reason, via) => resolve(via)),
+    );
+    clock.advance(60_000);
+    expect(await renewed).toBe("hub");
+    expect(hub.requests).toHaveLength(2);
+    expect(dps.calls).toHaveLength(1);
+    credentials.close();
+  });
+
+  it("provisions through DPS when the hub refused the certificate (renew())", async () => {
+    const clock = new ManualClock();
+    const dps = await fakeProvisioner({ clock });
+    const hub = await hubRenewer(clock);
+    const credentials = manager(dps, clock, { hubRenewer: hub.renewer });
+    await credentials.ensure();
+    await credentials.renew("the hub refused the certificate");
+    expect(hub.requests).toHaveLength(0);
+    expect(dps.calls).toHaveLength(2);
   });
 });

@@ -15,6 +15,7 @@ import {
   createCsr,
   generateKeyPair,
   isKeyType,
+  type KeyPair,
   type KeyType,
   privateKeyToPem,
   readPrivateKeyFile,
@@ -22,7 +23,7 @@ import {
   writeFileAtomic,
   writePrivateKeyFile,
 } from "@skittlesorter/csr";
-import { describeError, SorterError } from "./errors.ts";
+import { describeError, isSorterError, SorterError } from "./errors.ts";
 import { PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE } from "./private-files.ts";
 
 /** The facts about the operational certificate that the app shows and reports. */
@@ -66,6 +67,18 @@ export interface ProvisionedIdentity {
 
 /** Registers with DPS (or anything else that issues a certificate for a CSR). */
 export type Provisioner = (request: ProvisionRequest) => Promise<ProvisionedIdentity>;
+
+export interface HubRenewalRequest extends OperationOptions {
+  /** The CSR as the hub wants it (base64 DER, CN = device id) and its key pair's public key. */
+  csr: { wire: string; publicKey: KeyObject };
+}
+
+/**
+ * Renews the certificate through the device's live IoT Hub connection (Azure certificate management). Resolves to
+ * the issued chain (PEM, leaf first), or `undefined` when it cannot right now (not connected, or a client without
+ * the capability). Rejects with `HUB_RENEWAL_REFUSED` when the hub refused; other errors are worth a retry.
+ */
+export type HubRenewer = (request: HubRenewalRequest) => Promise<string | undefined>;
 
 export interface CredentialPaths {
   keyFile: string;
@@ -205,6 +218,11 @@ export function effectiveRenewalDueMs(certificate: CertificateSummary, renewalWi
 export interface CredentialManagerOptions {
   store: CredentialStore;
   provisioner: Provisioner;
+  /**
+   * Renewal through IoT Hub (`IoTHub.Client: "hub-mqtt"`): background renewals try it first and provision through
+   * DPS only when the hub refuses or cannot. Without it every renewal provisions through DPS.
+   */
+  hubRenewer?: HubRenewer | undefined;
   registrationId: string;
   keyType?: KeyType | undefined;
   /** Renew this long before expiry. Default 7 days. */
@@ -217,6 +235,9 @@ export interface CredentialManagerOptions {
   clock?: Clock | undefined;
   logger?: Logger | undefined;
 }
+
+/** How a certificate was obtained: provisioned through DPS, or renewed through IoT Hub. */
+export type CertificateSource = "dps" | "hub";
 
 export interface EnsureResult {
   credentials: DeviceCredentials;
@@ -236,7 +257,17 @@ interface ManagerSettings {
   logger: Logger;
 }
 
-type RenewedListener = (credentials: DeviceCredentials, reason: string) => void;
+type RenewedListener = (credentials: DeviceCredentials, reason: string, via: CertificateSource) => void;
+
+/** A certificate just issued for a CSR, before it is checked and stored. */
+interface Issued {
+  deviceId: string;
+  assignedHub: string;
+  /** One PEM per certificate, leaf first. */
+  chainPems: readonly string[];
+  csrPem: string;
+  via: CertificateSource;
+}
 
 const DAY_MS = 24 * 3600 * 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -250,6 +281,7 @@ export class CredentialManager {
   readonly #options: ManagerSettings;
   readonly #store: CredentialStore;
   readonly #provisioner: Provisioner;
+  readonly #hubRenewer: HubRenewer | undefined;
   readonly #listeners = new Set<RenewedListener>();
   #current: DeviceCredentials | undefined;
   #inFlight: Promise<DeviceCredentials> | undefined;
@@ -259,11 +291,13 @@ export class CredentialManager {
   #closed = false;
   #renewalStarted = false;
   #renewals = 0;
+  #hubRenewals = 0;
   #backgroundAbort = new AbortController();
 
   constructor(options: CredentialManagerOptions) {
     this.#store = options.store;
     this.#provisioner = options.provisioner;
+    this.#hubRenewer = options.hubRenewer;
     this.#options = {
       registrationId: options.registrationId,
       keyType: options.keyType ?? "ec-p384",
@@ -285,6 +319,11 @@ export class CredentialManager {
   /** How many certificates this manager obtained (first provisioning, renewals, re-provisioning). */
   get provisionCount(): number {
     return this.#renewals;
+  }
+
+  /** How many of them were renewals through IoT Hub (the rest came from DPS). */
+  get hubRenewalCount(): number {
+    return this.#hubRenewals;
   }
 
   /** When the current certificate becomes due for renewal (ms since the epoch). */
@@ -333,16 +372,23 @@ export class CredentialManager {
       }
     }
     logger.info("provisioning a new certificate", { reason });
-    const credentials = await this.#provisionOnce(reason, signal, false);
+    const credentials = await this.#provisionOnce(reason, signal, { notify: false, throughHub: false });
     return { credentials, source: "provisioned", reason };
   }
 
   /**
    * Gets a new certificate with a new key now (renewal, or the hub refused the current one). Concurrent calls share
-   * one provisioning. Listeners are told on success.
+   * one provisioning. Listeners are told on success. With `throughHub` (and a `hubRenewer`) the hub is asked
+   * first, as background renewals do; by default it provisions through DPS.
    */
-  renew(reason: string, options: OperationOptions = {}): Promise<DeviceCredentials> {
-    return this.#provisionOnce(reason, options.signal, true);
+  renew(
+    reason: string,
+    options: OperationOptions & { throughHub?: boolean | undefined } = {},
+  ): Promise<DeviceCredentials> {
+    return this.#provisionOnce(reason, options.signal, {
+      notify: true,
+      throughHub: options.throughHub ?? false,
+    });
   }
 
   /** Starts the background renewal timer (call after {@link ensure}). */
@@ -362,12 +408,12 @@ export class CredentialManager {
   #provisionOnce(
     reason: string,
     signal: AbortSignal | undefined,
-    notify: boolean,
+    how: { notify: boolean; throughHub: boolean },
   ): Promise<DeviceCredentials> {
     if (this.#inFlight === undefined) {
-      const run = this.#provision(reason, signal).then((credentials) => {
-        if (notify) {
-          for (const listener of this.#listeners) listener(credentials, reason);
+      const run = this.#provision(reason, signal, how.throughHub).then(({ credentials, via }) => {
+        if (how.notify) {
+          for (const listener of this.#listeners) listener(credentials, reason, via);
         }
         return credentials;
       });
@@ -378,21 +424,16 @@ export class CredentialManager {
     return this.#inFlight;
   }
 
-  async #provision(reason: string, signal: AbortSignal | undefined): Promise<DeviceCredentials> {
-    const { clock, logger, registrationId, keyType, minProvisionIntervalMs } = this.#options;
-    const wait = this.#lastProvisionMs + minProvisionIntervalMs - clock.now();
-    if (wait > 0) {
-      logger.info("waiting before provisioning again", { waitMs: Math.round(wait) });
-      await delay(wait, { clock, signal });
-    }
-    this.#lastProvisionMs = clock.now();
+  async #provision(
+    reason: string,
+    signal: AbortSignal | undefined,
+    throughHub: boolean,
+  ): Promise<{ credentials: DeviceCredentials; via: CertificateSource }> {
+    const { clock, logger, registrationId, keyType } = this.#options;
     const keyPair = await generateKeyPair(keyType, { signal });
-    const csr = await createCsr(registrationId, keyPair, { signal });
-    const identity = await this.#provisioner({
-      registrationId,
-      csr: { wire: csr.wire, publicKey: keyPair.publicKey },
-      signal,
-    });
+    const identity =
+      (throughHub ? await this.#renewThroughHub(keyPair, signal) : undefined) ??
+      (await this.#provisionThroughDps(keyPair, signal));
     const [leafPem] = identity.chainPems;
     if (leafPem === undefined) {
       throw new SorterError(
@@ -420,19 +461,70 @@ export class CredentialManager {
       certificate: summarize(facts),
       obtainedAtMs: clock.now(),
     };
-    await this.#store.save(credentials, csr.pem, { signal });
+    await this.#store.save(credentials, identity.csrPem, { signal });
     this.#current = credentials;
     this.#renewals += 1;
-    logger.info("obtained a new certificate", {
-      reason,
-      deviceId: credentials.deviceId,
-      assignedHub: credentials.assignedHub,
-      subject: facts.subject,
-      notAfter: facts.notAfter.toISOString(),
-      sha256Thumbprint: facts.sha256Thumbprint,
-    });
+    if (identity.via === "hub") this.#hubRenewals += 1;
+    logger.info(
+      identity.via === "hub" ? "renewed the certificate through IoT Hub" : "obtained a new certificate",
+      {
+        reason,
+        deviceId: credentials.deviceId,
+        assignedHub: credentials.assignedHub,
+        subject: facts.subject,
+        notAfter: facts.notAfter.toISOString(),
+        sha256Thumbprint: facts.sha256Thumbprint,
+      },
+    );
     if (this.#renewalStarted) this.#schedule();
-    return credentials;
+    return { credentials, via: identity.via };
+  }
+
+  /** The hub's certificate for a CSR of the current device id, or `undefined` when DPS has to issue it. */
+  async #renewThroughHub(keyPair: KeyPair, signal: AbortSignal | undefined): Promise<Issued | undefined> {
+    const current = this.#current;
+    if (this.#hubRenewer === undefined || current === undefined) return undefined;
+    const { logger } = this.#options;
+    // The hub issues only for CN = the device id (usually the registration id too).
+    const csr = await createCsr(current.deviceId, keyPair, { signal });
+    let chainPem: string | undefined;
+    try {
+      chainPem = await this.#hubRenewer({ csr: { wire: csr.wire, publicKey: keyPair.publicKey }, signal });
+    } catch (error) {
+      if (!isSorterError(error) || error.code !== "HUB_RENEWAL_REFUSED") throw error;
+      logger.warn("the hub refused to renew the certificate; provisioning through DPS", {
+        error: describeError(error),
+      });
+      return undefined;
+    }
+    if (chainPem === undefined) {
+      logger.info("the hub connection cannot renew the certificate now; provisioning through DPS", {});
+      return undefined;
+    }
+    return {
+      deviceId: current.deviceId,
+      assignedHub: current.assignedHub,
+      chainPems: splitPemBundle(chainPem),
+      csrPem: csr.pem,
+      via: "hub",
+    };
+  }
+
+  async #provisionThroughDps(keyPair: KeyPair, signal: AbortSignal | undefined): Promise<Issued> {
+    const { clock, logger, registrationId, minProvisionIntervalMs } = this.#options;
+    const wait = this.#lastProvisionMs + minProvisionIntervalMs - clock.now();
+    if (wait > 0) {
+      logger.info("waiting before provisioning again", { waitMs: Math.round(wait) });
+      await delay(wait, { clock, signal });
+    }
+    this.#lastProvisionMs = clock.now();
+    const csr = await createCsr(registrationId, keyPair, { signal });
+    const identity = await this.#provisioner({
+      registrationId,
+      csr: { wire: csr.wire, publicKey: keyPair.publicKey },
+      signal,
+    });
+    return { ...identity, csrPem: csr.pem, via: "dps" };
   }
 
   #schedule(delayOverrideMs?: number): void {
@@ -456,7 +548,10 @@ export class CredentialManager {
   async #renewInBackground(): Promise<void> {
     const { logger, retryMaxMs, retryInitialMs, clock } = this.#options;
     try {
-      await this.#provisionOnce("renewal due", this.#backgroundAbort.signal, true);
+      await this.#provisionOnce("renewal due", this.#backgroundAbort.signal, {
+        notify: true,
+        throughHub: true,
+      });
       this.#retryMs = retryInitialMs;
       const due = this.renewalDueMs ?? 0;
       if (due <= clock.now()) {

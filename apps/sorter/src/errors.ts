@@ -10,6 +10,8 @@ export type SorterErrorCode =
   | "HUB_UNREACHABLE"
   | "HUB_SEND_FAILED"
   | "HUB_TIMEOUT"
+  /** The hub refused to renew the certificate, or cannot (no certificate management): renew through DPS. */
+  | "HUB_RENEWAL_REFUSED"
   | "HUB_CLOSED"
   | "OUTBOX_FAILED"
   | "HARDWARE_FAILED";

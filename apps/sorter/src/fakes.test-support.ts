@@ -40,6 +40,80 @@ export class ManualClock implements Clock {
   }
 }
 
+/**
+ * Real time plus jumps: timers run in real time (network code keeps working), and `jump(ms)` moves the clock
+ * forward at once, firing every timer that fell due — a certificate's lifetime passes in a test.
+ */
+export class JumpClock implements Clock {
+  #offsetMs = 0;
+  #nextId = 1;
+  readonly #timers = new Map<
+    number,
+    { dueMs: number; callback: () => void; handle: ReturnType<typeof setTimeout> }
+  >();
+
+  now(): number {
+    return Date.now() + this.#offsetMs;
+  }
+
+  setTimeout(callback: () => void, ms: number): unknown {
+    const id = this.#nextId++;
+    this.#arm(id, this.now() + Math.max(0, ms), callback);
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    const timer = this.#timers.get(handle as number);
+    if (timer === undefined) return;
+    clearTimeout(timer.handle);
+    this.#timers.delete(handle as number);
+  }
+
+  jump(ms: number): void {
+    this.#offsetMs += ms;
+    for (const [id, timer] of [...this.#timers]) {
+      clearTimeout(timer.handle);
+      this.#arm(id, timer.dueMs, timer.callback);
+    }
+  }
+
+  #arm(id: number, dueMs: number, callback: () => void): void {
+    const handle = setTimeout(
+      () => {
+        this.#timers.delete(id);
+        callback();
+      },
+      Math.max(0, dueMs - this.now()),
+    );
+    this.#timers.set(id, { dueMs, callback, handle });
+  }
+}
+
+export interface FakeIssuer {
+  /** Signs the CSR (base64 DER) with its subject and key; the chain as base64 DER, leaf → policy CA → root. */
+  issue(csrWire: string): Promise<string[]>;
+  rootPem: string;
+}
+
+/** A throw-away ADR-like CA whose certificates are dated by `clock` and valid `validityDays` (default 30). */
+export async function fakeIssuer(
+  options: { clock?: Clock | undefined; validityDays?: number | undefined } = {},
+): Promise<FakeIssuer> {
+  const provisioner = await fakeProvisioner(options);
+  const der = (pem: string): string => pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
+  return {
+    rootPem: provisioner.rootPem,
+    async issue(csrWire) {
+      const { publicKey } = await parseCsr(csrWire, { requireValidSignature: true });
+      const identity = await provisioner.provisioner({
+        registrationId: "unused",
+        csr: { wire: csrWire, publicKey },
+      });
+      return identity.chainPems.map(der);
+    },
+  };
+}
+
 export interface FakeProvisioner {
   provisioner: Provisioner;
   calls: ProvisionRequest[];

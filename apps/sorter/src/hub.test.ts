@@ -1,5 +1,6 @@
+import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
-import { HubClientError } from "@skittlesorter/hub-client";
+import { HubClientError, type HubConnector, type RenewCertificate } from "@skittlesorter/hub-client";
 import { MemoryHub } from "@skittlesorter/hub-client/testing";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -78,5 +79,46 @@ describe("sorterHubConnector", () => {
     expect(toSorterError(new HubClientError("HUB_THROTTLED", "slow down")).code).toBe("HUB_UNREACHABLE");
     const reason = new Error("stopped");
     expect(toSorterError(reason)).toBe(reason);
+  });
+
+  it("passes hub renewal through when the client has it: refusals are HUB_RENEWAL_REFUSED, outages stay transient", async () => {
+    const hub = new MemoryHub();
+    expect((await sorterHubConnector(hub).connect(credentials)).renewCertificate).toBeUndefined();
+
+    let failure: HubClientError | undefined;
+    const renewing: HubConnector = {
+      async connect(hubCredentials, options) {
+        const connection = await hub.connect(hubCredentials, options);
+        const renewCertificate: RenewCertificate = async () => {
+          if (failure !== undefined) throw failure;
+          return {
+            certificatePem: credentials.chainPem,
+            notAfter: credentials.certificate.notAfter,
+            requestId: "r-1",
+            correlationId: undefined,
+          };
+        };
+        return Object.assign(connection, { renewCertificate });
+      },
+    };
+    const connection = await sorterHubConnector(renewing).connect(credentials);
+    const csr = { wire: "unused", publicKey: createPublicKey(credentials.privateKeyPem) };
+    expect(await connection.renewCertificate?.(csr)).toMatchObject({ requestId: "r-1" });
+    for (const [code, reason] of [
+      ["HUB_REJECTED", "HUB_RENEWAL_UNSUPPORTED"],
+      ["HUB_INVALID_OPTION", "HUB_INVALID_OPTIONS"],
+      ["HUB_UNAUTHORIZED", undefined],
+    ] as const) {
+      failure = new HubClientError(code, "no", { reason });
+      await expect(connection.renewCertificate?.(csr)).rejects.toMatchObject({
+        name: "SorterError",
+        code: "HUB_RENEWAL_REFUSED",
+        message: expect.stringContaining("provisions through DPS"),
+      });
+    }
+    failure = new HubClientError("HUB_TIMEOUT", "no answer");
+    await expect(connection.renewCertificate?.(csr)).rejects.toMatchObject({ code: "HUB_TIMEOUT" });
+    failure = new HubClientError("HUB_THROTTLED", "slow down");
+    await expect(connection.renewCertificate?.(csr)).rejects.toMatchObject({ code: "HUB_UNREACHABLE" });
   });
 });

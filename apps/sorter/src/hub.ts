@@ -7,16 +7,31 @@ import {
   type HubClientError,
   type HubClientErrorCode,
   isHubClientError,
+  type RenewCertificate,
 } from "@skittlesorter/hub-client";
 import type { DeviceCredentials } from "./credentials.ts";
 import { SorterError, type SorterErrorCode } from "./errors.ts";
 
-export type { DesiredListener, HubMessage, MethodHandler, MethodResult } from "@skittlesorter/hub-client";
+export type {
+  DesiredListener,
+  HubMessage,
+  MethodHandler,
+  MethodResult,
+  RenewalCsr,
+  RenewCertificate,
+  RenewedCertificate,
+} from "@skittlesorter/hub-client";
 
 /** A hub connection whose failures are {@link SorterError}s. */
 export interface HubConnection extends Omit<ClientConnection, "onDisconnect"> {
   /** The connection broke (the hub went away, or refused the certificate). */
   onDisconnect(listener: (error: SorterError) => void): () => void;
+  /**
+   * Present when the client can renew the certificate through the hub (`IoTHub.Client: "hub-mqtt"`). Rejects with
+   * `HUB_RENEWAL_REFUSED` when the hub refused or has no certificate management (renew through DPS then); with
+   * another code when it is worth trying again later.
+   */
+  readonly renewCertificate?: RenewCertificate | undefined;
 }
 
 /** Opens hub connections with the device's issued certificate. */
@@ -55,6 +70,27 @@ export function toSorterError(error: unknown): unknown {
   });
 }
 
+/**
+ * Final answers to a renewal (the hub refused the CSR, has no certificate management, or refused the device) are
+ * `HUB_RENEWAL_REFUSED`: asking again will not help, DPS will. The rest (unreachable, timeout, throttled) is
+ * transient.
+ */
+const RENEWAL_REFUSALS: ReadonlySet<HubClientErrorCode> = new Set([
+  "HUB_REJECTED",
+  "HUB_INVALID_OPTION",
+  "HUB_UNAUTHORIZED",
+]);
+
+function toRenewalError(error: unknown): unknown {
+  if (!isHubClientError(error) || !RENEWAL_REFUSALS.has(error.code)) return toSorterError(error);
+  const reason = error.reason === undefined ? "" : ` (${error.reason})`;
+  return new SorterError(
+    "HUB_RENEWAL_REFUSED",
+    `The hub did not renew the certificate${reason}: ${error.message} The sorter provisions through DPS instead.`,
+    { cause: error },
+  );
+}
+
 const sorterErrors =
   <A extends unknown[], R>(operation: (...args: A) => Promise<R>) =>
   async (...args: A): Promise<R> => {
@@ -87,7 +123,18 @@ export function sorterHubConnector(connector: ClientConnector): HubConnector {
         onMethod: (name, handler) => connection.onMethod(name, handler),
         onDisconnect: (listener) => connection.onDisconnect((error) => listener(toSorterError(error))),
         close: () => connection.close(),
+        renewCertificate: connection.renewCertificate && renewingWith(connection.renewCertificate),
       };
     }),
+  };
+}
+
+function renewingWith(renew: RenewCertificate): RenewCertificate {
+  return async (csr, options) => {
+    try {
+      return await renew(csr, options);
+    } catch (error) {
+      throw toRenewalError(error);
+    }
   };
 }

@@ -1,5 +1,5 @@
 import { type Clock, delay, type Logger, mergePatch, noopLogger, systemClock } from "@skittlesorter/core";
-import type { CredentialManager } from "./credentials.ts";
+import type { CredentialManager, HubRenewalRequest } from "./credentials.ts";
 import { describeError, SorterError } from "./errors.ts";
 import type { HubConnection, HubConnector, HubMessage } from "./hub.ts";
 import type { Outbox, OutboxEntry } from "./outbox.ts";
@@ -63,6 +63,22 @@ export class Uplink {
 
   get stats(): UplinkStats {
     return { ...this.#stats, connected: this.#connection !== undefined && !this.#broken };
+  }
+
+  /**
+   * Renews the certificate through the live hub connection (the credential manager's `HubRenewer`): `undefined` when there is no
+   * live connection or its client cannot renew. The connection is kept; the uplink switches to the new certificate
+   * between two messages once the credential manager stored it.
+   */
+  async renewCertificate(request: HubRenewalRequest): Promise<string | undefined> {
+    const connection = this.#connection;
+    if (connection?.renewCertificate === undefined || this.#broken || this.#stopping) return undefined;
+    const renewed = await connection.renewCertificate(request.csr, { signal: request.signal });
+    this.#logger.info("the hub issued a new certificate", {
+      requestId: renewed.requestId,
+      notAfter: renewed.notAfter.toISOString(),
+    });
+    return renewed.certificatePem;
   }
 
   /** Starts delivering in the background. */

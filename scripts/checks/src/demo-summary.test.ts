@@ -13,6 +13,7 @@ const summary: SorterSummary = {
 const render = (keepRunning: boolean) =>
   summaryLines({
     attestation: "symmetric-key",
+    hubClient: "hub-mqtt",
     summary,
     stored: undefined,
     checks: [{ name: "sorted every skittle", ok: true, detail: "3 of 3" }],
@@ -50,6 +51,7 @@ describe("the demo's summary", () => {
   it("renders the run's facts and each check", () => {
     expect(render(false)).toEqual(
       expect.arrayContaining([
+        "  hub client:    hub-mqtt (@skittlesorter/hub-mqtt)",
         "  device:        demo-sorter-01 on localhost:40203 (IoT Hub skittles-hub)",
         "  skittles:      3 sorted: green 1, red 2",
         "  telemetry:     3 sent, 3 delivered, ? stored in the simulator (0 pending, 0 dropped)",

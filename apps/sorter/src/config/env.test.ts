@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sas } from "./config.test-support.ts";
+import { problemsOf, sas } from "./config.test-support.ts";
 import { resolveConfig } from "./index.ts";
 
 describe("environment overrides", () => {
@@ -21,5 +21,25 @@ describe("environment overrides", () => {
     expect(config.positions.pick).toBe(150);
     expect(config.emulated).toBe(true);
     expect(config.rig.sequence).toEqual(["Red", "None"]);
+  });
+});
+
+describe("IoTHub.Client", () => {
+  it("defaults to the official SDK and takes hub-mqtt from the file or the environment (any case)", () => {
+    expect(resolveConfig(sas).telemetry.client).toBe("azure-iot-device");
+    const fromFile = resolveConfig({ ...sas, IoTHub: { ...sas.IoTHub, client: "Hub-MQTT" } });
+    expect(fromFile.telemetry.client).toBe("hub-mqtt");
+    const fromEnv = resolveConfig(sas, { env: { SKITTLE__IoTHub__Client: "hub-mqtt" } });
+    expect(fromEnv.telemetry.client).toBe("hub-mqtt");
+  });
+
+  it("refuses another client, naming the key and the allowed values", () => {
+    const problems = problemsOf(() => resolveConfig(sas, { env: { SKITTLE__IoTHub__Client: "paho" } }));
+    expect(problems).toEqual([
+      expect.objectContaining({
+        path: "IoTHub.Client",
+        message: expect.stringMatching(/"azure-iot-device".*"hub-mqtt"/),
+      }),
+    ]);
   });
 });

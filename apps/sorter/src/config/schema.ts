@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { HUB_CLIENTS } from "./types.ts";
 
 // The raw schema: the original appsettings.json sections and keys, plus ours. Every key is optional here;
 // required keys and cross-key rules are checked afterwards, with fixes that name the key.
@@ -140,6 +141,10 @@ export const rawConfigSchema = z.strictObject({
       DeviceConnectionString: str.optional(),
       DeviceId: str.optional(),
       SendTelemetry: bool.optional(),
+      Client: caseInsensitiveEnum(
+        HUB_CLIENTS,
+        'must be "azure-iot-device" (the official SDK) or "hub-mqtt" (renews the certificate through the hub)',
+      ).optional(),
       TwinReportIntervalMs: num.optional(),
       DpsProvisioning: z
         .strictObject({

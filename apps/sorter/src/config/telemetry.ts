@@ -37,6 +37,7 @@ export function resolveTelemetry(
   return {
     telemetry: {
       enabled: telemetryEnabled,
+      client: hub.Client ?? "azure-iot-device",
       configuredDeviceId: hub.DeviceId,
       twinReportIntervalMs: hub.TwinReportIntervalMs ?? 30_000,
     },

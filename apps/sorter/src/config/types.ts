@@ -86,8 +86,14 @@ export interface RigSettings {
   timeScale: number;
 }
 
+/** The IoT Hub device client: the official SDK, or our mqtt.js client that can renew through the hub. */
+export const HUB_CLIENTS = ["azure-iot-device", "hub-mqtt"] as const;
+export type HubClientName = (typeof HUB_CLIENTS)[number];
+
 export interface TelemetrySettings {
   enabled: boolean;
+  /** `IoTHub.Client`; `hub-mqtt` renews the certificate through the hub first, DPS as the fallback. */
+  client: HubClientName;
   configuredDeviceId: string | undefined;
   twinReportIntervalMs: number;
 }
