@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { type Simulator, startSimulator } from "@skittlesorter/simulator";
+import { type SimConfigOnDisk, type Simulator, startSimulator } from "@skittlesorter/simulator";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
@@ -9,7 +9,7 @@ import { runCli } from "../../run-cli.test-support.ts";
 describe("skittle hub against skittle-sim", () => {
   const deviceId = "hub-cli-sim-01";
   let dir: TempDir;
-  let sim: Simulator;
+  let sim: Simulator<SimConfigOnDisk>;
   let device: string[];
 
   beforeAll(async () => {
