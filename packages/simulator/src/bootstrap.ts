@@ -29,6 +29,7 @@ export interface Ports {
   hub: number;
   hubWs: number;
   http: number;
+  https: number;
 }
 
 export interface SimState {

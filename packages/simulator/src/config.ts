@@ -42,6 +42,8 @@ export interface SimConfig {
   hubs: { name: string; hostname: string; host: string; port: number; wsPort: number; wsUrl: string }[];
   /** Admin API (`adminUrl`), dashboard (`dashboardUrl`); ADR REST is at `adr.baseUrl`. */
   http: { url: string; adminUrl: string; dashboardUrl: string };
+  /** The Azure-facing REST APIs over TLS (trust `trustedCa`): `url` is `https://host:port`. */
+  https: { port: number; url: string };
   /** PEM of the root to trust for the simulator's TLS (DPS, hub). */
   trustedCa: string;
   /** Absolute path of the same PEM; absent in memory. */
@@ -83,7 +85,7 @@ export interface ConfigSources {
   adr: AdrService;
   trustedCa: string;
   trustedCaFile: string | undefined;
-  ports: { dps: number; dpsWs: number; hub: number; hubWs: number; http: number };
+  ports: { dps: number; dpsWs: number; hub: number; hubWs: number; http: number; https: number };
   settings(): Settings;
 }
 
@@ -143,6 +145,7 @@ export function buildConfig(sources: ConfigSources): SimConfig {
         wsUrl: `wss://${host}:${ports.hubWs}${WEBSOCKET_PATH}`,
       })),
     http: { url: httpUrl, adminUrl: `${httpUrl}/admin`, dashboardUrl: `${httpUrl}/dashboard/` },
+    https: { port: ports.https, url: `https://${host}:${ports.https}` },
     trustedCa: sources.trustedCa,
     ...(sources.trustedCaFile === undefined ? {} : { trustedCaFile: sources.trustedCaFile }),
     enrollmentGroups: enrollmentGroupsOf(store),

@@ -33,6 +33,11 @@ export interface StartSimulatorOptions {
   hubWsPort?: number | undefined;
   /** Admin HTTP API, ADR REST and dashboard port. Default: the previous run's, else 0. */
   httpPort?: number | undefined;
+  /**
+   * HTTPS port of the Azure-facing REST APIs (the services' REST surfaces, as Azure serves them over TLS).
+   * Default: the previous run's, else 0.
+   */
+  httpsPort?: number | undefined;
   /** Overrides the stored setting (and stores it). */
   assignmentDelayMs?: number | undefined;
   strictCsr?: boolean | undefined;
@@ -68,6 +73,7 @@ function checkPorts(options: StartSimulatorOptions): void {
     ["hubPort", options.hubPort],
     ["hubWsPort", options.hubWsPort],
     ["httpPort", options.httpPort],
+    ["httpsPort", options.httpsPort],
   ] as const) {
     if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 65535)) {
       throw invalid(`${name} must be a port number 0-65535 (0 = any free port), got ${value}.`);

@@ -4,6 +4,7 @@ import { registerDashboardRoutes } from "./admin/dashboard.ts";
 import { registerAdminRoutes } from "./admin/routes.ts";
 import { registerAdrRoutes } from "./adr/routes.ts";
 import { AdrService } from "./adr/service.ts";
+import { registerAzureRoutes } from "./azure-routes.ts";
 import type { Ports, SimState } from "./bootstrap.ts";
 import { startDpsEndpoint } from "./dps/mqtt.ts";
 import { DpsService } from "./dps/service.ts";
@@ -136,6 +137,35 @@ async function startHttp(
   });
 }
 
+/** The Azure-facing REST APIs on one HTTPS server, with the simulator's TLS certificate. */
+async function startHttps(
+  context: SimContext,
+  services: Services,
+  state: SimState,
+  options: StartSimulatorOptions & { host: string },
+): Promise<{ server: Server; port: number }> {
+  const router = new Router();
+  registerAzureRoutes(router, { context, services, state, options });
+  const port = options.httpsPort ?? state.previousPorts.https ?? 0;
+  return startJsonServer({
+    host: options.host,
+    port,
+    router,
+    logger: context.logger,
+    maxBodyBytes: 1024 * 1024,
+    allowedHostNames: options.allowedHostNames,
+    tls: { cert: state.tls.certificateChainPem, key: state.tls.keyPem },
+  }).catch((error: NodeJS.ErrnoException) => {
+    throw new SimulatorError(
+      "SIM_LISTEN_FAILED",
+      error.code === "EADDRINUSE"
+        ? `The HTTPS port ${options.host}:${port} is in use; pass --https-port 0 for any free port.`
+        : `Cannot listen for the Azure REST APIs over HTTPS: ${error.message}`,
+      { cause: error },
+    );
+  });
+}
+
 /** Starts every endpoint; registers how to stop each with `cleanups`; resolves to the ports they listen on. */
 export async function startEndpoints(
   context: SimContext,
@@ -146,6 +176,8 @@ export async function startEndpoints(
 ): Promise<Ports> {
   const http = await startHttp(context, services, state, options);
   cleanups.add(() => closeHttp(http.server));
+  const https = await startHttps(context, services, state, options);
+  cleanups.add(() => closeHttp(https.server));
   const common = {
     host: options.host,
     tls: state.tls,
@@ -170,7 +202,14 @@ export async function startEndpoints(
       nowIso: context.nowIso,
     });
     cleanups.add(() => hub.close());
-    return { dps: dps.port, dpsWs: dps.wsPort, hub: hub.port, hubWs: hub.wsPort, http: http.port };
+    return {
+      dps: dps.port,
+      dpsWs: dps.wsPort,
+      hub: hub.port,
+      hubWs: hub.wsPort,
+      http: http.port,
+      https: https.port,
+    };
   } catch (error) {
     throw new SimulatorError("SIM_LISTEN_FAILED", (error as Error).message, { cause: error });
   }

@@ -65,6 +65,7 @@ describe("skittle-sim CLI", () => {
         dps: { host: "127.0.0.1", port: expect.any(Number) },
         hubs: [{ hostname: `localhost:${config.hubs[0]?.port}`, host: "127.0.0.1" }],
         http: { url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) },
+        https: { url: expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+$/) },
         enrollmentGroups: [
           {
             id: "skittlesorter",

@@ -21,6 +21,7 @@ interface StartOptions extends Globals {
   hubPort?: number;
   hubWsPort?: number;
   httpPort?: number;
+  httpsPort?: number;
   assignmentDelayMs?: number;
   strictCsr?: boolean;
   registrationsPerMinute?: number;
@@ -49,6 +50,7 @@ function startOptions(command: Command): Command {
     .option("--hub-port <n>", "IoT Hub MQTT/TLS port (default: previous run's)", port)
     .option("--hub-ws-port <n>", "IoT Hub MQTT-over-WebSocket port (default: previous run's)", port)
     .option("--http-port <n>", "admin API, ADR REST and dashboard port (default: previous run's)", port)
+    .option("--https-port <n>", "Azure-facing REST APIs over TLS (default: previous run's)", port)
     .option(
       "--assignment-delay-ms <ms>",
       "keep registrations `assigning` this long (clients must poll)",
@@ -92,6 +94,7 @@ async function runStart(options: StartOptions, io: CliIo, signal: AbortSignal | 
       hubPort: options.hubPort,
       hubWsPort: options.hubWsPort,
       httpPort: options.httpPort,
+      httpsPort: options.httpsPort,
       assignmentDelayMs: options.assignmentDelayMs,
       strictCsr: options.strictCsr,
       registrationsPerMinute: options.registrationsPerMinute,

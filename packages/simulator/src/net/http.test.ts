@@ -1,5 +1,8 @@
+import { get as httpsGet } from "node:https";
+import { noopLogger } from "@skittlesorter/core";
 import { describe, expect, it } from "vitest";
 import { SimulatorError, serviceError } from "../errors.ts";
+import { startSimulator } from "../simulator.ts";
 import { HttpError, httpAnswerOf, isHttpError } from "./http.ts";
 
 describe("httpAnswerOf: the one place domain errors meet HTTP statuses", () => {
@@ -31,5 +34,34 @@ describe("httpAnswerOf: the one place domain errors meet HTTP statuses", () => {
     expect(httpAnswerOf(new SimulatorError("SIM_START_FAILED", "not a request problem"))).toBeUndefined();
     expect(httpAnswerOf(new Error("boom"))).toBeUndefined();
     expect(isHttpError(Object.assign(new Error("x"), { code: "NOT_FOUND" }))).toBe(false);
+  });
+});
+
+describe("the Azure REST APIs over TLS", () => {
+  it("serve HTTPS on sim.json https.url with the simulator's certificate, answering unknown paths with 404", async () => {
+    await using sim = await startSimulator({ logger: noopLogger });
+    const url = new URL(`${sim.config.https.url}/devices/nothing-here`);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = httpsGet(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          ca: sim.config.trustedCa,
+          servername: "localhost",
+        },
+        (response) => {
+          let body = "";
+          response.on("data", (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        },
+      );
+      request.on("error", reject);
+    });
+    expect(url.protocol).toBe("https:");
+    expect(answer.status).toBe(404);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: "NOT_FOUND" } });
   });
 });

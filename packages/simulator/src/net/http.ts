@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from "node:https";
 import type { AddressInfo } from "node:net";
 import { errorGuard, type Logger, SkittleError } from "@skittlesorter/core";
 import { isSimulatorError, type SimulatorErrorCode } from "../errors.ts";
@@ -53,6 +54,8 @@ export interface RouteRequest {
   headers: IncomingMessage["headers"];
   /** The parsed JSON body (undefined when empty). */
   body: unknown;
+  /** The request itself: its socket tells the scheme (`encrypted`) and a TLS client's certificate. */
+  incoming: IncomingMessage;
 }
 
 export interface RouteResponse {
@@ -130,6 +133,8 @@ export interface JsonServerOptions {
    * `localhost`, `127.0.0.1`, `[::1]` and `host` are always allowed.
    */
   allowedHostNames?: readonly string[] | undefined;
+  /** Serve HTTPS with these TLS options (certificate, key, client-certificate requests); plain HTTP when absent. */
+  tls?: HttpsServerOptions | undefined;
 }
 
 /** Host names every simulator answers to, whatever it binds to. */
@@ -264,9 +269,11 @@ export async function startJsonServer(options: JsonServerOptions): Promise<{ ser
     [...LOOPBACK_HOST_NAMES, options.host, ...(options.allowedHostNames ?? [])].map(normalizeHostName),
   );
   let listeningPort = options.port;
-  const server = createServer((request, response) => {
+  const listener = (request: IncomingMessage, response: ServerResponse): void => {
     void handle(request, response);
-  });
+  };
+  const server: Server =
+    options.tls === undefined ? createServer(listener) : createHttpsServer(options.tls, listener);
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const method = request.method ?? "GET";
     let url: URL;
@@ -305,6 +312,7 @@ export async function startJsonServer(options: JsonServerOptions): Promise<{ ser
         query: url.searchParams,
         headers: request.headers,
         body,
+        incoming: request,
       });
       if (result.stream !== undefined) {
         result.stream(response, request);
