@@ -10,6 +10,7 @@ import {
   openView,
   screenshotDir,
   textOf,
+  waitForExpression,
   waitForText,
 } from "./portal.test-support.ts";
 
@@ -47,8 +48,8 @@ describe("portal: devices", () => {
     client = Client.fromConnectionString(device.connectionString, Mqtt);
     await client.setOptions({
       ca: device.caPem,
-      cert: device.certificateChainPem,
-      key: device.privateKeyPem,
+      cert: device.certificateChainPem ?? "",
+      key: device.privateKeyPem ?? "",
     });
     await client.open();
     client.onDeviceMethod("ping", (request, response) => {

@@ -11,6 +11,7 @@ import {
   openView,
   screenshotDir,
   textOf,
+  waitForExpression,
   waitForText,
 } from "./portal.test-support.ts";
 
@@ -174,10 +175,13 @@ describe("portal: provisioning, ADR and live events", () => {
     // The filter asks the API for connection events only.
     await page.locator("#event-filter").selectOption("connections");
     const kinds = `[...document.querySelectorAll('${events} tr')].map((row) => row.dataset.kind)`;
-    await page.waitForFunction(
+    await waitForExpression(
+      page,
       `${kinds}.every((kind) => kind === "hub.connected" || kind === "hub.disconnected")`,
     );
-    expect(new Set(await page.evaluate(kinds))).toEqual(new Set(["hub.connected", "hub.disconnected"]));
+    expect(new Set((await page.evaluate(kinds)) as string[])).toEqual(
+      new Set(["hub.connected", "hub.disconnected"]),
+    );
     await checkViewLayout(page, dir, "events");
   });
 });
