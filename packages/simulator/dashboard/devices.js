@@ -55,6 +55,47 @@ export function statusButton(device, after, result) {
   );
 }
 
+/** The devices table's columns; the actions reload the page of devices through `load`. */
+function deviceColumns(load, result) {
+  return [
+    {
+      label: "Device",
+      className: "mono",
+      cell: (device) =>
+        el("a", { text: device.deviceId, attrs: { href: `#/devices/${enc(device.deviceId)}` } }),
+    },
+    {
+      label: "Status",
+      cell: (device) => pill(device.status, device.status === "enabled" ? "ok" : "bad"),
+    },
+    { label: "Connection", testId: "connection", cell: connectionCell },
+    { label: "Auth", testId: "auth", cell: (device) => device.authType },
+    {
+      label: "Certificate not after",
+      cell: (device) => (device.certificate ? dateTime(device.certificate.notAfter) : "–"),
+    },
+    {
+      label: "Days left",
+      testId: "days-left",
+      cell: (device) =>
+        device.certificate
+          ? el("span", {
+              text: device.certificate.daysLeft,
+              className: daysTone(device.certificate.daysLeft),
+            })
+          : "–",
+    },
+    {
+      label: "Messages",
+      className: "num",
+      testId: "message-count",
+      cell: (device) => String(device.messageCount),
+    },
+    { label: "Last activity", cell: (device) => time(device.lastActivityTime) },
+    { label: "Actions", cell: (device) => statusButton(device, load, result) },
+  ];
+}
+
 export async function devicesView() {
   const slot = el("div");
   const pager = el("div", { className: "pager" });
@@ -66,54 +107,13 @@ export async function devicesView() {
     const total = Number(headers.get("x-total-count") ?? devices.length);
     count.textContent = String(total);
     slot.replaceChildren(
-      table(
-        "devices",
-        [
-          {
-            label: "Device",
-            className: "mono",
-            cell: (device) =>
-              el("a", { text: device.deviceId, attrs: { href: `#/devices/${enc(device.deviceId)}` } }),
-          },
-          {
-            label: "Status",
-            cell: (device) => pill(device.status, device.status === "enabled" ? "ok" : "bad"),
-          },
-          { label: "Connection", testId: "connection", cell: connectionCell },
-          { label: "Auth", testId: "auth", cell: (device) => device.authType },
-          {
-            label: "Certificate not after",
-            cell: (device) => (device.certificate ? dateTime(device.certificate.notAfter) : "–"),
-          },
-          {
-            label: "Days left",
-            testId: "days-left",
-            cell: (device) =>
-              device.certificate
-                ? el("span", {
-                    text: device.certificate.daysLeft,
-                    className: daysTone(device.certificate.daysLeft),
-                  })
-                : "–",
-          },
-          {
-            label: "Messages",
-            className: "num",
-            testId: "message-count",
-            cell: (device) => String(device.messageCount),
-          },
-          { label: "Last activity", cell: (device) => time(device.lastActivityTime) },
-          { label: "Actions", cell: (device) => statusButton(device, load, result) },
-        ],
-        devices,
-        {
-          empty:
-            state.search === ""
-              ? "No devices yet: provision one through DPS."
-              : `No device id contains "${state.search}".`,
-          rowAttrs: (device) => ({ "data-device-id": device.deviceId, "data-testid": "device-row" }),
-        },
-      ),
+      table("devices", deviceColumns(load, result), devices, {
+        empty:
+          state.search === ""
+            ? "No devices yet: provision one through DPS."
+            : `No device id contains "${state.search}".`,
+        rowAttrs: (device) => ({ "data-device-id": device.deviceId, "data-testid": "device-row" }),
+      }),
     );
     const last = Math.min(total, state.offset + devices.length);
     pager.replaceChildren(

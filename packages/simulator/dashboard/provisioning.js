@@ -240,6 +240,66 @@ function popStatus(certificate) {
   return pill("unverified", "bad");
 }
 
+/** Upload a CA certificate; prove possession with a certificate for the verification code. */
+function caForms(load, result) {
+  const name = field("Certificate name", "input", {
+    id: "ca-name",
+    required: true,
+    autocomplete: "off",
+    spellcheck: "false",
+  });
+  const pem = field("CA certificate (PEM)", "textarea", {
+    id: "ca-pem",
+    rows: 4,
+    spellcheck: "false",
+    required: true,
+  });
+  const upload = form(
+    "upload a CA certificate",
+    [name.node, pem.node],
+    "Upload",
+    async () => {
+      await api(`/admin/certificates/${enc(name.control.value.trim())}`, {
+        method: "PUT",
+        json: { certificate: pem.control.value },
+      });
+      result.ok(
+        `uploaded "${name.control.value.trim()}": get a verification code, then upload a certificate for it signed by the CA's key`,
+      );
+      await load();
+    },
+    result,
+  );
+  const verifyName = field("Certificate name to verify", "input", {
+    id: "verify-name",
+    required: true,
+    autocomplete: "off",
+    spellcheck: "false",
+  });
+  const verifyPem = field(
+    "Verification certificate (PEM, CN = the verification code, signed by the CA's key)",
+    "textarea",
+    { id: "verify-pem", rows: 4, spellcheck: "false", required: true },
+  );
+  const verify = form(
+    "prove possession of a CA certificate",
+    [verifyName.node, verifyPem.node],
+    "Verify",
+    async () => {
+      const certificate = await get(`/admin/certificates/${enc(verifyName.control.value.trim())}`);
+      await api(`/admin/certificates/${enc(certificate.name)}/verify`, {
+        method: "POST",
+        json: { certificate: verifyPem.control.value },
+        headers: { "if-match": certificate.etag },
+      });
+      result.ok(`"${certificate.name}" verified`);
+      await load();
+    },
+    result,
+  );
+  return { upload, verify };
+}
+
 async function certificatesCard() {
   const slot = el("div");
   const result = outcome("ca-outcome");
@@ -303,61 +363,7 @@ async function certificatesCard() {
     return certificates;
   };
   await load();
-  const name = field("Certificate name", "input", {
-    id: "ca-name",
-    required: true,
-    autocomplete: "off",
-    spellcheck: "false",
-  });
-  const pem = field("CA certificate (PEM)", "textarea", {
-    id: "ca-pem",
-    rows: 4,
-    spellcheck: "false",
-    required: true,
-  });
-  const upload = form(
-    "upload a CA certificate",
-    [name.node, pem.node],
-    "Upload",
-    async () => {
-      await api(`/admin/certificates/${enc(name.control.value.trim())}`, {
-        method: "PUT",
-        json: { certificate: pem.control.value },
-      });
-      result.ok(
-        `uploaded "${name.control.value.trim()}": get a verification code, then upload a certificate for it signed by the CA's key`,
-      );
-      await load();
-    },
-    result,
-  );
-  const verifyName = field("Certificate name to verify", "input", {
-    id: "verify-name",
-    required: true,
-    autocomplete: "off",
-    spellcheck: "false",
-  });
-  const verifyPem = field(
-    "Verification certificate (PEM, CN = the verification code, signed by the CA's key)",
-    "textarea",
-    { id: "verify-pem", rows: 4, spellcheck: "false", required: true },
-  );
-  const verify = form(
-    "prove possession of a CA certificate",
-    [verifyName.node, verifyPem.node],
-    "Verify",
-    async () => {
-      const certificate = await get(`/admin/certificates/${enc(verifyName.control.value.trim())}`);
-      await api(`/admin/certificates/${enc(certificate.name)}/verify`, {
-        method: "POST",
-        json: { certificate: verifyPem.control.value },
-        headers: { "if-match": certificate.etag },
-      });
-      result.ok(`"${certificate.name}" verified`);
-      await load();
-    },
-    result,
-  );
+  const { upload, verify } = caForms(load, result);
   return card(
     "CA certificates",
     [slot, result.node, el("div", { className: "form-row" }, [upload, verify])],
