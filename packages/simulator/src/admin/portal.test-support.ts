@@ -89,11 +89,21 @@ const LAYOUT_PROBLEMS = `(() => {
   return problems;
 })()`;
 
+/** Runs in the page: form controls without a label, buttons and links without text. */
+const UNLABELLED = `[...document.querySelectorAll("input, select, textarea, button, a")].filter((node) =>
+  ["INPUT", "SELECT", "TEXTAREA"].includes(node.tagName)
+    ? node.labels.length === 0 && !node.getAttribute("aria-label")
+    : node.textContent.trim() === "" && !node.getAttribute("aria-label")
+).map((node) => node.outerHTML.slice(0, 120))`;
+
 export function layoutProblems(page: Page): Promise<string[]> {
   return page.evaluate(LAYOUT_PROBLEMS) as Promise<string[]>;
 }
 
-/** At each viewport: a full-page screenshot of the view in `dir`, and no element overflowing its card. */
+/**
+ * At each viewport: a full-page screenshot of the view in `dir`, and no element overflowing its card; every control
+ * labelled.
+ */
 export async function checkViewLayout(page: Page, dir: string, view: string): Promise<void> {
   for (const viewport of VIEWPORTS) {
     await page.setViewportSize({ width: viewport.width, height: viewport.height });
@@ -103,6 +113,7 @@ export async function checkViewLayout(page: Page, dir: string, view: string): Pr
     expect(await layoutProblems(page), `${view} at ${viewport.width}×${viewport.height}`).toEqual([]);
   }
   await page.setViewportSize({ width: VIEWPORTS[0].width, height: VIEWPORTS[0].height });
+  expect(await page.evaluate(UNLABELLED), `${view}: controls without a label`).toEqual([]);
 }
 
 /** Text of the first element matching `selector`. */
