@@ -5,7 +5,13 @@ import { SIM_JSON, type SimConfigOnDisk } from "../config.ts";
 import { SimulatorError } from "../errors.ts";
 import type { HubDeviceView } from "../hub/routes.ts";
 import type { TelemetryView } from "../hub/telemetry.ts";
-import type { Enrollment, EnrollmentGroup, IndividualEnrollment, Registration } from "../state/model.ts";
+import type {
+  AuditEvent,
+  Enrollment,
+  EnrollmentGroup,
+  IndividualEnrollment,
+  Registration,
+} from "../state/model.ts";
 
 export interface AdminRequestOptions {
   body?: unknown;
@@ -349,8 +355,29 @@ export class AdminClient extends AdminTransport {
 
   // devices, twins, methods ---------------------------------------------------------------------------
 
-  listDevices(options: SecretsOption = {}): Promise<HubDeviceView[]> {
-    return this.#call("GET", `/admin/devices${query({ includeSecrets: options.includeSecrets })}`, options);
+  /** Devices whose id contains `search`, from `offset`, at most `limit` (the `x-total-count` header has the total). */
+  listDevices(
+    options: SecretsOption & { search?: string; limit?: number; offset?: number } = {},
+  ): Promise<HubDeviceView[]> {
+    const { includeSecrets, search, limit, offset } = options;
+    return this.#call("GET", `/admin/devices${query({ includeSecrets, search, limit, offset })}`, options);
+  }
+
+  /** Enables or disables a device: a disabled device is disconnected and its connections are refused. */
+  setDeviceStatus(
+    deviceId: string,
+    status: "enabled" | "disabled",
+    options: SimAdminCallOptions = {},
+  ): Promise<void> {
+    return this.#call("PATCH", `/admin/devices/${id(deviceId)}`, { ...options, body: { status } });
+  }
+
+  /** Audit events, newest `limit`, about `subject`, whose kind contains one of `kinds`. */
+  listEvents(
+    options: SimAdminCallOptions & { subject?: string; kinds?: string[]; limit?: number } = {},
+  ): Promise<AuditEvent[]> {
+    const { subject, kinds, limit } = options;
+    return this.#call("GET", `/admin/events${query({ subject, kind: kinds?.join(","), limit })}`, options);
   }
 
   getDevice(deviceId: string, options: SecretsOption = {}): Promise<HubDeviceView> {

@@ -12,15 +12,7 @@ import {
   waitFor,
   x509Of,
 } from "../sim.test-support.ts";
-
-/** The page's globals, for the functions that run inside the browser (this package has no DOM types). */
-interface PageGlobals {
-  document: {
-    body: { dataset: Record<string, string | undefined> };
-    querySelector(selector: string): { textContent: string | null } | null;
-    getElementById(id: string): { textContent: string | null } | null;
-  };
-}
+import { openView, waitForText } from "./portal.test-support.ts";
 
 // The dashboard in headless Chromium: after a device sends messages, the page shows the device, its message
 // count, its certificate's days left, the registration, and a per-colour bar that follows the live stream.
@@ -100,62 +92,40 @@ describe("dashboard", () => {
       if (request.url().includes("includeSecrets")) asksForSecrets.push(request.url());
     });
     await page.goto(sim.config.http.dashboardUrl);
-    await page.waitForFunction(
-      () => (globalThis as unknown as PageGlobals).document.body.dataset.ready === "true",
-      undefined,
-      { timeout: 15_000 },
-    );
+    await openView(page, "#/devices");
 
     const row = `tr[data-device-id="${device.deviceId}"]`;
     const cell = (testId: string) => page.locator(`${row} [data-testid="${testId}"]`).textContent();
-    await page.waitForFunction(
-      (selector) =>
-        (globalThis as unknown as PageGlobals).document.querySelector(
-          `${selector} [data-testid="message-count"]`,
-        )?.textContent === "3",
-      row,
-      { timeout: 15_000 },
-    );
-    expect(await cell("message-count")).toBe("3");
+    await waitForText(page, `${row} [data-testid="message-count"]`, /^3$/);
     expect(await cell("connection")).toContain("connected");
     expect(Number(await cell("days-left"))).toBe(29);
-    expect(await page.locator(`#registrations tr[data-registration-id="${device.deviceId}"]`).count()).toBe(
-      1,
-    );
+    expect(await cell("auth")).toBe("x509CA");
+
+    await openView(page, "#/provisioning");
+    expect(await page.locator(`tr[data-registration-id="${device.deviceId}"]`).count()).toBe(1);
+
+    await openView(page, "#/");
     const bar = (value: string) =>
       page.locator(`#telemetry-chart g[data-value="${value}"] .bar-count`).textContent();
+    await page.waitForSelector('#telemetry-chart g[data-value="Red"]', { timeout: 15_000 });
     expect(await bar("Red")).toBe("2");
     expect(await bar("Green")).toBe("1");
 
     // Live: a message sent while the page is open arrives over the event stream.
     await send("Yellow");
-    await page.waitForFunction(
-      (selector) =>
-        (globalThis as unknown as PageGlobals).document.querySelector(
-          `${selector} [data-testid="message-count"]`,
-        )?.textContent === "4",
-      row,
-      { timeout: 15_000 },
-    );
     await page.waitForSelector('#telemetry-chart g[data-value="Yellow"]', { timeout: 15_000 });
-    expect(await page.locator("#telemetry tbody tr").count()).toBe(4);
+    await page.locator('[data-testid="telemetry-card"] tbody tr').nth(3).waitFor({ timeout: 15_000 });
+    expect(await page.locator('[data-testid="telemetry-card"] tbody tr').count()).toBe(4);
 
     // Count by another property: here an application property of every message.
     await page.locator("#group-by").fill("colorAlert");
     await page.locator("#group-by-form button").click();
     await page.waitForSelector('#telemetry-chart g[data-value="detected"]', { timeout: 15_000 });
     expect(await bar("detected")).toBe("4");
-    expect(await page.locator("#group-by-heading").textContent()).toBe("colorAlert");
 
-    // Twin view.
-    await page.locator(row).click();
-    await page.waitForFunction(
-      (id) =>
-        (globalThis as unknown as PageGlobals).document.getElementById("twin-device")?.textContent === id,
-      device.deviceId,
-      { timeout: 15_000 },
-    );
-    expect(await page.locator("#twin-desired-version").textContent()).toBe("v1");
+    // The device's page has its twin.
+    await openView(page, `#/devices/${device.deviceId}`);
+    expect(await page.locator('[data-testid="desired-version"]').textContent()).toBe("Desired v1");
 
     expect(foreign).toEqual([]);
     expect(failedRequests).toEqual([]);
@@ -166,39 +136,32 @@ describe("dashboard", () => {
     expect(content).not.toContain(device.deviceKey);
   });
 
-  // Until the first load completes the tables say "Loading…"; the empty text only once data arrived empty.
-  it("shows a loading state, not the empty state, while the first data loads", {
-    timeout: 90_000,
-  }, async () => {
+  // Until its first load completes a view is not shown: no empty text before the data arrived empty.
+  it("shows a view only once its data loaded", { timeout: 90_000 }, async () => {
     const page = await (await launch()).newPage();
     let release: () => void = () => {};
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const held = new Set<string>();
+    let held = false;
     await page.route(
-      (url) => url.pathname === "/admin/telemetry" || url.pathname === "/admin/registrations",
+      (url) => url.pathname === "/admin/telemetry",
       async (route) => {
-        held.add(new URL(route.request().url()).pathname);
+        held = true;
         await released;
         await route.fulfill({ json: [] });
       },
     );
     await page.goto(sim.config.http.dashboardUrl, { waitUntil: "domcontentloaded" });
-    await waitFor("the first loads to be held", () => held.size === 2 || undefined, 30_000);
-    const text = (id: string) => page.locator(`#${id}`).textContent();
-    expect(await text("telemetry-empty")).toMatch(/^Loading/);
-    expect(await text("registrations-empty")).toMatch(/^Loading/);
+    await waitFor("the first load to be held", () => held || undefined, 30_000);
+    expect(await page.evaluate('document.getElementById("view").dataset.ready')).toBe("false");
+    expect(await page.locator("#view").textContent()).not.toContain("No telemetry yet.");
 
     release();
-    await page.waitForFunction(
-      () => (globalThis as unknown as PageGlobals).document.body.dataset.ready === "true",
-      undefined,
-      { timeout: 15_000 },
+    await openView(page, "#/");
+    expect(await page.locator('[data-testid="telemetry-card"] .empty').textContent()).toBe(
+      "No telemetry yet.",
     );
-    expect(await text("telemetry-empty")).toBe("No telemetry yet.");
-    expect(await text("registrations-empty")).toBe("No registrations yet.");
-    expect(await page.locator("#registrations-empty").isVisible()).toBe(true);
     await page.close();
   });
 

@@ -4,6 +4,13 @@ import type { Router } from "../net/http.ts";
 const FILES = {
   "index.html": "text/html; charset=utf-8",
   "app.js": "text/javascript; charset=utf-8",
+  "lib.js": "text/javascript; charset=utf-8",
+  "overview.js": "text/javascript; charset=utf-8",
+  "devices.js": "text/javascript; charset=utf-8",
+  "device.js": "text/javascript; charset=utf-8",
+  "provisioning.js": "text/javascript; charset=utf-8",
+  "adr.js": "text/javascript; charset=utf-8",
+  "events.js": "text/javascript; charset=utf-8",
   "style.css": "text/css; charset=utf-8",
 } as const;
 

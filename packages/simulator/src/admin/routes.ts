@@ -89,10 +89,13 @@ function registrationRoutes(router: Router, context: SimContext): void {
   router.add("GET", "/admin/events", (request) => {
     const limit = Number(request.query.get("limit") ?? 100);
     const afterId = Number(request.query.get("after") ?? 0);
+    const kinds = (request.query.get("kind") ?? "").split(",").filter((kind) => kind !== "");
     return {
       body: store.listEvents({
         limit: Number.isFinite(limit) ? limit : 100,
         afterId: Number.isFinite(afterId) ? afterId : 0,
+        subject: request.query.get("subject") ?? undefined,
+        kinds: kinds.slice(0, 10),
       }),
     };
   });

@@ -1,4 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  type DeviceAuthType,
+  deviceAuthType,
+  devicePage,
+  registerPortalRoutes,
+} from "../admin/portal-routes.ts";
 import type { AdrService } from "../adr/service.ts";
 import {
   HttpError,
@@ -66,6 +72,8 @@ export interface HubDeviceView extends Omit<HubDevice, "authentication"> {
   connectionStateUpdatedTime: string | null;
   /** While connected: what the device subscribed to (twinResponses, desiredUpdates, methods, cloudToDevice). */
   subscriptions: string[];
+  /** How the device authenticates (x509CA, selfSigned or sas); `authMethod` is how its live connection did. */
+  authType: DeviceAuthType;
   authMethod: string | null;
   lastActivityTime: string | null;
   messageCount: number;
@@ -95,6 +103,7 @@ export function registerHubRoutes(router: Router, options: HubRoutesOptions): vo
   methodRoutes(router, options);
   telemetryRoutes(router, options);
   streamRoutes(router, options);
+  registerPortalRoutes(router, options);
 }
 
 /** Devices as the admin API shows them: connection, activity, ADR record and certificate; keys on request only. */
@@ -122,6 +131,7 @@ function deviceViews(
       connectionState: live !== undefined ? "Connected" : "Disconnected",
       connectionStateUpdatedTime: connection?.at ?? null,
       subscriptions: live?.subscriptions() ?? [],
+      authType: deviceAuthType(device),
       authMethod: live?.authMethod ?? connection?.authMethod ?? null,
       lastActivityTime:
         activity === undefined ? (connection?.at ?? null) : new Date(activity.lastEnqueuedAt).toISOString(),
@@ -183,9 +193,13 @@ function twinView(hub: HubService, device: HubDevice, twin: Twin): Record<string
 function deviceRoutes(router: Router, options: HubRoutesOptions): void {
   const { context, hub } = options;
   const { store } = context;
-  router.add("GET", "/admin/devices", (request) => ({
-    body: deviceViews(options, request, store.listDevices(request.query.get("hub") ?? undefined)),
-  }));
+  router.add("GET", "/admin/devices", (request) => {
+    const page = devicePage(request, store.listDevices(request.query.get("hub") ?? undefined));
+    return {
+      body: deviceViews(options, request, page.items),
+      headers: { "x-total-count": String(page.total) },
+    };
+  });
   router.add("GET", "/admin/devices/:id", (request) => ({
     body: deviceViews(options, request, [findDevice(hub, request)])[0],
   }));

@@ -307,12 +307,16 @@ export class Store {
     return () => this.#eventListeners.delete(listener);
   }
 
-  /** The newest `limit` events (oldest first), optionally only those with `id > afterId`. */
-  listEvents(options: { limit?: number; afterId?: number } = {}): AuditEvent[] {
+  /** The newest `limit` events (oldest first) with `id > afterId`, about `subject`, kind containing one of `kinds`. */
+  listEvents(
+    options: { limit?: number; afterId?: number; subject?: string | undefined; kinds?: string[] } = {},
+  ): AuditEvent[] {
     const limit = Math.max(1, Math.min(options.limit ?? 100, 10_000));
+    const { subject, kinds = [] } = options;
+    const where = `id > ?${subject === undefined ? "" : " AND subject = ?"}${kinds.length === 0 ? "" : ` AND (${kinds.map(() => "instr(kind, ?) > 0").join(" OR ")})`}`;
     const rows = this.#statement(
-      "SELECT id, at, kind, subject, details FROM audit_events WHERE id > ? ORDER BY id DESC LIMIT ?",
-    ).all(options.afterId ?? 0, limit) as {
+      `SELECT id, at, kind, subject, details FROM audit_events WHERE ${where} ORDER BY id DESC LIMIT ?`,
+    ).all(options.afterId ?? 0, ...(subject === undefined ? [] : [subject]), ...kinds, limit) as {
       id: number;
       at: string;
       kind: string;
