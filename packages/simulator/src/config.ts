@@ -40,9 +40,9 @@ export interface SimConfig {
   };
   /** The simulator's own hub: `hostname` (= DPS `assignedHub`), MQTT/TLS `port`, MQTT over WebSocket `wsUrl`. */
   hubs: { name: string; hostname: string; host: string; port: number; wsPort: number; wsUrl: string }[];
-  /** Admin API (`adminUrl`), dashboard (`dashboardUrl`); ADR REST is at `adr.baseUrl`. */
+  /** Admin API (`adminUrl`), dashboard (`dashboardUrl`). */
   http: { url: string; adminUrl: string; dashboardUrl: string };
-  /** The Azure-facing REST APIs over TLS (trust `trustedCa`): `url` is `https://host:port`. */
+  /** The Azure-facing REST APIs over TLS (trust `trustedCa`): `url` is `https://host:port`; ADR is at `adr.baseUrl`. */
   https: { port: number; url: string };
   /** PEM of the root to trust for the simulator's TLS (DPS, hub). */
   trustedCa: string;
@@ -150,7 +150,7 @@ export function buildConfig(sources: ConfigSources): SimConfig {
     ...(sources.trustedCaFile === undefined ? {} : { trustedCaFile: sources.trustedCaFile }),
     enrollmentGroups: enrollmentGroupsOf(store),
     adr: {
-      baseUrl: httpUrl,
+      baseUrl: `https://${host}:${ports.https}`,
       subscriptionId: namespace.subscriptionId,
       resourceGroup: namespace.resourceGroup,
       namespace: namespace.name,

@@ -1,8 +1,8 @@
-// Wires the simulated services to their wire edges: the admin/ADR HTTP server and the DPS and hub MQTT endpoints.
+// Wires the simulated services to their wire edges: the admin HTTP server, the Azure REST HTTPS server, and the DPS
+// and hub MQTT endpoints.
 import type { Server } from "node:http";
 import { registerDashboardRoutes } from "./admin/dashboard.ts";
 import { registerAdminRoutes } from "./admin/routes.ts";
-import { registerAdrRoutes } from "./adr/routes.ts";
 import { AdrService } from "./adr/service.ts";
 import { registerAzureRoutes } from "./azure-routes.ts";
 import type { Ports, SimState } from "./bootstrap.ts";
@@ -94,7 +94,7 @@ function closeHttp(server: Server): Promise<void> {
   });
 }
 
-/** The admin API, the live stream, ADR REST and the dashboard on one HTTP server. */
+/** The admin API, the live stream and the dashboard on one HTTP server. */
 async function startHttp(
   context: SimContext,
   services: Services,
@@ -109,13 +109,6 @@ async function startHttp(
     hub: services.hub,
     adr: services.adr,
     maxStreamBufferBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
-  });
-  registerAdrRoutes(router, {
-    context,
-    adr: services.adr,
-    token: () => state.namespace.token,
-    pageSize: options.adrPageSize ?? 100,
-    operationDelayMs: options.adrOperationDelayMs ?? 0,
   });
   await registerDashboardRoutes(router);
   const port = options.httpPort ?? state.previousPorts.http ?? 0;
@@ -154,7 +147,13 @@ async function startHttps(
     logger: context.logger,
     maxBodyBytes: 1024 * 1024,
     allowedHostNames: options.allowedHostNames,
-    tls: { cert: state.tls.certificateChainPem, key: state.tls.keyPem },
+    // Devices may authenticate with a client certificate (DPS over HTTPS); it is checked by the route, not by TLS.
+    tls: {
+      cert: state.tls.certificateChainPem,
+      key: state.tls.keyPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
   }).catch((error: NodeJS.ErrnoException) => {
     throw new SimulatorError(
       "SIM_LISTEN_FAILED",

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { noopLogger, systemClock } from "@skittlesorter/core";
 import { writeFileAtomic } from "@skittlesorter/csr";
 import { AdminClient } from "./admin/client.ts";
+import { azureTimestamp } from "./azure-time.ts";
 import { loadState, type SimState, seedEnrollmentGroup, seedPolicy, syncLocalHub } from "./bootstrap.ts";
 import { buildConfig, SIM_JSON, type SimConfig, type SimConfigOnDisk } from "./config.ts";
 import { openDataDir } from "./data-dir.ts";
@@ -57,7 +58,7 @@ function createContext(
 ): SimContext & { current: SimConfig | undefined } {
   const { store } = storage;
   const clock = options.clock ?? systemClock;
-  const nowIso = (): string => new Date(clock.now()).toISOString();
+  const nowIso = (): string => azureTimestamp(clock.now());
   const context = {
     store,
     clock,

@@ -137,7 +137,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
 }
 
 /** The certificate chain the TLS client presented, leaf first, as DER. */
-function peerChainOf(socket: TLSSocket): Buffer[] {
+export function peerChainOf(socket: TLSSocket): Buffer[] {
   const chain: Buffer[] = [];
   const seen = new Set<string>();
   let certificate = socket.getPeerCertificate(true) as
