@@ -151,7 +151,8 @@ function namespaceRoutes(scope: AdrScope): void {
     arm((request) => {
       checkCredential(request);
       adr.synchronize("adr-rest");
-      return startOperation(request, { status: 204 });
+      // 200, not 204: the generated ARM client accepts 200/201/202 as the action's final answer.
+      return startOperation(request, { status: 200 });
     }),
   );
 }
