@@ -63,7 +63,7 @@ function longRunning<T>(
   return createHttpPoller(operation, {
     intervalInMs: 20,
     resourceLocationConfig,
-    processResult: (result) => (result as PathUncheckedResponse).body as T,
+    processResult: async (result) => (result as PathUncheckedResponse).body as T,
   });
 }
 
