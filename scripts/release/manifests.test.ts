@@ -44,7 +44,7 @@ const PREVIEW: Record<string, string> = {
   "@skittlesorter/dps-mqtt": "2025-07-01-preview",
   "@skittlesorter/hub-mqtt": "2025-08-01-preview",
   "@skittlesorter/csr": "2025-07-01-preview",
-  "@skittlesorter/adr-client": "2025-11-01-preview",
+  "@skittlesorter/adr-client": "2026-03-01-preview",
 };
 
 describe("publishable packages", () => {

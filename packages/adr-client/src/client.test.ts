@@ -99,7 +99,7 @@ describe("listing devices", () => {
     for (const request of server.requests) {
       expect(request.method).toBe("GET");
       expect(request.url.pathname).toBe(`${NS_PATH}/devices`);
-      expect(request.url.searchParams.get("api-version")).toBe("2025-11-01-preview");
+      expect(request.url.searchParams.get("api-version")).toBe("2026-03-01-preview");
       expect(request.headers.authorization).toBe(`Bearer ${TOKEN}`);
       expect(request.headers["user-agent"]).toMatch(
         /^my-tool\/9\.9 skittlesorter-adr-client core-rest-pipeline\/\d/,

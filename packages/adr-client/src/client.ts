@@ -17,7 +17,8 @@ import {
 } from "./transport.ts";
 import type { AdrCredentialPolicy, AdrDevice, AdrDevicePatch } from "./types.ts";
 
-export const ADR_API_VERSION = "2025-11-01-preview";
+/** Azure's current Device Registry api-version: the one the generated ARM client (`@azure/arm-deviceregistry`) sends. */
+export const ADR_API_VERSION = "2026-03-01-preview";
 export const ARM_BASE_URL = "https://management.azure.com";
 export const ARM_SCOPE = "https://management.azure.com/.default";
 
@@ -49,7 +50,7 @@ export interface AdrClientOptions {
   credential: TokenCredential;
   /** ARM endpoint. Default `https://management.azure.com`. Plain `http:` is accepted for loopback hosts only. */
   baseUrl?: string | undefined;
-  /** Default `2025-11-01-preview`. */
+  /** Default `2026-03-01-preview`; `2025-11-01-preview` has the same device, policy and synchronize calls. */
   apiVersion?: string | undefined;
   /** Token scope. Default `https://management.azure.com/.default`. */
   scope?: string | undefined;
@@ -60,7 +61,10 @@ export interface AdrClientOptions {
   pollIntervalMs?: number | undefined;
   /** Default deadline of each call (for listings: of each page), long-running waits included. Default 300000. */
   timeoutMs?: number | undefined;
-  /** Extra PEM root(s) to trust for an https `baseUrl` (e.g. the simulator's `trustedCaFile` contents). */
+  /**
+   * Extra PEM root(s) to trust for an https `baseUrl`: the simulator serves ADR over HTTPS (`adr.baseUrl`), so pass its
+   * `trustedCa` (or the contents of `trustedCaFile`), or trust that file through `NODE_EXTRA_CA_CERTS`.
+   */
   ca?: string | readonly string[] | undefined;
   /** Prepended to the User-Agent, e.g. `my-tool/1.2.0`. */
   userAgentPrefix?: string | undefined;

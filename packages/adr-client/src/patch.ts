@@ -1,7 +1,7 @@
 import { AdrError } from "./errors.ts";
 import type { AdrDevicePatch } from "./types.ts";
 
-/** The device fields a PATCH may carry (api-version 2025-11-01-preview). */
+/** The device fields a PATCH may carry (api-versions 2025-11-01-preview and 2026-03-01-preview). */
 export const ADR_UPDATABLE_DEVICE_FIELDS = Object.freeze([
   "enabled",
   "operatingSystemVersion",

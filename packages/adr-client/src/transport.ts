@@ -302,7 +302,7 @@ export function errorFromResponse(
         options.code ?? "ADR_REQUEST_FAILED",
         status >= 500
           ? `${prefix} The service failed even after retries; try again later (quote requestId ${details.requestId ?? "-"} to support).`
-          : `${prefix} Check the request against api-version 2025-11-01-preview.`,
+          : `${prefix} Check the request against the api-version it was sent with.`,
         details,
       );
   }

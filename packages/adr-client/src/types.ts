@@ -58,7 +58,7 @@ export interface AdrDeviceCredentialPolicyRef {
   resourceId?: string;
 }
 
-/** `properties` of a namespace device (api-version 2025-11-01-preview). */
+/** `properties` of a namespace device (api-versions 2025-11-01-preview and 2026-03-01-preview). */
 export interface AdrDeviceProperties {
   /** Read-only. */
   uuid?: string;

@@ -1,5 +1,7 @@
 // The Azure-facing REST surfaces, served over TLS as Azure serves them: one router, each service adding its routes.
+import { registerAdrRoutes } from "./adr/routes.ts";
 import type { SimState } from "./bootstrap.ts";
+import { registerDpsRuntimeRoutes } from "./dps/https.ts";
 import type { Router } from "./net/http.ts";
 import type { StartSimulatorOptions } from "./options.ts";
 import type { Services } from "./services.ts";
@@ -13,6 +15,14 @@ export interface AzureRoutesDeps {
 }
 
 /** Registers every Azure REST surface on the HTTPS router; the admin API stays on the plain HTTP server. */
-export function registerAzureRoutes(_router: Router, _deps: AzureRoutesDeps): void {
+export function registerAzureRoutes(router: Router, deps: AzureRoutesDeps): void {
   // Each service's REST surface registers here, one line each.
+  registerDpsRuntimeRoutes(router, deps.services.dps);
+  registerAdrRoutes(router, {
+    context: deps.context,
+    adr: deps.services.adr,
+    token: () => deps.state.namespace.token,
+    pageSize: deps.options.adrPageSize ?? 100,
+    operationDelayMs: deps.options.adrOperationDelayMs ?? 0,
+  });
 }

@@ -3,6 +3,11 @@ import { isIP } from "node:net";
 import { ADR_API_VERSION } from "./adr/arm.ts";
 import type { AdrService } from "./adr/service.ts";
 import { API_VERSIONS } from "./dps/protocol.ts";
+import {
+  EDGE_HOST_NAME,
+  EDGE_HTTPS_PORT as HTTPS_PORT,
+  EDGE_MQTT_PORT as MQTTS_PORT,
+} from "./edge/endpoints.ts";
 import { WEBSOCKET_PATH } from "./net/mqtt-listeners.ts";
 import type { AdrNamespace, EnrollmentGroup, Settings } from "./state/model.ts";
 import { adrCaName } from "./state/pki.ts";
@@ -26,6 +31,11 @@ export interface SimEnrollmentGroupInfo {
 export interface SimConfig {
   version: 1;
   pid: number;
+  /**
+   * Edge mode: every endpoint on the host name `localhost` with Azure's ports (MQTT 8883, HTTPS and WebSocket 443),
+   * so URLs and endpoints carry no port; hubs' `hostname` is a bare `localhost`.
+   */
+  edge: boolean;
   /** The data directory; absent in memory. */
   dataDir?: string;
   idScope: string;
@@ -40,9 +50,9 @@ export interface SimConfig {
   };
   /** The simulator's own hub: `hostname` (= DPS `assignedHub`), MQTT/TLS `port`, MQTT over WebSocket `wsUrl`. */
   hubs: { name: string; hostname: string; host: string; port: number; wsPort: number; wsUrl: string }[];
-  /** Admin API (`adminUrl`), dashboard (`dashboardUrl`); ADR REST is at `adr.baseUrl`. */
+  /** Admin API (`adminUrl`), dashboard (`dashboardUrl`). */
   http: { url: string; adminUrl: string; dashboardUrl: string };
-  /** The Azure-facing REST APIs over TLS (trust `trustedCa`): `url` is `https://host:port`. */
+  /** The Azure-facing REST APIs over TLS (trust `trustedCa`): `url` is `https://host:port`; ADR is at `adr.baseUrl`. */
   https: { port: number; url: string };
   /** PEM of the root to trust for the simulator's TLS (DPS, hub). */
   trustedCa: string;
@@ -80,6 +90,7 @@ export interface ConfigSources {
   vault: KeyVault;
   dataDir: string | undefined;
   host: string;
+  edge: boolean;
   idScope: string;
   namespace: AdrNamespace;
   adr: AdrService;
@@ -113,24 +124,31 @@ function enrollmentGroupsOf(store: Store): SimEnrollmentGroupInfo[] {
     }));
 }
 
+/** `host:port`, or the bare host when `port` is the scheme's own (as Azure's endpoints are written). */
+function authority(host: string, port: number, defaultPort: number): string {
+  return port === defaultPort ? host : `${host}:${port}`;
+}
+
 /** The current `sim.json` object. */
 export function buildConfig(sources: ConfigSources): SimConfig {
   const { store, ports, namespace } = sources;
-  const host = urlHost(clientHost(sources.host));
+  const dialHost = sources.edge ? EDGE_HOST_NAME : clientHost(sources.host);
+  const host = urlHost(dialHost);
   const httpUrl = `http://${host}:${ports.http}`;
   const rootCaFile = sources.vault.pathOf(adrCaName(namespace.name, "credential-root.pem"));
   // Paths are left out (not set to undefined) in memory: `sim.config` has no such keys then, as sim.json would not.
   return {
     version: 1,
     pid: process.pid,
+    edge: sources.edge,
     ...(sources.dataDir === undefined ? {} : { dataDir: sources.dataDir }),
     idScope: sources.idScope,
     dps: {
-      host: clientHost(sources.host),
+      host: dialHost,
       port: ports.dps,
-      endpoint: `${host}:${ports.dps}`,
+      endpoint: authority(host, ports.dps, MQTTS_PORT),
       wsPort: ports.dpsWs,
-      wsUrl: `wss://${host}:${ports.dpsWs}${WEBSOCKET_PATH}`,
+      wsUrl: `wss://${authority(host, ports.dpsWs, HTTPS_PORT)}${WEBSOCKET_PATH}`,
       apiVersions: [...API_VERSIONS],
     },
     hubs: store
@@ -139,18 +157,18 @@ export function buildConfig(sources: ConfigSources): SimConfig {
       .map((item) => ({
         name: item.name,
         hostname: item.hostname,
-        host: clientHost(sources.host),
+        host: dialHost,
         port: ports.hub,
         wsPort: ports.hubWs,
-        wsUrl: `wss://${host}:${ports.hubWs}${WEBSOCKET_PATH}`,
+        wsUrl: `wss://${authority(host, ports.hubWs, HTTPS_PORT)}${WEBSOCKET_PATH}`,
       })),
     http: { url: httpUrl, adminUrl: `${httpUrl}/admin`, dashboardUrl: `${httpUrl}/dashboard/` },
-    https: { port: ports.https, url: `https://${host}:${ports.https}` },
+    https: { port: ports.https, url: `https://${authority(host, ports.https, HTTPS_PORT)}` },
     trustedCa: sources.trustedCa,
     ...(sources.trustedCaFile === undefined ? {} : { trustedCaFile: sources.trustedCaFile }),
     enrollmentGroups: enrollmentGroupsOf(store),
     adr: {
-      baseUrl: httpUrl,
+      baseUrl: `https://${host}:${ports.https}`,
       subscriptionId: namespace.subscriptionId,
       resourceGroup: namespace.resourceGroup,
       namespace: namespace.name,

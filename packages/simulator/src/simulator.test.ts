@@ -104,7 +104,12 @@ describe("@skittlesorter/simulator/testing provisionDevice", () => {
         await client.close();
       }
       const [message] = await sim.admin.listTelemetry({ device: device.deviceId });
-      expect(message?.systemProperties.connectionAuthMethod).toBe(method);
+      expect(JSON.parse(message?.systemProperties.connectionAuthMethod ?? "")).toEqual({
+        scope: "device",
+        type: method === "sas" ? "sas" : "x509Certificate",
+        issuer: method === "sas" ? "iothub" : "external",
+        acceptingIpFilterRule: null,
+      });
       expect((await sim.admin.getDevice(device.deviceId)).deviceId).toBe(device.deviceId);
     },
   );

@@ -1,6 +1,7 @@
 import { createSasToken } from "@skittlesorter/attestation";
 import { connectAsync } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { httpsRequest } from "../net/https.test-support.ts";
 import { type ProvisionedDevice, provisionDevice, startTestSim, type TestSim } from "../sim.test-support.ts";
 
 interface ArmDevice {
@@ -24,7 +25,7 @@ interface ArmDevice {
 const API = "api-version=2025-11-01-preview";
 const OPERATION_DELAY_MS = 600;
 
-// The ADR ARM REST API over plain HTTP on loopback, with the bearer token from sim.json.
+// The ADR ARM REST API over HTTPS on loopback (the simulator's trusted root), with the bearer token from sim.json.
 describe("ADR REST (Microsoft.DeviceRegistry)", () => {
   let sim: TestSim;
   let devices: ProvisionedDevice[];
@@ -37,18 +38,12 @@ describe("ADR REST (Microsoft.DeviceRegistry)", () => {
   ): Promise<{ status: number; body: unknown; headers: Headers }> => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token !== null) headers.authorization = `Bearer ${options.token ?? sim.config.adr.token}`;
-    if (options.body !== undefined) headers["content-type"] = "application/json";
-    const response = await fetch(url, {
-      method,
-      headers,
-      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-    });
-    const text = await response.text();
-    return {
-      status: response.status,
-      body: text === "" ? undefined : JSON.parse(text),
-      headers: response.headers,
-    };
+    const answer = await httpsRequest(url, { method, headers, body: options.body, ca: sim.rootPem });
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (typeof value === "string") responseHeaders.set(name, value);
+    }
+    return { status: answer.status, body: answer.body, headers: responseHeaders };
   };
   const deviceUrl = (name: string): string => `${namespaceUrl}/devices/${name}?${API}`;
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -87,7 +82,9 @@ describe("ADR REST (Microsoft.DeviceRegistry)", () => {
     expect(page1.value.map((device) => device.name)).toEqual(["adr-dev-a", "adr-dev-b"]);
     expect(page1.nextLink).toBeDefined();
     const next = new URL(page1.nextLink ?? "");
+    expect(next.protocol).toBe("https:");
     expect(next.origin).toBe(new URL(sim.config.adr.baseUrl).origin);
+    expect(next.searchParams.get("api-version")).toBe("2025-11-01-preview");
     const second = await arm("GET", page1.nextLink ?? "");
     const page2 = second.body as { value: ArmDevice[]; nextLink?: string };
     expect(page2.value.map((device) => device.name)).toEqual(["adr-dev-c"]);
@@ -146,8 +143,8 @@ describe("ADR REST (Microsoft.DeviceRegistry)", () => {
     expect(accepted.status).toBe(202);
     const asyncUrl = accepted.headers.get("azure-asyncoperation");
     const location = accepted.headers.get("location");
-    expect(asyncUrl).toMatch(/\/operationStatuses\//);
-    expect(location).toMatch(/\/operationResults\//);
+    expect(asyncUrl).toMatch(/^https:\/\/.*\/operationStatuses\/.*api-version=2025-11-01-preview$/);
+    expect(location).toMatch(/^https:\/\/.*\/operationResults\/.*api-version=2025-11-01-preview$/);
     expect(accepted.headers.get("retry-after")).toBe("1");
 
     expect((await arm("GET", location ?? "")).status).toBe(202);
@@ -246,7 +243,7 @@ describe("ADR REST (Microsoft.DeviceRegistry)", () => {
     const sync = await arm("POST", `${namespaceUrl}/credentials/default/synchronize?${API}`);
     expect(sync.status).toBe(202);
     await sleep(OPERATION_DELAY_MS + 50);
-    expect((await arm("GET", sync.headers.get("location") ?? "")).status).toBe(204);
+    expect((await arm("GET", sync.headers.get("location") ?? "")).status).toBe(200);
   });
 
   it("deletes a device (202, then 404; deleting again is 204) and its hub identity", async () => {
@@ -256,5 +253,43 @@ describe("ADR REST (Microsoft.DeviceRegistry)", () => {
     expect((await arm("GET", deviceUrl("adr-dev-c"))).status).toBe(404);
     expect((await arm("DELETE", deviceUrl("adr-dev-c"))).status).toBe(204);
     await expect(sim.admin.get("/admin/devices/adr-dev-c")).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it("serves both api-versions, each keeping its own in links; 2026-03-01-preview policies carry no location or tags", async () => {
+    const policyUrl = `${namespaceUrl}/credentials/default/policies/default`;
+    const older = (await arm("GET", `${policyUrl}?api-version=2025-11-01-preview`)).body;
+    expect(older).toMatchObject({ location: expect.any(String), tags: {} });
+    const current = await arm("GET", `${policyUrl}?api-version=2026-03-01-preview`);
+    expect(current.status).toBe(200);
+    expect(current.body).toMatchObject({ name: "default", properties: { provisioningState: "Succeeded" } });
+    expect(current.body).not.toHaveProperty("location");
+    expect(current.body).not.toHaveProperty("tags");
+
+    const page = (await arm("GET", `${namespaceUrl}/devices?api-version=2026-03-01-preview&$top=1`)).body as {
+      nextLink?: string;
+    };
+    expect(new URL(page.nextLink ?? "").searchParams.get("api-version")).toBe("2026-03-01-preview");
+    const sync = await arm(
+      "POST",
+      `${namespaceUrl}/credentials/default/synchronize?api-version=2026-03-01-preview`,
+    );
+    expect(sync.headers.get("azure-asyncoperation")).toMatch(/^https:.*api-version=2026-03-01-preview$/);
+
+    const unknown = await arm("GET", `${namespaceUrl}/devices?api-version=2024-11-01`);
+    expect(unknown.status).toBe(400);
+    expect(unknown.body).toMatchObject({
+      error: {
+        code: "NoRegisteredProviderFound",
+        message: expect.stringContaining("2025-11-01-preview, 2026-03-01-preview"),
+      },
+    });
+  });
+
+  it("is served over HTTPS only: the plain HTTP admin port has no ARM routes", async () => {
+    const plain = await fetch(`${sim.config.http.url}${new URL(namespaceUrl).pathname}/devices?${API}`, {
+      headers: { authorization: `Bearer ${sim.config.adr.token}` },
+    });
+    expect(plain.status).toBe(404);
+    expect(sim.config.adr.baseUrl).toBe(sim.config.https.url);
   });
 });

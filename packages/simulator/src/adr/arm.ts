@@ -1,5 +1,6 @@
 // ARM conventions of the ADR REST API: bearer auth and api-version, request ids, long-running operations.
 import { randomUUID, timingSafeEqual } from "node:crypto";
+import { azureTimestamp } from "../azure-time.ts";
 import {
   HttpError,
   isHttpError,
@@ -28,7 +29,6 @@ function sameToken(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** The scheme and host the client used, for absolute links (`Location`, `Azure-AsyncOperation`, `nextLink`). */
 /** A namespace has one credential, `default`. */
 export function checkCredential(request: RouteRequest): void {
   if (request.params.credential !== "default") {
@@ -40,9 +40,11 @@ export function checkCredential(request: RouteRequest): void {
   }
 }
 
+/** The scheme and host the client used, for absolute links (`Location`, `Azure-AsyncOperation`, `nextLink`). */
 export function requestOrigin(request: RouteRequest): string {
   const host = request.headers.host;
-  return `http://${typeof host === "string" && host !== "" ? host : "127.0.0.1"}`;
+  const scheme = (request.incoming.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http";
+  return `${scheme}://${typeof host === "string" && host !== "" ? host : "127.0.0.1"}`;
 }
 
 /**
@@ -89,10 +91,10 @@ export function armGuard(
             `The api-version query parameter (?api-version=) is required for all requests; use ${ADR_API_VERSION}.`,
           );
         }
-        if (apiVersion !== ADR_API_VERSION) {
+        if (!ADR_API_VERSIONS.includes(apiVersion)) {
           throw bad(
             "NoRegisteredProviderFound",
-            `No registered resource provider found for api version '${apiVersion}'. The supported api-versions are '${ADR_API_VERSION}'.`,
+            `No registered resource provider found for api version '${apiVersion}'. The supported api-versions are '${ADR_API_VERSIONS.join(", ")}'.`,
           );
         }
         if (request.params.subscription?.toLowerCase() !== namespace.subscriptionId.toLowerCase()) {
@@ -146,13 +148,13 @@ export function createOperations(
     }
     const operation: Operation = {
       id: randomUUID(),
-      startTime: new Date(now).toISOString(),
+      startTime: azureTimestamp(now),
       readyAt: now + operationDelayMs,
       result,
     };
     operations.set(operation.id, operation);
     const prefix = `${requestOrigin(request)}/subscriptions/${namespace.subscriptionId}/providers/${ADR_PROVIDER}/locations/${ADR_LOCATION}`;
-    const query = `?api-version=${ADR_API_VERSION}`;
+    const query = `?api-version=${apiVersionOf(request)}`;
     return {
       status: 202,
       headers: {
@@ -181,7 +183,20 @@ export function retryAfterSeconds(operation: Operation, now: number): string {
   return String(Math.max(1, Math.ceil((operation.readyAt - now) / 1000)));
 }
 
-export const ADR_API_VERSION = "2025-11-01-preview";
+/**
+ * The api-versions served, oldest first. The last is Azure's current one (the generated Device Registry ARM client
+ * defaults to it), the simulator's `adr.apiVersion`. What differs between them: docs/research/adr-api-versions.md.
+ */
+export const ADR_API_VERSIONS: readonly string[] = Object.freeze([
+  "2025-11-01-preview",
+  "2026-03-01-preview",
+]);
+export const ADR_API_VERSION = "2026-03-01-preview";
+
+/** The request's api-version (checked by {@link armGuard}): links the answer carries keep it, as ARM's do. */
+export function apiVersionOf(request: RouteRequest): string {
+  return request.query.get("api-version") ?? ADR_API_VERSION;
+}
 
 export interface AdrApiOptions {
   context: SimContext;

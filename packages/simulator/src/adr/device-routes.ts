@@ -5,7 +5,7 @@ import { HttpError, type RouteRequest } from "../net/http.ts";
 import type { SimContext } from "../state/context.ts";
 import { isObject } from "../state/json.ts";
 import type { AdrDeviceRecord } from "../state/model.ts";
-import { ADR_API_VERSION, type AdrScope, bad } from "./arm.ts";
+import { type AdrScope, apiVersionOf, bad } from "./arm.ts";
 import { ADR_DEVICE_NAME, ADR_DEVICE_TYPE, ADR_LOCATION, type AdrService, newArmEtag } from "./service.ts";
 
 /** Properties a device PATCH may carry (ARM `ArmCustomPatchAsync` of the 2025-11-01-preview spec). */
@@ -119,7 +119,7 @@ export function deviceReadRoutes(scope: AdrScope): void {
       const last = items[items.length - 1];
       if (page.length > limit && last !== undefined) {
         const next = new URLSearchParams({
-          "api-version": ADR_API_VERSION,
+          "api-version": apiVersionOf(request),
           $skipToken: Buffer.from(last.name).toString("base64url"),
         });
         if (topText !== null) next.set("$top", String(limit));

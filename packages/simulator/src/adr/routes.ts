@@ -1,10 +1,11 @@
 import { certificateFacts } from "@skittlesorter/csr";
+import { azureTimestamp } from "../azure-time.ts";
 import { HttpError, type Router } from "../net/http.ts";
 import type { AdrPolicy } from "../state/model.ts";
 import {
-  ADR_API_VERSION,
   type AdrApiOptions,
   type AdrScope,
+  apiVersionOf,
   armGuard,
   checkCredential,
   createOperations,
@@ -21,7 +22,8 @@ import {
 } from "./service.ts";
 
 /**
- * The ADR ARM REST API (`Microsoft.DeviceRegistry`, api-version 2025-11-01-preview) on the admin HTTP port:
+ * The ADR ARM REST API (`Microsoft.DeviceRegistry`, api-versions 2025-11-01-preview and 2026-03-01-preview) on the
+ * HTTPS port:
  * namespace, devices (list with `nextLink`, get, PUT, PATCH, DELETE), the credential, its policies and
  * `credentials/default/synchronize`, plus ARM's operation status/result URLs for long-running operations.
  */
@@ -65,7 +67,7 @@ function operationRoutes(scope: AdrScope): void {
           name: operation.id,
           status: done ? "Succeeded" : "InProgress",
           startTime: operation.startTime,
-          ...(done ? { endTime: new Date(operation.readyAt).toISOString(), percentComplete: 100 } : {}),
+          ...(done ? { endTime: azureTimestamp(operation.readyAt), percentComplete: 100 } : {}),
         },
         ...(done ? {} : { headers: { "retry-after": retryAfterSeconds(operation, context.clock.now()) } }),
       };
@@ -81,7 +83,7 @@ function operationRoutes(scope: AdrScope): void {
         return {
           status: 202,
           headers: {
-            location: `${requestOrigin(request)}${request.path}?api-version=${ADR_API_VERSION}`,
+            location: `${requestOrigin(request)}${request.path}?api-version=${apiVersionOf(request)}`,
             "retry-after": retryAfterSeconds(operation, now),
           },
         };
@@ -149,7 +151,8 @@ function namespaceRoutes(scope: AdrScope): void {
     arm((request) => {
       checkCredential(request);
       adr.synchronize("adr-rest");
-      return startOperation(request, { status: 204 });
+      // 200, not 204: the generated ARM client accepts 200/201/202 as the action's final answer.
+      return startOperation(request, { status: 200 });
     }),
   );
 }
@@ -158,14 +161,14 @@ function namespaceRoutes(scope: AdrScope): void {
 function policyRoutes(scope: AdrScope): void {
   const { router, adr, store, namespace, arm, base } = scope;
   const credentialPath = `${base}/credentials/:credential`;
-  const policyView = (policy: AdrPolicy): Record<string, unknown> => {
+  // 2026-03-01-preview made the policy a proxy resource: no location, no tags.
+  const policyView = (policy: AdrPolicy, apiVersion: string): Record<string, unknown> => {
     const ca = certificateFacts(policy.issuingCaPem);
     return {
       id: adr.policyResourceId(policy.name),
       name: policy.name,
       type: ADR_POLICY_TYPE,
-      location: ADR_LOCATION,
-      tags: {},
+      ...(apiVersion === "2025-11-01-preview" ? { location: ADR_LOCATION, tags: {} } : {}),
       systemData: {
         createdBy: "skittle-sim",
         createdByType: "Application",
@@ -193,7 +196,10 @@ function policyRoutes(scope: AdrScope): void {
     `${credentialPath}/policies`,
     arm((request) => {
       checkCredential(request);
-      return { body: { value: store.listPolicies(namespace.name).map(policyView) } };
+      const apiVersion = apiVersionOf(request);
+      return {
+        body: { value: store.listPolicies(namespace.name).map((policy) => policyView(policy, apiVersion)) },
+      };
     }),
   );
   router.add(
@@ -209,7 +215,7 @@ function policyRoutes(scope: AdrScope): void {
           `The Resource '${ADR_POLICY_TYPE}/${request.params.policy}' under resource group '${namespace.resourceGroup}' was not found.`,
         );
       }
-      return { body: policyView(policy) };
+      return { body: policyView(policy, apiVersionOf(request)) };
     }),
   );
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Clock, Logger } from "@skittlesorter/core";
 import { certificateFacts } from "@skittlesorter/csr";
+import { azureTimestamp } from "../azure-time.ts";
 import type { AdrDeviceRecord, AdrPolicy, HubTrust, LinkedHub } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 
@@ -62,7 +63,7 @@ export class AdrService {
   }
 
   #now(): string {
-    return new Date(this.#clock.now()).toISOString();
+    return azureTimestamp(this.#clock.now());
   }
 
   /** `/subscriptions/…/providers/Microsoft.DeviceRegistry/namespaces/{ns}` */

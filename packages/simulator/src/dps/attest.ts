@@ -17,7 +17,7 @@ import {
   withinValidity,
   type X509CertificateInfo,
 } from "../state/x509.ts";
-import { DpsErrorCode, DpsFailure } from "./protocol.ts";
+import { DpsErrorCode, DpsFailure, INVALID_CERTIFICATE } from "./protocol.ts";
 
 /** What a device presented on its connection. */
 export interface Credentials {
@@ -43,6 +43,13 @@ export interface Attested {
 
 const unauthorized = (message: string, info?: Record<string, string>): DpsFailure =>
   new DpsFailure(401, DpsErrorCode.unauthorized, message, info === undefined ? {} : { info });
+
+/** An X.509 attestation failure: the same 401002, worded as DPS words it. */
+const invalidCertificate = (message: string, info?: Record<string, string>): DpsFailure =>
+  new DpsFailure(401, DpsErrorCode.unauthorized, message, {
+    azureMessage: INVALID_CERTIFICATE,
+    ...(info === undefined ? {} : { info }),
+  });
 
 /**
  * Authenticates a device against the enrollments: SAS (individual or group-derived key) when a password is
@@ -130,23 +137,23 @@ function attestX509(credentials: Credentials, store: Store, clock: Clock): Attes
   try {
     chain = credentials.peerChain.map((der) => new X509Certificate(der));
   } catch {
-    throw unauthorized(
+    throw invalidCertificate(
       "Unauthorized: the TLS client certificate cannot be parsed; present a valid X.509 certificate.",
     );
   }
   const [leaf] = chain;
-  if (leaf === undefined) throw unauthorized("Unauthorized: no client certificate.");
+  if (leaf === undefined) throw invalidCertificate("Unauthorized: no client certificate.");
   const now = clock.now();
   const cn = commonNameOf(leaf);
   if (cn === undefined || cn.toLowerCase() !== registrationId) {
-    throw unauthorized(
+    throw invalidCertificate(
       `Unauthorized: the client certificate's CN ${cn === undefined ? "is missing" : `"${cn}"`} but the registration id ` +
         `in the user name is "${registrationId}"; the certificate CN must be the registration id.`,
       { reason: "CN_MISMATCH" },
     );
   }
   if (!withinValidity(leaf, now)) {
-    throw unauthorized(
+    throw invalidCertificate(
       `Unauthorized: the client certificate "${cn}" is not valid now (valid ${leaf.validFrom} to ${leaf.validTo}); ` +
         "issue a new device certificate.",
       { reason: "CERTIFICATE_EXPIRED" },
@@ -160,7 +167,7 @@ function attestX509(credentials: Credentials, store: Store, clock: Clock): Attes
 
   const reached = uploadedCasReached(chain, store);
   if (reached.length === 0) {
-    throw unauthorized(
+    throw invalidCertificate(
       `Unauthorized: the certificate chain of "${registrationId}" (issuer "${leafInfo.issuerName}") reaches no uploaded CA ` +
         "certificate; upload the signing CA (skittle-sim ca upload), verify it, and present the full chain (leaf + intermediates).",
       { reason: "CA_NOT_FOUND" },
@@ -168,14 +175,14 @@ function attestX509(credentials: Credentials, store: Store, clock: Clock): Attes
   }
   for (const { record, certificate } of reached) {
     if (!record.isVerified) {
-      throw unauthorized(
+      throw invalidCertificate(
         `Unauthorized: CA certificate "${record.name}" in the chain of "${registrationId}" is not verified; complete ` +
           `proof of possession (skittle-sim ca verification-code ${record.name}, then ca verify).`,
         { reason: "CA_NOT_VERIFIED", certificateName: record.name },
       );
     }
     if (!withinValidity(certificate, now)) {
-      throw unauthorized(
+      throw invalidCertificate(
         `Unauthorized: CA certificate "${record.name}" in the chain is expired or not yet valid.`,
         {
           reason: "CA_EXPIRED",
@@ -204,7 +211,7 @@ function attestX509(credentials: Credentials, store: Store, clock: Clock): Attes
       };
     }
   }
-  throw unauthorized(
+  throw invalidCertificate(
     `Unauthorized: no X.509 enrollment group references a CA in the chain of "${registrationId}" ` +
       `(${reached.map((item) => `"${item.record.name}"`).join(", ")}); create one with --ca <name>.`,
     { reason: "ENROLLMENT_NOT_FOUND" },
@@ -261,13 +268,13 @@ function attestIndividualX509(individual: IndividualEnrollment, leafInfo: X509Ce
   const registrationId = individual.id;
   const thumbprints = { sha1: leafInfo.sha1Thumbprint, sha256: leafInfo.sha256Thumbprint };
   if (individual.attestation.type !== "x509") {
-    throw unauthorized(
+    throw invalidCertificate(
       `Unauthorized: the individual enrollment "${registrationId}" uses symmetric-key attestation; send a SAS token as password.`,
     );
   }
   const allowed = [individual.attestation.primaryThumbprint, individual.attestation.secondaryThumbprint];
   if (!allowed.some((value) => value === thumbprints.sha1 || value === thumbprints.sha256)) {
-    throw unauthorized(
+    throw invalidCertificate(
       `Unauthorized: the client certificate (SHA-256 ${thumbprints.sha256}) is not the one of the individual ` +
         `enrollment "${registrationId}"; connect with the enrolled certificate or update the enrollment's thumbprint.`,
       { reason: "THUMBPRINT_MISMATCH" },

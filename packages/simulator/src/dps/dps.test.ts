@@ -158,7 +158,10 @@ describe("DPS over MQTT", () => {
       });
       await device.close();
       expect(reply.status).toBe(400);
-      expect(reply.body).toMatchObject({ errorCode: 400004, message: expect.stringContaining("P-384") });
+      expect(reply.body).toMatchObject({
+        errorCode: 400004,
+        info: { explanation: expect.stringContaining("P-384") },
+      });
       expect(accepted.status).toBe(200);
     } finally {
       await sim.admin.request("PATCH", "/admin/settings", { body: { strictCsr: false } });
@@ -222,7 +225,11 @@ describe("DPS over MQTT", () => {
     for (const [csr, errorCode, message] of cases) {
       const reply = await device.register({ registrationId, csr });
       expect(reply.status).toBe(400);
-      expect(reply.body).toMatchObject({ errorCode, message: expect.stringMatching(message) });
+      expect(reply.body).toMatchObject({
+        errorCode,
+        message: errorCode === 400004 ? "Invalid certificate signing request." : "Deserialization error.",
+        info: { explanation: expect.stringMatching(message) },
+      });
       expect(reply.body).toHaveProperty("trackingId");
       expect(reply.body).toHaveProperty("timestampUtc");
     }
@@ -239,7 +246,7 @@ describe("DPS over MQTT", () => {
     expect(reply.status).toBe(400);
     expect(reply.body).toMatchObject({
       errorCode: 400012,
-      message: expect.stringContaining("2025-07-01-preview"),
+      info: { explanation: expect.stringContaining("2025-07-01-preview") },
     });
     expect(plain.status).toBe(200);
   });
@@ -283,7 +290,7 @@ describe("DPS over MQTT", () => {
     const notJson = await device.register("{not json");
     expect(notJson).toMatchObject({
       status: 400,
-      body: { errorCode: 400012, message: expect.stringContaining("not valid JSON") },
+      body: { errorCode: 400012, info: { explanation: expect.stringContaining("not valid JSON") } },
     });
     const array = await device.register("[1,2]");
     expect(array).toMatchObject({ status: 400, body: { errorCode: 400012 } });
@@ -292,7 +299,7 @@ describe("DPS over MQTT", () => {
     const unknown = await device.request("$dps/registrations/POST/iotdps-whatever/?$rid=u1", "{}", "u1");
     expect(unknown).toMatchObject({
       status: 404,
-      body: { errorCode: 404000, message: expect.stringContaining("Unknown operation") },
+      body: { errorCode: 404000, info: { explanation: expect.stringContaining("Unknown operation") } },
     });
     const noOperation = await device.poll("4.0000000000000000.not-an-operation");
     expect(noOperation).toMatchObject({ status: 404, body: { errorCode: 404001 } });
@@ -335,13 +342,17 @@ describe("DPS over MQTT", () => {
       const reply = await device.register();
       await device.close();
       expect(reply.status).toBe(401);
-      expect(reply.body).toMatchObject({ errorCode: 401002, message: expect.stringMatching(message) });
+      expect(reply.body).toMatchObject({
+        errorCode: 401002,
+        message: "Unauthorized",
+        info: { explanation: expect.stringMatching(message) },
+      });
       expect(JSON.stringify(reply.body)).not.toContain(key);
     }
     const noCredentials = await rawDevice(sim, { registrationId });
     expect((await noCredentials.register()).body).toMatchObject({
       errorCode: 401002,
-      message: expect.stringContaining("neither a SAS token"),
+      info: { explanation: expect.stringContaining("neither a SAS token") },
     });
     await noCredentials.close();
 
@@ -384,7 +395,7 @@ describe("DPS over MQTT", () => {
     });
     expect((await wrongScope.register()).body).toMatchObject({
       errorCode: 401002,
-      message: expect.stringContaining("ID scope"),
+      info: { explanation: expect.stringContaining("ID scope") },
     });
     // SUBACK 0x80 (refused); mqtt.js reports it as an error.
     await expect(wrongScope.client.subscribeAsync("devices/#", { qos: 1 })).rejects.toThrow(
@@ -546,7 +557,7 @@ describe("registration quota", () => {
     expect([first.status, second.status]).toEqual([202, 202]);
     expect(third).toMatchObject({
       status: 429,
-      body: { errorCode: 429001, message: expect.stringContaining("2 per minute") },
+      body: { errorCode: 429001, info: { explanation: expect.stringContaining("2 per minute") } },
     });
     expect(third.retryAfter).toBeGreaterThanOrEqual(1);
     expect(third.retryAfter).toBeLessThanOrEqual(60);
@@ -576,7 +587,7 @@ describe("registration quota under forged credentials", () => {
     expect(forged).toEqual([401, 401, 401, 401, 401, 429, 429]);
     expect(throttledFailure?.body).toMatchObject({
       errorCode: 429001,
-      message: expect.stringContaining("failed authentications"),
+      info: { explanation: expect.stringContaining("failed authentications") },
     });
     expect(throttledFailure?.retryAfter).toBeGreaterThanOrEqual(1);
 

@@ -1,6 +1,7 @@
 // What an assignment creates: the device's identity in the hub, and its certificate when it sent a CSR.
 import type { Clock } from "@skittlesorter/core";
 import { type CsrInfo, certificateFacts, certificateToWire, issueCertificate } from "@skittlesorter/csr";
+import { azureTimestamp } from "../azure-time.ts";
 import type { AdrPolicy, HubDevice, LinkedHub } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
@@ -79,9 +80,9 @@ export async function issueFromPolicy(
     notAfter: facts.notAfter.toISOString(),
     keyType: csr.keyType,
     certificatePem: facts.pem,
-    created: new Date(clock.now()).toISOString(),
+    created: azureTimestamp(clock.now()),
   });
-  store.addEvent(new Date(clock.now()).toISOString(), "certificate.issued", registrationId, {
+  store.addEvent(azureTimestamp(clock.now()), "certificate.issued", registrationId, {
     serialNumber: facts.serialNumber,
     policy: policy.name,
     keyType: csr.keyType,

@@ -1,4 +1,6 @@
 /** DPS device MQTT protocol: topics, user names, answers. */
+import { randomUUID } from "node:crypto";
+import { azureTimestamp } from "../azure-time.ts";
 
 export const RESPONSE_TOPIC_FILTER = "$dps/registrations/res/#";
 const REGISTER_PREFIX = "$dps/registrations/PUT/iotdps-register/";
@@ -12,9 +14,13 @@ export const API_VERSIONS: readonly string[] = Object.freeze([
 ]);
 export const CSR_API_VERSION = "2025-07-01-preview";
 
-export type DpsRequest =
+/** A register or operation-status request; `rid` is what the answer echoes (MQTT's `$rid`). */
+export type DpsOperationRequest =
   | { kind: "register"; rid: string }
-  | { kind: "status"; rid: string; operationId: string | undefined }
+  | { kind: "status"; rid: string; operationId: string | undefined };
+
+export type DpsRequest =
+  | DpsOperationRequest
   /** A topic this service does not know; `rid` when one could be read. */
   | { kind: "unknown"; rid: string | undefined };
 
@@ -101,10 +107,36 @@ function safeDecode(value: string): string {
   }
 }
 
-/** A DPS error answer: `{status}` on the topic, `{errorCode, trackingId, message, timestampUtc, info?}` as body. */
+export const MINUTE_MS = 60_000;
+
+/** A 429 whose retry-after is when the oldest counted event (epoch ms) leaves the one-minute window. */
+export function throttled(reason: string, oldest: number, now: number): DpsFailure {
+  const retryAfterSeconds = Math.max(1, Math.ceil((oldest + MINUTE_MS - now) / 1000));
+  return new DpsFailure(429, DpsErrorCode.throttled, `${reason}; retry after ${retryAfterSeconds} s.`, {
+    retryAfterSeconds,
+  });
+}
+
+/** The body of an error answer: Azure's short `message`, the simulator's explanation in `info.explanation`. */
+export function errorBody(failure: DpsFailure, nowMs: number): Record<string, unknown> {
+  return {
+    errorCode: failure.errorCode,
+    trackingId: randomUUID(),
+    message: failure.azureMessage,
+    timestampUtc: azureTimestamp(nowMs),
+    info: { ...failure.info, explanation: failure.message },
+  };
+}
+
+/**
+ * A DPS error answer: `{status}` on the topic (or the HTTP status), `{errorCode, trackingId, message, timestampUtc,
+ * info?}` as body. `azureMessage` is the short text Azure puts in `message` ("Unauthorized"); the error's own
+ * `message` is the simulator's explanation, which goes to its log, its events and `info.explanation`.
+ */
 export class DpsFailure extends Error {
   readonly status: number;
   readonly errorCode: number;
+  readonly azureMessage: string;
   readonly info: Record<string, string> | undefined;
   readonly retryAfterSeconds: number | undefined;
 
@@ -112,12 +144,13 @@ export class DpsFailure extends Error {
     status: number,
     errorCode: number,
     message: string,
-    options: { info?: Record<string, string>; retryAfterSeconds?: number } = {},
+    options: { info?: Record<string, string>; retryAfterSeconds?: number; azureMessage?: string } = {},
   ) {
     super(message);
     this.name = "DpsFailure";
     this.status = status;
     this.errorCode = errorCode;
+    this.azureMessage = options.azureMessage ?? AZURE_MESSAGES[errorCode] ?? "Bad request";
     this.info = options.info;
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
@@ -147,3 +180,23 @@ export const DpsErrorCode = Object.freeze({
   throttled: 429001,
   internal: 500000,
 } as const);
+
+/**
+ * The short `message` DPS sends for each error code. "Unauthorized" and "Invalid certificate." are what the service
+ * is seen to send (401002, SAS and X.509); the others are the simulator's choice in the same terse style.
+ */
+const AZURE_MESSAGES: Readonly<Record<number, string>> = Object.freeze({
+  [DpsErrorCode.deserialization]: "Deserialization error.",
+  [DpsErrorCode.unsupportedApiVersion]: "Unsupported api-version.",
+  [DpsErrorCode.registrationIdMismatch]: "Registration id mismatch.",
+  [DpsErrorCode.invalidCsr]: "Invalid certificate signing request.",
+  [DpsErrorCode.unauthorized]: "Unauthorized",
+  [DpsErrorCode.operationNotFound]: "Operation not found.",
+  [DpsErrorCode.unknownOperation]: "Not found.",
+  [DpsErrorCode.payloadTooLarge]: "Request entity too large.",
+  [DpsErrorCode.throttled]: "Too many requests.",
+  [DpsErrorCode.internal]: "Internal server error.",
+});
+
+/** The `message` of an X.509 attestation failure (401002). */
+export const INVALID_CERTIFICATE = "Invalid certificate.";

@@ -1,13 +1,24 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Clock, Logger } from "@skittlesorter/core";
 import type { CsrInfo } from "@skittlesorter/csr";
+import { azureTimestamp } from "../azure-time.ts";
 import type { Enrollment, HubDevice, LinkedHub, Operation, Registration, Settings } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
 import { allocate, reprovision } from "./allocation.ts";
 import { type Attested, attest, type Credentials } from "./attest.ts";
 import { hubDeviceFor, issueFromPolicy } from "./issuance.ts";
-import { API_VERSIONS, DpsErrorCode, DpsFailure, parseRequestTopic } from "./protocol.ts";
+import {
+  API_VERSIONS,
+  DpsErrorCode,
+  DpsFailure,
+  type DpsOperationRequest,
+  errorBody,
+  MINUTE_MS,
+  parseRequestTopic,
+  throttled,
+} from "./protocol.ts";
+import { nextRegistration } from "./registration-record.ts";
 import { parseRegisterBody, parseRegisterCsr } from "./request.ts";
 
 /** One device connection, as the DPS front end saw it. */
@@ -49,15 +60,6 @@ export interface DpsServiceOptions {
 }
 
 const OPERATION_RETENTION_MS = 24 * 60 * 60 * 1000;
-const MINUTE_MS = 60_000;
-
-/** A 429 whose retry-after is when the oldest counted event (epoch ms) leaves the one-minute window. */
-function throttled(reason: string, oldest: number, now: number): DpsFailure {
-  const retryAfterSeconds = Math.max(1, Math.ceil((oldest + MINUTE_MS - now) / 1000));
-  return new DpsFailure(429, DpsErrorCode.throttled, `${reason}; retry after ${retryAfterSeconds} s.`, {
-    retryAfterSeconds,
-  });
-}
 
 export function newEtag(): string {
   return Buffer.from(JSON.stringify(randomUUID())).toString("base64");
@@ -82,20 +84,26 @@ export class DpsService {
   /** Handles one request publish; undefined when it carries no `$rid` to answer on. Never throws. */
   async handle(session: DeviceSession, topic: string, payload: Buffer): Promise<DpsAnswer | undefined> {
     const request = parseRequestTopic(topic);
-    const rid = request.rid;
-    if (rid === undefined) {
+    if (request.rid === undefined) {
       this.#options.logger.warn("DPS request without $rid ignored", { topic: topic.slice(0, 200) });
       return undefined;
     }
+    if (request.kind === "unknown") {
+      const unknown = new DpsFailure(
+        404,
+        DpsErrorCode.unknownOperation,
+        `Unknown operation on topic "${topic.slice(0, 200)}": publish to $dps/registrations/PUT/iotdps-register/?$rid={rid} ` +
+          "or $dps/registrations/GET/iotdps-get-operationstatus/?$rid={rid}&operationId={operationId}.",
+      );
+      return { rid: request.rid, ...this.#failed(session, unknown) };
+    }
+    return this.answer(session, request, payload);
+  }
+
+  /** Answers a register or operation-status request, whichever transport carried it (MQTT, HTTPS). Never throws. */
+  async answer(session: DeviceSession, request: DpsOperationRequest, payload: Buffer): Promise<DpsAnswer> {
+    const { rid } = request;
     try {
-      if (request.kind === "unknown") {
-        throw new DpsFailure(
-          404,
-          DpsErrorCode.unknownOperation,
-          `Unknown operation on topic "${topic.slice(0, 200)}": publish to $dps/registrations/PUT/iotdps-register/?$rid={rid} ` +
-            "or $dps/registrations/GET/iotdps-get-operationstatus/?$rid={rid}&operationId={operationId}.",
-        );
-      }
       if (payload.length > this.#options.maxRequestBytes) {
         throw new DpsFailure(
           413,
@@ -108,8 +116,8 @@ export class DpsService {
         throw new DpsFailure(
           400,
           DpsErrorCode.unsupportedApiVersion,
-          `Unsupported api-version ${JSON.stringify(session.apiVersion ?? null)} in the MQTT user name; use one of ` +
-            `${API_VERSIONS.join(", ")} ({idScope}/registrations/{registrationId}/api-version=…).`,
+          `Unsupported api-version ${JSON.stringify(session.apiVersion ?? null)}; use one of ${API_VERSIONS.join(", ")} ` +
+            "(MQTT: {idScope}/registrations/{registrationId}/api-version=… as user name; HTTPS: ?api-version=…).",
         );
       }
       const answer =
@@ -118,37 +126,38 @@ export class DpsService {
           : this.#status(session, request.operationId);
       return { rid, ...answer };
     } catch (error) {
-      const failure =
-        error instanceof DpsFailure
-          ? error
-          : new DpsFailure(500, DpsErrorCode.internal, "Internal error in the simulator; see its log.");
-      if (!(error instanceof DpsFailure)) {
-        this.#options.logger.error("DPS request failed", {
-          registrationId: session.registrationId,
-          error: (error as Error)?.message,
-        });
-      } else if (failure.status === 401) {
-        this.#event("registration.rejected", session.registrationId, {
+      return { rid, ...this.#failed(session, error) };
+    }
+  }
+
+  /** The error answer: Azure's short message on the wire; the explanation in the log, the events and `info`. */
+  #failed(session: DeviceSession, error: unknown): Omit<DpsAnswer, "rid"> {
+    const failure =
+      error instanceof DpsFailure
+        ? error
+        : new DpsFailure(500, DpsErrorCode.internal, "Internal error in the simulator; see its log.");
+    const { registrationId } = session;
+    if (!(error instanceof DpsFailure)) {
+      this.#options.logger.error("DPS request failed", { registrationId, error: (error as Error)?.message });
+    } else {
+      this.#options.logger.info("DPS request refused", {
+        registrationId,
+        status: failure.status,
+        errorCode: failure.errorCode,
+        explanation: failure.message,
+      });
+      if (failure.status === 401) {
+        this.#event("registration.rejected", registrationId, {
           status: failure.status,
           errorCode: failure.errorCode,
           message: failure.message,
         });
       }
-      const answer: DpsAnswer = { rid, status: failure.status, body: this.#errorBody(failure) };
-      if (failure.retryAfterSeconds !== undefined) answer.retryAfterSeconds = failure.retryAfterSeconds;
-      return answer;
     }
-  }
-
-  #errorBody(failure: DpsFailure): Record<string, unknown> {
-    const body: Record<string, unknown> = {
-      errorCode: failure.errorCode,
-      trackingId: randomUUID(),
-      message: failure.message,
-      timestampUtc: new Date(this.#options.clock.now()).toISOString(),
-    };
-    if (failure.info !== undefined) body.info = failure.info;
-    return body;
+    const body = errorBody(failure, this.#options.clock.now());
+    const answer: Omit<DpsAnswer, "rid"> = { status: failure.status, body };
+    if (failure.retryAfterSeconds !== undefined) answer.retryAfterSeconds = failure.retryAfterSeconds;
+    return answer;
   }
 
   /** Counts an authenticated register request against the quota; throws 429 beyond it. */
@@ -286,7 +295,7 @@ export class DpsService {
     const { store, clock } = this.#options;
     const { enrollment } = attested;
     const registrationId = session.registrationId;
-    const nowIso = new Date(clock.now()).toISOString();
+    const nowIso = azureTimestamp(clock.now());
     const previous = store.getRegistration(registrationId);
     const deviceId =
       enrollment.kind === "individual" ? (enrollment.deviceId ?? registrationId) : registrationId;
@@ -457,43 +466,10 @@ export class DpsService {
 
   #event(kind: string, subject: string, details: Record<string, unknown>): void {
     const clean = Object.fromEntries(Object.entries(details).filter(([, value]) => value !== undefined));
-    this.#options.store.addEvent(new Date(this.#options.clock.now()).toISOString(), kind, subject, clean);
+    this.#options.store.addEvent(azureTimestamp(this.#options.clock.now()), kind, subject, clean);
   }
 }
 
 function retryAfter(remainingMs: number): number {
   return Math.max(1, Math.ceil(remainingMs / 1000));
-}
-
-/** The registration record for this attempt: the previous one (history, counts) refreshed, or a new one. */
-function nextRegistration(
-  previous: Registration | undefined,
-  registrationId: string,
-  attested: Attested,
-  nowIso: string,
-): Registration {
-  const { enrollment } = attested;
-  const base: Registration = previous ?? {
-    registrationId,
-    enrollmentKind: enrollment.kind,
-    enrollmentId: enrollment.id,
-    attestationType: attested.type,
-    hubHistory: [],
-    status: "unassigned",
-    createdDateTimeUtc: nowIso,
-    lastUpdatedDateTimeUtc: nowIso,
-    etag: newEtag(),
-    registrationCount: 0,
-  };
-  const registration: Registration = {
-    ...base,
-    enrollmentKind: enrollment.kind,
-    enrollmentId: enrollment.id,
-    attestationType: attested.type,
-    lastUpdatedDateTimeUtc: nowIso,
-    etag: newEtag(),
-  };
-  delete registration.errorCode;
-  delete registration.errorMessage;
-  return registration;
 }

@@ -255,7 +255,11 @@ describe("X.509 attestation and CA proof of possession", () => {
       const reply = await raw.register();
       await raw.close();
       expect(reply.status).toBe(401);
-      expect(reply.body).toMatchObject({ errorCode: 401002, message: expect.stringMatching(message) });
+      expect(reply.body).toMatchObject({
+        errorCode: 401002,
+        message: "Invalid certificate.",
+        info: { explanation: expect.stringMatching(message) },
+      });
     }
 
     // A group whose own CA is unverified: same answer.

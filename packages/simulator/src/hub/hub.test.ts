@@ -142,7 +142,8 @@ describe("IoT Hub over MQTT", () => {
         contentType: "application/json",
         contentEncoding: "utf-8",
         connectionDeviceId: x509Device.deviceId,
-        connectionAuthMethod: "x509CA",
+        connectionAuthMethod:
+          '{"scope":"device","type":"x509Certificate","issuer":"external","acceptingIpFilterRule":null}',
       },
     });
 
@@ -169,7 +170,11 @@ describe("IoT Hub over MQTT", () => {
     const [stored] = await telemetryOf(sasDevice.deviceId);
     expect(stored).toMatchObject({
       body: JSON.stringify({ color: "Green" }),
-      systemProperties: { contentType: "application/json", connectionAuthMethod: "sas" },
+      systemProperties: {
+        contentType: "application/json",
+        connectionAuthMethod:
+          '{"scope":"device","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}',
+      },
     });
     // The hub reads no sorter data from messages: the admin API counts by whichever property is asked for.
     expect(stored).not.toHaveProperty("color");

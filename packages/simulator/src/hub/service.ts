@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { type Clock, type Logger, mergePatch } from "@skittlesorter/core";
 import type { AdrService } from "../adr/service.ts";
+import { azureTimestamp } from "../azure-time.ts";
 import { isSimulatorError, serviceError } from "../errors.ts";
 import { isObject } from "../state/json.ts";
 import type { HubDevice, LinkedHub, StoredTelemetry, Twin } from "../state/model.ts";
@@ -14,7 +15,7 @@ import {
   type HubSession,
 } from "./auth.ts";
 import { DirectMethods } from "./methods.ts";
-import { decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
+import { connectionAuthMethod, decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
 
 /** What a device subscribed to; server messages go only to matching subscriptions. */
 export type HubSubscription = "twinResponses" | "desiredUpdates" | "methods" | "cloudToDevice";
@@ -150,7 +151,7 @@ export class HubService extends EventEmitter {
   }
 
   #now(): string {
-    return new Date(this.#clock.now()).toISOString();
+    return azureTimestamp(this.#clock.now());
   }
 
   /** The hubs this simulator serves itself (normally one). */
@@ -298,8 +299,8 @@ export class HubService extends EventEmitter {
     const systemProperties: Record<string, string> = {
       ...system,
       connectionDeviceId: session.deviceId,
-      connectionAuthMethod: session.authMethod,
-      enqueuedTime: new Date(enqueuedAt).toISOString(),
+      connectionAuthMethod: connectionAuthMethod(session.authMethod),
+      enqueuedTime: azureTimestamp(enqueuedAt),
     };
     const message: Omit<StoredTelemetry, "id"> = {
       hub: session.hub,

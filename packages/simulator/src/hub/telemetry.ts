@@ -1,5 +1,8 @@
 // IoT Hub device-to-cloud messages: the property bag of the topic, and the view the admin API shows.
+
+import { azureTimestamp } from "../azure-time.ts";
 import type { StoredTelemetry } from "../state/model.ts";
+import type { HubAuthMethod } from "./auth.ts";
 
 /** A telemetry message as the admin API, the CLI and the live stream show it. */
 export interface TelemetryView {
@@ -57,6 +60,21 @@ export function parsePropertyBag(bag: string): {
   return { system, application };
 }
 
+/**
+ * The `iothub-connection-auth-method` system property as IoT Hub stamps it: a JSON object in a string, e.g.
+ * `{"scope":"device","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}`; a CA-signed certificate is
+ * `"type":"x509Certificate","issuer":"external"` (both seen on Azure). Self-signed certificates are registered with
+ * the hub, hence `issuer` `iothub` (inferred).
+ */
+export function connectionAuthMethod(method: HubAuthMethod): string {
+  return JSON.stringify({
+    scope: "device",
+    type: method === "sas" ? "sas" : "x509Certificate",
+    issuer: method === "x509CA" ? "external" : "iothub",
+    acceptingIpFilterRule: null,
+  });
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export function telemetryView(message: StoredTelemetry): TelemetryView {
@@ -72,7 +90,7 @@ export function telemetryView(message: StoredTelemetry): TelemetryView {
     id: message.id,
     deviceId: message.deviceId,
     hub: message.hub,
-    enqueuedTime: new Date(message.enqueuedAt).toISOString(),
+    enqueuedTime: azureTimestamp(message.enqueuedAt),
     systemProperties: message.systemProperties,
     properties: message.properties,
     body,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
 
 const TOKEN = "sim-token-5f2a9c";
-const API_VERSION = "2025-11-01-preview";
+const API_VERSION = "2026-03-01-preview";
 const NS = "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.DeviceRegistry/namespaces/skittles";
 
 interface Device {

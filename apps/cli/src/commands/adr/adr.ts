@@ -43,7 +43,7 @@ export const adrCommands: CommandGroup = (program, context) => {
   const adr = program
     .command("adr")
     .description(
-      "Azure Device Registry over ARM REST (api-version 2025-11-01-preview): namespace devices, credential policies " +
+      "Azure Device Registry over ARM REST (api-version 2026-03-01-preview): namespace devices, credential policies " +
         "and credential synchronization. Connect with --sim FILE (a running skittle-sim) or with --subscription, " +
         "--resource-group and --namespace (signs in with DefaultAzureCredential: az login, managed identity, AZURE_* variables).",
     );

@@ -113,9 +113,12 @@ describe("skittle fleet --sim", () => {
       message.deviceId.startsWith("csr-fleet-"),
     );
     expect(messages).toHaveLength(40);
-    expect(new Set(messages.map((message) => message.systemProperties.connectionAuthMethod))).toEqual(
-      new Set(["x509CA"]),
-    );
+    // IoT Hub's iothub-connection-auth-method: a JSON object in a string.
+    expect(
+      new Set(
+        messages.map((message) => JSON.parse(message.systemProperties.connectionAuthMethod ?? "").type),
+      ),
+    ).toEqual(new Set(["x509Certificate"]));
     expect(JSON.parse((messages[0] as TelemetryItem).body)).toMatchObject({ seq: expect.any(Number) });
   });
 
@@ -152,9 +155,11 @@ describe("skittle fleet --sim", () => {
       "sas-fleet-1",
       "sas-fleet-2",
     ]);
-    expect(new Set(messages.map((message) => message.systemProperties.connectionAuthMethod))).toEqual(
-      new Set(["sas"]),
-    );
+    expect(
+      new Set(
+        messages.map((message) => JSON.parse(message.systemProperties.connectionAuthMethod ?? "").type),
+      ),
+    ).toEqual(new Set(["sas"]));
   });
 
   it("counts failures by code, still adds up to N, and exits 1", async () => {
