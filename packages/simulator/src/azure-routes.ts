@@ -1,5 +1,7 @@
 // The Azure-facing REST surfaces, served over TLS as Azure serves them: one router, each service adding its routes.
 import type { SimState } from "./bootstrap.ts";
+import { createServiceAuthorizer } from "./hub/service-api/auth.ts";
+import { registerHubServiceApi } from "./hub/service-api/routes.ts";
 import type { Router } from "./net/http.ts";
 import type { StartSimulatorOptions } from "./options.ts";
 import type { Services } from "./services.ts";
@@ -13,6 +15,13 @@ export interface AzureRoutesDeps {
 }
 
 /** Registers every Azure REST surface on the HTTPS router; the admin API stays on the plain HTTP server. */
-export function registerAzureRoutes(_router: Router, _deps: AzureRoutesDeps): void {
+export function registerAzureRoutes(router: Router, deps: AzureRoutesDeps): void {
   // Each service's REST surface registers here, one line each.
+  const { context, services } = deps;
+  const authorizeHubService = createServiceAuthorizer({
+    store: context.store,
+    clock: context.clock,
+    hubs: () => services.hub.localHubs(),
+  });
+  registerHubServiceApi(router, { context, hub: services.hub, authorize: authorizeHubService });
 }

@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { ADR_API_VERSION } from "./adr/arm.ts";
 import type { AdrService } from "./adr/service.ts";
 import { API_VERSIONS } from "./dps/protocol.ts";
+import { ensureServicePolicy, serviceConnectionString } from "./hub/service-api/auth.ts";
 import { WEBSOCKET_PATH } from "./net/mqtt-listeners.ts";
 import type { AdrNamespace, EnrollmentGroup, Settings } from "./state/model.ts";
 import { adrCaName } from "./state/pki.ts";
@@ -39,7 +40,16 @@ export interface SimConfig {
     apiVersions: string[];
   };
   /** The simulator's own hub: `hostname` (= DPS `assignedHub`), MQTT/TLS `port`, MQTT over WebSocket `wsUrl`. */
-  hubs: { name: string; hostname: string; host: string; port: number; wsPort: number; wsUrl: string }[];
+  hubs: {
+    name: string;
+    hostname: string;
+    host: string;
+    port: number;
+    wsPort: number;
+    wsUrl: string;
+    /** `HostName=…;SharedAccessKeyName=iothubowner;SharedAccessKey=…` for the hub's service REST API (at `https.url`). */
+    serviceConnectionString: string;
+  }[];
   /** Admin API (`adminUrl`), dashboard (`dashboardUrl`); ADR REST is at `adr.baseUrl`. */
   http: { url: string; adminUrl: string; dashboardUrl: string };
   /** The Azure-facing REST APIs over TLS (trust `trustedCa`): `url` is `https://host:port`. */
@@ -143,6 +153,10 @@ export function buildConfig(sources: ConfigSources): SimConfig {
         port: ports.hub,
         wsPort: ports.hubWs,
         wsUrl: `wss://${host}:${ports.hubWs}${WEBSOCKET_PATH}`,
+        serviceConnectionString: serviceConnectionString(
+          item.hostname,
+          ensureServicePolicy(store, item.name).primaryKey,
+        ),
       })),
     http: { url: httpUrl, adminUrl: `${httpUrl}/admin`, dashboardUrl: `${httpUrl}/dashboard/` },
     https: { port: ports.https, url: `https://${host}:${ports.https}` },
