@@ -2,6 +2,8 @@
 import { registerAdrRoutes } from "./adr/routes.ts";
 import type { SimState } from "./bootstrap.ts";
 import { registerDpsRuntimeRoutes } from "./dps/https.ts";
+import { createServiceAuthorizer } from "./hub/service-api/auth.ts";
+import { registerHubServiceApi } from "./hub/service-api/routes.ts";
 import type { Router } from "./net/http.ts";
 import type { StartSimulatorOptions } from "./options.ts";
 import type { Services } from "./services.ts";
@@ -25,4 +27,11 @@ export function registerAzureRoutes(router: Router, deps: AzureRoutesDeps): void
     pageSize: deps.options.adrPageSize ?? 100,
     operationDelayMs: deps.options.adrOperationDelayMs ?? 0,
   });
+  const { context, services } = deps;
+  const authorizeHubService = createServiceAuthorizer({
+    store: context.store,
+    clock: context.clock,
+    hubs: () => services.hub.localHubs(),
+  });
+  registerHubServiceApi(router, { context, hub: services.hub, authorize: authorizeHubService });
 }

@@ -8,6 +8,7 @@ import {
   EDGE_HTTPS_PORT as HTTPS_PORT,
   EDGE_MQTT_PORT as MQTTS_PORT,
 } from "./edge/endpoints.ts";
+import { ensureServicePolicy, serviceConnectionString } from "./hub/service-api/auth.ts";
 import { WEBSOCKET_PATH } from "./net/mqtt-listeners.ts";
 import type { AdrNamespace, EnrollmentGroup, Settings } from "./state/model.ts";
 import { adrCaName } from "./state/pki.ts";
@@ -49,7 +50,16 @@ export interface SimConfig {
     apiVersions: string[];
   };
   /** The simulator's own hub: `hostname` (= DPS `assignedHub`), MQTT/TLS `port`, MQTT over WebSocket `wsUrl`. */
-  hubs: { name: string; hostname: string; host: string; port: number; wsPort: number; wsUrl: string }[];
+  hubs: {
+    name: string;
+    hostname: string;
+    host: string;
+    port: number;
+    wsPort: number;
+    wsUrl: string;
+    /** `HostName=…;SharedAccessKeyName=iothubowner;SharedAccessKey=…` for the hub's service REST API (at `https.url`). */
+    serviceConnectionString: string;
+  }[];
   /** Admin API (`adminUrl`), dashboard (`dashboardUrl`). */
   http: { url: string; adminUrl: string; dashboardUrl: string };
   /** The Azure-facing REST APIs over TLS (trust `trustedCa`): `url` is `https://host:port`; ADR is at `adr.baseUrl`. */
@@ -161,6 +171,10 @@ export function buildConfig(sources: ConfigSources): SimConfig {
         port: ports.hub,
         wsPort: ports.hubWs,
         wsUrl: `wss://${authority(host, ports.hubWs, HTTPS_PORT)}${WEBSOCKET_PATH}`,
+        serviceConnectionString: serviceConnectionString(
+          item.hostname,
+          ensureServicePolicy(store, item.name).primaryKey,
+        ),
       })),
     http: { url: httpUrl, adminUrl: `${httpUrl}/admin`, dashboardUrl: `${httpUrl}/dashboard/` },
     https: { port: ports.https, url: `https://${authority(host, ports.https, HTTPS_PORT)}` },

@@ -16,16 +16,18 @@ import {
   resourceName,
 } from "./validate.ts";
 
-/** `sim.json` without the group keys and the ADR token unless the request opted in. */
+/** `sim.json` without the group keys, the hubs' service connection strings and the ADR token unless the request opted in. */
 function configView(request: RouteRequest, config: Record<string, unknown>): Record<string, unknown> {
   if (includeSecrets(request) || !("enrollmentGroups" in config)) return config;
-  const { enrollmentGroups, adr, ...rest } = config as {
+  const { enrollmentGroups, adr, hubs, ...rest } = config as {
     enrollmentGroups: Record<string, unknown>[];
     adr: Record<string, unknown>;
+    hubs: Record<string, unknown>[];
   };
   const { token: _token, ...publicAdr } = adr;
   return {
     ...rest,
+    hubs: hubs.map(({ serviceConnectionString: _c, ...hub }) => hub),
     enrollmentGroups: enrollmentGroups.map(({ primaryKey: _p, secondaryKey: _s, ...group }) => group),
     adr: publicAdr,
   };

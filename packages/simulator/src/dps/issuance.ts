@@ -33,6 +33,8 @@ export function hubDeviceFor(
     };
   }
   const device: HubDevice = {
+    // What the hub's service API set (status reason, …) survives a new registration.
+    ...existing,
     hub: hub.name,
     deviceId,
     registrationId,

@@ -14,17 +14,17 @@ import {
   type Router,
 } from "../net/http.ts";
 import type { SimContext } from "../state/context.ts";
-import { isObject } from "../state/json.ts";
-import type { AuditEvent, HubDevice, Twin } from "../state/model.ts";
-import { HUB_LIMITS, type HubConnectionEvent, type HubService } from "./service.ts";
+import type { AuditEvent, HubDevice } from "../state/model.ts";
+import { twinDocument } from "./documents.ts";
+import { ifMatchOf } from "./registry.ts";
+import type { HubConnectionEvent, HubService } from "./service.ts";
+import { parseMethodRequest, parseTwinPatch } from "./service-requests.ts";
 import { type TelemetryView, telemetryView } from "./telemetry.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const HEARTBEAT_MS = 15_000;
 const STREAM_TYPES = ["telemetry", "connection", "twin", "audit"] as const;
 type StreamType = (typeof STREAM_TYPES)[number];
-
-const bad = (message: string): HttpError => new HttpError(400, "INVALID_BODY", message);
 
 function timeParam(request: RouteRequest, name: string): number | undefined {
   const text = request.query.get(name);
@@ -165,30 +165,6 @@ function findDevice(hub: HubService, request: RouteRequest): HubDevice {
   return device;
 }
 
-function twinView(hub: HubService, device: HubDevice, twin: Twin): Record<string, unknown> {
-  return {
-    deviceId: device.deviceId,
-    etag: twin.etag,
-    version: twin.version,
-    status: device.status,
-    connectionState: hub.link(device.deviceId) === undefined ? "Disconnected" : "Connected",
-    authenticationType: device.authentication.type,
-    tags: twin.tags,
-    properties: {
-      desired: {
-        ...twin.desired,
-        $metadata: { $lastUpdated: twin.desiredUpdated },
-        $version: twin.desiredVersion,
-      },
-      reported: {
-        ...twin.reported,
-        $metadata: { $lastUpdated: twin.reportedUpdated },
-        $version: twin.reportedVersion,
-      },
-    },
-  };
-}
-
 /** Devices and their twins. */
 function deviceRoutes(router: Router, options: HubRoutesOptions): void {
   const { context, hub } = options;
@@ -206,38 +182,16 @@ function deviceRoutes(router: Router, options: HubRoutesOptions): void {
   router.add("GET", "/admin/devices/:id/twin", (request) => {
     const device = findDevice(hub, request);
     const twin = hub.twin(device.hub, device.deviceId);
-    return { body: twinView(hub, device, twin), headers: { etag: twin.etag } };
+    return { body: twinDocument(hub, device, twin), headers: { etag: twin.etag } };
   });
   router.add("PATCH", "/admin/devices/:id/twin", (request) => {
     const device = findDevice(hub, request);
-    if (!isObject(request.body)) {
-      throw bad(
-        'Send {"properties": {"desired": {…}}} and/or {"tags": {…}} (JSON merge patch: null deletes).',
-      );
-    }
-    const { properties, tags } = request.body;
-    const desired = isObject(properties) ? properties.desired : undefined;
-    if (
-      properties !== undefined &&
-      (!isObject(properties) || Object.keys(properties).some((key) => key !== "desired"))
-    ) {
-      throw bad(
-        'Only "properties.desired" can be patched from the service side; reported properties come from the device.',
-      );
-    }
-    if (desired === undefined && tags === undefined) {
-      throw bad('Nothing to change: send {"properties": {"desired": {…}}} and/or {"tags": {…}}.');
-    }
-    const ifMatch = request.headers["if-match"];
     const twin = hub.patchDesired(
       device.deviceId,
-      {
-        desired: desired as Record<string, unknown> | undefined,
-        tags: tags as Record<string, unknown> | undefined,
-      },
-      typeof ifMatch === "string" ? ifMatch.replace(/^W\//, "").replace(/^"(.*)"$/, "$1") : undefined,
+      parseTwinPatch(request.body),
+      ifMatchOf(request.headers["if-match"]),
     );
-    return { body: twinView(hub, device, twin), headers: { etag: twin.etag } };
+    return { body: twinDocument(hub, device, twin), headers: { etag: twin.etag } };
   });
 }
 
@@ -246,43 +200,8 @@ function methodRoutes(router: Router, options: HubRoutesOptions): void {
   const { hub } = options;
   router.add("POST", "/admin/devices/:id/methods", async (request) => {
     const device = findDevice(hub, request);
-    if (!isObject(request.body)) {
-      throw bad(
-        'Send {"methodName": "…", "payload"?: any JSON, "responseTimeoutInSeconds"?: 5-300, "connectTimeoutInSeconds"?: 0-300}.',
-      );
-    }
-    const { methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds } = request.body;
-    if (typeof methodName !== "string" || !/^[^/#+?\s]{1,100}$/.test(methodName)) {
-      throw bad('"methodName" must be 1-100 characters without "/", "#", "+", "?" or spaces.');
-    }
-    if (Buffer.byteLength(JSON.stringify(payload ?? null)) > HUB_LIMITS.maxMethodPayloadBytes) {
-      throw bad(`"payload" is over ${HUB_LIMITS.maxMethodPayloadBytes} bytes of JSON.`);
-    }
-    const seconds = (value: unknown, name: string, min: number, fallback: number): number => {
-      if (value === undefined) return fallback;
-      if (
-        typeof value !== "number" ||
-        !Number.isInteger(value) ||
-        value < min ||
-        value > HUB_LIMITS.maxMethodTimeoutSeconds
-      ) {
-        throw bad(
-          `"${name}" must be a whole number of seconds from ${min} to ${HUB_LIMITS.maxMethodTimeoutSeconds}.`,
-        );
-      }
-      return value;
-    };
-    const response = await hub.invokeMethod(device.deviceId, methodName, payload, {
-      responseTimeoutMs:
-        seconds(
-          responseTimeoutInSeconds,
-          "responseTimeoutInSeconds",
-          HUB_LIMITS.minMethodTimeoutSeconds,
-          HUB_LIMITS.defaultMethodTimeoutSeconds,
-        ) * 1000,
-      connectTimeoutMs: seconds(connectTimeoutInSeconds, "connectTimeoutInSeconds", 0, 0) * 1000,
-    });
-    return { body: response };
+    const call = parseMethodRequest(request.body);
+    return { body: await hub.invokeMethod(device.deviceId, call.methodName, call.payload, call) };
   });
 }
 

@@ -40,7 +40,7 @@ describe("httpAnswerOf: the one place domain errors meet HTTP statuses", () => {
 describe("the Azure REST APIs over TLS", () => {
   it("serve HTTPS on sim.json https.url with the simulator's certificate, answering unknown paths with 404", async () => {
     await using sim = await startSimulator({ logger: noopLogger });
-    const url = new URL(`${sim.config.https.url}/devices/nothing-here`);
+    const url = new URL(`${sim.config.https.url}/no-such-api/nothing-here`);
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = httpsGet(
         {

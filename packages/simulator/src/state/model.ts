@@ -129,6 +129,10 @@ export interface HubDevice {
     | { type: "sas"; primaryKey: string; secondaryKey: string };
   /** SHA-256 thumbprint of the last certificate issued from a CSR for this device. */
   issuedCertificateThumbprint?: string;
+  /** Why the service set the status (IoT Hub `statusReason`). */
+  statusReason?: string;
+  /** When the status last changed; absent = since `created`. */
+  statusUpdated?: string;
   created: string;
   updated: string;
 }
