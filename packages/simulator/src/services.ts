@@ -8,6 +8,8 @@ import type { Ports, SimState } from "./bootstrap.ts";
 import { startDpsEndpoint } from "./dps/mqtt.ts";
 import { DpsService } from "./dps/service.ts";
 import { SimulatorError } from "./errors.ts";
+import { CertificateRenewals } from "./hub/credentials.ts";
+import { registerRenewalRoutes } from "./hub/credentials-routes.ts";
 import { startHubEndpoint } from "./hub/mqtt.ts";
 import { registerHubRoutes } from "./hub/routes.ts";
 import { HubService } from "./hub/service.ts";
@@ -43,6 +45,7 @@ export interface Services {
   adr: AdrService;
   hub: HubService;
   dps: DpsService;
+  renewals: CertificateRenewals;
 }
 
 /** The domain services, sharing the store. */
@@ -83,7 +86,20 @@ export function createServices(
     onAssigned: ({ deviceId, hub: assignedHub, enrollment }) =>
       adr.recordProvisioned({ deviceId, hub: assignedHub, credentialPolicy: enrollment.credentialPolicy }),
   });
-  return { adr, hub, dps };
+  const renewals = new CertificateRenewals({
+    store,
+    clock,
+    logger,
+    keys: context.vault,
+    adr,
+    adrNamespace: namespace.name,
+    settings: context.settings,
+    link: (deviceId) => hub.link(deviceId),
+    device: (deviceId) => hub.device(deviceId),
+    delayMs: options.renewalDelayMs,
+    faults: options.renewalFaults,
+  });
+  return { adr, hub, dps, renewals };
 }
 
 function closeHttp(server: Server): Promise<void> {
@@ -116,6 +132,7 @@ async function startHttp(
     pageSize: options.adrPageSize ?? 100,
     operationDelayMs: options.adrOperationDelayMs ?? 0,
   });
+  registerRenewalRoutes(router, services.renewals);
   await registerDashboardRoutes(router);
   const port = options.httpPort ?? state.previousPorts.http ?? 0;
   return startJsonServer({
@@ -167,8 +184,10 @@ export async function startEndpoints(
       port: options.hubPort ?? previous.hub ?? 0,
       wsPort: options.hubWsPort ?? previous.hubWs ?? 0,
       service: services.hub,
+      credentials: services.renewals,
       nowIso: context.nowIso,
     });
+    cleanups.add(() => services.renewals.close());
     cleanups.add(() => hub.close());
     return { dps: dps.port, dpsWs: dps.wsPort, hub: hub.port, hubWs: hub.wsPort, http: http.port };
   } catch (error) {

@@ -17,7 +17,12 @@ import { DirectMethods } from "./methods.ts";
 import { decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
 
 /** What a device subscribed to; server messages go only to matching subscriptions. */
-export type HubSubscription = "twinResponses" | "desiredUpdates" | "methods" | "cloudToDevice";
+export type HubSubscription =
+  | "twinResponses"
+  | "desiredUpdates"
+  | "methods"
+  | "cloudToDevice"
+  | "credentials";
 
 /** One live device connection, as the MQTT front end exposes it to the service. */
 export interface HubLink {
