@@ -1,8 +1,17 @@
 import { X509Certificate } from "node:crypto";
 import { certificateFacts, createCsr, generateKeyPair, privateKeyToPem } from "@skittlesorter/csr";
+import { tempDir } from "@skittlesorter/test-utils";
 import { connectAsync, type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ProvisionedDevice, provisionDevice, startTestSim, type TestSim } from "../sim.test-support.ts";
+import { main } from "../cli/program.ts";
+import type { SimConfigOnDisk } from "../config.ts";
+import {
+  type ProvisionedDevice,
+  provisionDevice,
+  runCli,
+  startTestSim,
+  type TestSim,
+} from "../sim.test-support.ts";
 import { startSimulator } from "../simulator.ts";
 import { RENEWAL_API_VERSION } from "./credentials.ts";
 
@@ -296,5 +305,45 @@ describe("certificate renewal through the hub", () => {
     await expect(startSimulator({ renewalFaults: [{ status: 429, count: 0 }] })).rejects.toThrow(
       /renewalFaults: a renewal fault's count must be a whole number >= 1, got 0/,
     );
+  });
+});
+
+describe("skittle-sim start: renewal knobs", () => {
+  it("--renewal-delay-ms, --renewal-fault and --renewal-retry-after reach the hub; a bad fault is named", async () => {
+    await using dir = await tempDir("skittle-sim-renewal-");
+    const bad = await runCli(["start", "--data-dir", dir.path, "--renewal-fault", "500:2"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--renewal-fault.*STATUS\[:COUNT\] with STATUS 429 or 503/);
+
+    const stop = new AbortController();
+    let stdout = "";
+    const io = {
+      stdout: (text: string) => {
+        stdout += text;
+      },
+      stderr: () => {},
+    };
+    const running = main(
+      ["start", "--data-dir", dir.path, "--dps-port", "0", "--hub-port", "0", "--hub-ws-port", "0"].concat(
+        ["--http-port", "0", "--json", "--log-level", "silent", "--renewal-delay-ms", "1500"],
+        ["--renewal-fault", "429:2", "--renewal-fault", "503", "--renewal-retry-after", "4"],
+      ),
+      { io, signal: stop.signal },
+    );
+    try {
+      while (!stdout.includes("\n")) await new Promise((resolve) => setTimeout(resolve, 20));
+      const ready = JSON.parse(stdout.split("\n")[0] ?? "") as SimConfigOnDisk;
+      const settings = await (await fetch(`${ready.http.url}/admin/renewals/settings`)).json();
+      expect(settings).toEqual({
+        delayMs: 1500,
+        faults: [
+          { status: 429, count: 2, retryAfterSeconds: 4 },
+          { status: 503, count: 1, retryAfterSeconds: 4 },
+        ],
+      });
+    } finally {
+      stop.abort();
+      expect(await running).toBe(0);
+    }
   });
 });
