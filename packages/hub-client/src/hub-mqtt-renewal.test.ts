@@ -1,5 +1,6 @@
 // The hub-mqtt connector's certificate renewal and reconnect refusals, against the scripted IoT Hub of
-// @skittlesorter/test-utils (real MQTT over TLS on loopback): skittle-sim does not serve `$iothub/credentials` yet.
+// @skittlesorter/test-utils (real MQTT over TLS on loopback), which scripts answers skittle-sim never gives (the
+// C SDK's path-form answer topic, hub refusals on reconnect). Against skittle-sim: hub-mqtt-renewal.sim.test.ts.
 
 import { X509Certificate } from "node:crypto";
 import { createCsr, generateKeyPair, privateKeyToPem } from "@skittlesorter/csr";
