@@ -1,6 +1,7 @@
 // The hub-mqtt connector's certificate renewal and reconnect refusals, against the scripted IoT Hub of
-// @skittlesorter/test-utils (real MQTT over TLS on loopback), which scripts answers skittle-sim never gives (the
-// C SDK's path-form answer topic, hub refusals on reconnect). Against skittle-sim: hub-mqtt-renewal.sim.test.ts.
+// @skittlesorter/test-utils (real MQTT over TLS on loopback), whose scripts give answers on demand (a hub without
+// certificate management, arbitrary final errors, refusals on reconnect). Against skittle-sim itself:
+// hub-mqtt-renewal.sim.test.ts.
 
 import { X509Certificate } from "node:crypto";
 import { createCsr, generateKeyPair, privateKeyToPem } from "@skittlesorter/csr";
