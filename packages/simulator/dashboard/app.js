@@ -18,6 +18,7 @@ const MAX_MESSAGES = 25;
 const state = {
   devices: [],
   registrations: [],
+  renewals: [],
   messages: [],
   summary: { total: 0, devices: [], groups: [] },
   groupBy: DEFAULT_GROUP_BY,
@@ -191,6 +192,39 @@ async function loadRegistrations() {
   renderRegistrations();
 }
 
+// --- certificate renewals through the hub -------------------------------------------------------------
+
+const RENEWAL_PILLS = { issued: "ok", pending: "warn", cancelled: "warn" };
+
+function renderRenewals() {
+  const recent = state.renewals.slice(0, 10); // newest first already
+  $("renewals").tBodies[0].replaceChildren(
+    ...recent.map((renewal) =>
+      el("tr", { attrs: { "data-request-id": renewal.requestId } }, [
+        el("td", { text: renewal.deviceId, className: "mono" }),
+        el("td", {}, [
+          el("span", { text: renewal.state, className: `pill ${RENEWAL_PILLS[renewal.state] ?? "bad"}` }),
+        ]),
+        el("td", {
+          text:
+            renewal.status === undefined
+              ? "202"
+              : `${renewal.status}${renewal.errorCode ? ` (${renewal.errorCode})` : ""}`,
+          title: renewal.message ?? "",
+        }),
+        el("td", { text: renewal.notAfter ? dateTime(renewal.notAfter) : "–" }),
+        el("td", { text: time(renewal.requestedAt), title: dateTime(renewal.requestedAt) }),
+      ]),
+    ),
+  );
+  showEmpty("renewals-empty", recent.length === 0);
+}
+
+async function loadRenewals() {
+  state.renewals = await api("/admin/renewals");
+  renderRenewals();
+}
+
 // --- telemetry ---------------------------------------------------------------------------------------
 
 function renderTelemetry() {
@@ -350,6 +384,7 @@ $("group-by-form").addEventListener("submit", (event) => {
   refreshSummary();
 });
 const refreshRegistrations = debounce(loadRegistrations, 250);
+const refreshRenewals = debounce(loadRenewals, 250);
 const refreshTwin = debounce(loadTwin, 250);
 
 function connectStream() {
@@ -359,7 +394,9 @@ function connectStream() {
     live.dataset.state = "open";
     live.textContent = "live";
     // Catch up on anything missed while disconnected.
-    Promise.all([loadDevices(), loadTelemetry(), loadRegistrations()]).catch((error) => console.warn(error));
+    Promise.all([loadDevices(), loadTelemetry(), loadRegistrations(), loadRenewals()]).catch((error) =>
+      console.warn(error),
+    );
   });
   source.addEventListener("error", () => {
     live.dataset.state = "error";
@@ -385,6 +422,10 @@ function connectStream() {
       refreshRegistrations();
       refreshDevices();
     }
+    if (kind.startsWith("hub.certificate")) {
+      refreshRenewals();
+      refreshDevices();
+    }
   });
 }
 
@@ -394,7 +435,7 @@ async function start() {
   $("dps-endpoint").textContent = config.dps?.endpoint ?? "–";
   $("hub-hostname").textContent = config.hubs?.[0]?.hostname ?? "–";
   $("adr-namespace").textContent = config.adr?.namespace ?? "–";
-  await Promise.all([loadDevices(), loadRegistrations(), loadTelemetry()]);
+  await Promise.all([loadDevices(), loadRegistrations(), loadRenewals(), loadTelemetry()]);
   connectStream();
   // Days left and "last activity" age: refresh now and then even without events.
   setInterval(() => {
