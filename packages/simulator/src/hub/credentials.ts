@@ -4,35 +4,37 @@
 // (test run of 2026-01-30) and the Azure IoT C SDK's retry rules (see /work/shared/reference/azure-protocols.md).
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Clock, Logger } from "@skittlesorter/core";
-import { type CsrInfo, parseCsr } from "@skittlesorter/csr";
 import type { AdrService } from "../adr/service.ts";
 import { issueFromPolicy } from "../dps/issuance.ts";
 import type { AdrPolicy, HubDevice, Settings } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
 import type { HubSession } from "./auth.ts";
+import {
+  type Answer,
+  checkDelay,
+  checkFault,
+  checkRenewalCsr,
+  checkRequestBody,
+  faultRefusal,
+  Refusal,
+  type RenewalFault,
+  serviceFault,
+} from "./credentials-checks.ts";
 import type { HubLink } from "./service.ts";
 
 /** The only api-version whose connections may use `$iothub/credentials`. */
 export const RENEWAL_API_VERSION = "2025-08-01-preview";
 export const CREDENTIALS_RESPONSE_FILTER = "$iothub/credentials/res/#";
+/** What a subscription to {@link CREDENTIALS_RESPONSE_FILTER} is called among the hub's subscriptions. */
+export type CredentialsSubscription = "credentials";
 const REQUEST_TOPIC = /^\$iothub\/credentials\/POST\/issueCertificate\/(?:\?(.*))?$/s;
-const REPLACE_FORMAT = /^(\*|[A-Za-z0-9][A-Za-z0-9-]{2,34}[A-Za-z0-9])$/;
-const MAX_CSR_CHARS = 8 * 1024;
 /** How long an accepted request stays active (Azure's 202 answers say about 12 hours). */
 const OPERATION_LIFETIME_MS = 12 * 60 * 60 * 1000;
 /** Recent requests kept for the admin API and the dashboard. */
 const HISTORY = 200;
 
-/** An injected transient refusal: the next `count` requests (of `deviceId`, or of any device) get `status`. */
-export interface RenewalFault {
-  status: 429 | 503;
-  /** Default: every request of `deviceId` until cleared; without `deviceId`, 1. */
-  count?: number | undefined;
-  deviceId?: string | undefined;
-  /** Sent as `retry-after` on the answer topic; omitted: none (the client then uses the service's backoff). */
-  retryAfterSeconds?: number | undefined;
-}
+export { checkDelay, checkFault, type RenewalFault } from "./credentials-checks.ts";
 
 export interface RenewalSettings {
   /** Time between the 202 and the final answer. */
@@ -75,137 +77,9 @@ export interface CertificateRenewalsOptions {
   faults?: readonly RenewalFault[] | undefined;
 }
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  retryAfterSeconds?: number | undefined;
-}
-
 interface Pending {
   record: RenewalRecord;
   timer: unknown;
-}
-
-/** A refusal before anything is queued: the answer and a short reason for the record. */
-class Refusal extends Error {
-  readonly answer: Answer;
-  constructor(
-    status: number,
-    errorCode: number,
-    message: string,
-    info: Record<string, unknown> | null = null,
-  ) {
-    super(message);
-    this.answer = { status, body: { errorCode, message, info } };
-  }
-}
-
-/** Throws a {@link Refusal} naming the first thing wrong with the request body, as IoT Hub checks it. */
-export function checkRequestBody(
-  payload: Buffer,
-  deviceId: string,
-): { csr: string; replace: string | undefined } {
-  const text = payload.toString("utf8");
-  if (text.trim() === "") {
-    throw new Refusal(
-      400,
-      400004,
-      "Issue certificate request payload is missing. Include a JSON payload with 'id' and 'csr' fields.",
-    );
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new Refusal(400, 400006, "cannot decode json format");
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new Refusal(
-      400,
-      400004,
-      "Issue certificate request 'id' field does not match the authenticated device ID. Use the same device ID used for authentication.",
-    );
-  }
-  const record = body as Record<string, unknown>;
-  if (Object.keys(record).some((key) => !["id", "csr", "replace"].includes(key))) {
-    throw new Refusal(
-      400,
-      400004,
-      "Issue certificate request payload contains an unknown field. Only 'id', 'csr', and 'replace' fields are allowed.",
-    );
-  }
-  if (typeof record.id !== "string" || record.id === "") {
-    throw new Refusal(
-      400,
-      400004,
-      "Issue certificate request 'id' field is invalid or missing. Provide the device ID of the authenticated device.",
-    );
-  }
-  if (record.id !== deviceId) {
-    throw new Refusal(
-      400,
-      400004,
-      "Issue certificate request 'id' field does not match the authenticated device ID. Use the same device ID used for authentication.",
-    );
-  }
-  const csr = record.csr;
-  if (typeof csr !== "string" || csr === "") {
-    throw new Refusal(
-      400,
-      400004,
-      "Issue certificate request 'csr' field is invalid or missing. Provide a valid base64-encoded certificate signing request.",
-    );
-  }
-  if (csr.length > MAX_CSR_CHARS) {
-    throw new Refusal(
-      400,
-      400004,
-      "Issue certificate request 'csr' field exceeds maximum allowed length. Reduce the CSR size.",
-    );
-  }
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(csr) || csr.length % 4 !== 0) {
-    throw new Refusal(
-      400,
-      400004,
-      "Issue certificate request 'csr' field is not valid base64. Ensure the CSR is properly base64-encoded.",
-    );
-  }
-  const replace = record.replace;
-  if (replace !== undefined && (typeof replace !== "string" || !REPLACE_FORMAT.test(replace))) {
-    throw new Refusal(
-      400,
-      400004,
-      "Issue certificate request 'replace' field has an invalid format. An exact request ID must be between 4 and 36 characters, only have alphanumeric characters and hyphens, and cannot start or end with a hyphen. Use '*' to replace any pending request.",
-    );
-  }
-  return { csr, replace };
-}
-
-/**
- * The backend's CSR checks, the same as the DPS CSR path's: DER PKCS#10, a signature that verifies with its own
- * key (proof of possession), CN = device id, an accepted key type. Resolves to the CSR or why it was refused.
- */
-export async function checkRenewalCsr(
-  wire: string,
-  deviceId: string,
-  settings: Settings,
-): Promise<CsrInfo | string> {
-  let info: CsrInfo;
-  try {
-    info = await parseCsr(Buffer.from(wire, "base64"));
-  } catch (error) {
-    return `CSR did not pass verification: ${(error as Error).message}`;
-  }
-  if (!info.signatureValid) {
-    return "CSR did not pass verification: its signature does not verify with its own public key";
-  }
-  if (info.commonName !== deviceId) {
-    return `CSR did not pass verification: its CN is ${info.commonName === undefined ? "missing" : `"${info.commonName}"`}, not the device id "${deviceId}"`;
-  }
-  if (settings.strictCsr && info.keyType !== "ec-p384") {
-    return `CSR did not pass verification: its key is ${info.keyType}; this simulator runs with --strict-csr and accepts EC P-384 keys only`;
-  }
-  return info;
 }
 
 /** The hub's `$iothub/credentials` surface: requests, one in flight per device, answers, records, test knobs. */
@@ -215,6 +89,7 @@ export class CertificateRenewals {
   readonly #history: RenewalRecord[] = [];
   #delayMs: number;
   #faults: RenewalFault[];
+  #closed = false;
 
   constructor(options: CertificateRenewalsOptions) {
     this.#options = options;
@@ -259,8 +134,15 @@ export class CertificateRenewals {
       this.#replaceOrConflict(deviceId, requestId, replace);
       this.#accept(record, csr);
     } catch (error) {
-      if (!(error instanceof Refusal)) throw error;
-      this.#finish(record, "refused", error.answer);
+      if (error instanceof Refusal) {
+        this.#finish(record, "refused", error.answer);
+        return;
+      }
+      this.#options.logger.error("certificate request failed inside the simulator", {
+        deviceId,
+        error: (error as Error).message,
+      });
+      this.#finish(record, "failed", { status: 500, body: serviceFault(500001, "Internal error.") });
     }
   }
 
@@ -312,6 +194,7 @@ export class CertificateRenewals {
     });
     pending.timer = clock.setTimeout(() => {
       void this.#issue(pending, csr).catch((error: unknown) => {
+        if (this.#closed) return; // the store is gone; nobody is listening
         this.#options.logger.error("certificate renewal failed inside the simulator", {
           deviceId: record.deviceId,
           error: (error as Error).message,
@@ -398,7 +281,7 @@ export class CertificateRenewals {
   }
 
   #complete(pending: Pending, state: "issued" | "failed", answer: Answer): void {
-    if (this.#pending.get(pending.record.deviceId) !== pending) return;
+    if (this.#closed || this.#pending.get(pending.record.deviceId) !== pending) return;
     this.#pending.delete(pending.record.deviceId);
     this.#finish(pending.record, state, answer);
   }
@@ -469,16 +352,7 @@ export class CertificateRenewals {
       fault.count -= 1;
       if (fault.count <= 0) this.#faults.splice(index, 1);
     }
-    const refusal =
-      fault.status === 429
-        ? new Refusal(
-            429,
-            429002,
-            "Too many requests: the hub is throttling certificate requests. Retry later.",
-          )
-        : new Refusal(503, 503001, "The service is unavailable. Retry later.");
-    refusal.answer.retryAfterSeconds = fault.retryAfterSeconds;
-    return refusal;
+    return faultRefusal(fault);
   }
 
   // --- test knobs and the admin view ---------------------------------------------------------------
@@ -509,6 +383,7 @@ export class CertificateRenewals {
 
   /** Stops the pending issuances (the simulator is closing). */
   close(): void {
+    this.#closed = true;
     for (const pending of this.#pending.values()) this.#options.clock.clearTimeout(pending.timer);
     this.#pending.clear();
   }
@@ -526,43 +401,4 @@ export class CertificateRenewals {
   #now(): string {
     return new Date(this.#options.clock.now()).toISOString();
   }
-}
-
-function serviceFault(errorCode: number, message: string): Record<string, unknown> {
-  return { errorCode, message, info: null };
-}
-
-/** A checked copy of a fault; throws a TypeError naming what is wrong. */
-export function checkFault(fault: RenewalFault): RenewalFault {
-  if (fault?.status !== 429 && fault?.status !== 503) {
-    throw new TypeError(`a renewal fault's status must be 429 or 503, got ${JSON.stringify(fault?.status)}`);
-  }
-  const { count, deviceId, retryAfterSeconds } = fault;
-  if (count !== undefined && (!Number.isInteger(count) || count < 1)) {
-    throw new TypeError(`a renewal fault's count must be a whole number >= 1, got ${count}`);
-  }
-  if (deviceId !== undefined && (typeof deviceId !== "string" || deviceId === "")) {
-    throw new TypeError("a renewal fault's deviceId must be a non-empty string");
-  }
-  if (
-    retryAfterSeconds !== undefined &&
-    (!Number.isFinite(retryAfterSeconds) || retryAfterSeconds < 0 || retryAfterSeconds > 3600)
-  ) {
-    throw new TypeError(
-      `a renewal fault's retryAfterSeconds must be 0-3600 seconds, got ${retryAfterSeconds}`,
-    );
-  }
-  const checked: RenewalFault = { status: fault.status };
-  checked.count = count ?? (deviceId === undefined ? 1 : undefined);
-  if (checked.count === undefined) delete checked.count;
-  if (deviceId !== undefined) checked.deviceId = deviceId;
-  if (retryAfterSeconds !== undefined) checked.retryAfterSeconds = retryAfterSeconds;
-  return checked;
-}
-
-export function checkDelay(delayMs: number): number {
-  if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 10 * 60 * 1000) {
-    throw new TypeError(`the renewal delay must be a whole number of milliseconds 0-600000, got ${delayMs}`);
-  }
-  return delayMs;
 }
