@@ -1,7 +1,8 @@
 // Certificate renewal through IoT Hub with `IoTHub.Client: "hub-mqtt"`, end to end over real MQTT/TLS on loopback:
 // the scripted DPS of @skittlesorter/test-utils issues the first certificate, the scripted IoT Hub serves
-// `$iothub/credentials` (skittle-sim does not yet). Both issue from one CA dated by the test's clock, so a
-// certificate's lifetime passes in a few clock jumps while the network runs in real time.
+// `$iothub/credentials`. Both issue from one CA dated by the test's clock, so a certificate's lifetime passes in a
+// few clock jumps while the network runs in real time (skittle-sim dates its certificates by its own clock; renewal
+// through skittle-sim end to end: packages/hub-client/src/hub-mqtt-renewal.sim.test.ts).
 import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type TempDir, tempDir } from "@skittlesorter/test-utils";

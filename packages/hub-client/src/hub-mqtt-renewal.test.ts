@@ -1,5 +1,7 @@
 // The hub-mqtt connector's certificate renewal and reconnect refusals, against the scripted IoT Hub of
-// @skittlesorter/test-utils (real MQTT over TLS on loopback): skittle-sim does not serve `$iothub/credentials` yet.
+// @skittlesorter/test-utils (real MQTT over TLS on loopback), whose scripts give answers on demand (a hub without
+// certificate management, arbitrary final errors, refusals on reconnect). Against skittle-sim itself:
+// hub-mqtt-renewal.sim.test.ts.
 
 import { X509Certificate } from "node:crypto";
 import { createCsr, generateKeyPair, privateKeyToPem } from "@skittlesorter/csr";

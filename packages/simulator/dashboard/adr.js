@@ -70,24 +70,31 @@ function issuedTable(certificates) {
   );
 }
 
-function renewalsTable(events) {
+const RENEWAL_PILLS = { issued: "ok", pending: "warn", cancelled: "warn" };
+
+/** Certificate renewals through the hub (`/admin/renewals`, newest first), with the hub's answer. */
+function renewalsTable(renewals) {
   return table(
-    "renewals",
+    "certificate renewals through the hub",
     [
-      { label: "Time", cell: (event) => dateTime(event.at) },
-      { label: "Event", cell: (event) => event.kind },
-      { label: "Device", className: "mono", cell: (event) => event.subject },
+      { label: "Device", className: "mono", cell: (renewal) => renewal.deviceId },
       {
-        label: "Details",
-        className: "mono",
-        cell: (event) =>
-          Object.entries(event.details)
-            .map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : value}`)
-            .join(" "),
+        label: "State",
+        cell: (renewal) =>
+          el("span", { text: renewal.state, className: `pill ${RENEWAL_PILLS[renewal.state] ?? "bad"}` }),
       },
+      {
+        label: "Answer",
+        cell: (renewal) =>
+          renewal.status === undefined
+            ? "202"
+            : `${renewal.status}${renewal.errorCode ? ` (${renewal.errorCode})` : ""}`,
+      },
+      { label: "Not after", cell: (renewal) => dateTime(renewal.notAfter) },
+      { label: "Requested", cell: (renewal) => dateTime(renewal.requestedAt) },
     ],
-    [...events].reverse(),
-    { empty: "No renewals yet." },
+    renewals.slice(0, 50),
+    { empty: "No renewals yet.", rowAttrs: (renewal) => ({ "data-request-id": renewal.requestId }) },
   );
 }
 
@@ -96,17 +103,14 @@ export async function adrView() {
   const issuedSlot = el("div");
   const renewalsSlot = el("div");
   const load = async () => {
-    const [issued, renewals] = await Promise.all([
-      get("/admin/issued-certificates"),
-      get("/admin/events?kind=renew&limit=50"),
-    ]);
+    const [issued, renewals] = await Promise.all([get("/admin/issued-certificates"), get("/admin/renewals")]);
     issuedSlot.replaceChildren(issuedTable(issued));
     renewalsSlot.replaceChildren(renewalsTable(renewals));
   };
   await load();
   const refresh = debounce(load, 250);
   bus.on("audit", (event) => {
-    if (/renew|certificate\.|registration\./.test(event.kind)) refresh();
+    if (/renew|certificate|registration\./i.test(event.kind)) refresh();
   });
   return [
     namespaceCard(config.adr ?? {}),

@@ -17,6 +17,7 @@ export type { SimConfig, SimConfigOnDisk, SimEnrollmentGroupInfo } from "./confi
 export { API_VERSIONS, CSR_API_VERSION, DpsErrorCode } from "./dps/protocol.ts";
 export { isSimulatorError, SimulatorError, type SimulatorErrorCode } from "./errors.ts";
 export type { HubAuthMethod } from "./hub/auth.ts";
+export type { RenewalFault, RenewalRecord, RenewalSettings } from "./hub/credentials.ts";
 export type { HubDeviceView } from "./hub/routes.ts";
 export type { HubConnectionEvent } from "./hub/service.ts";
 export type { TelemetryView } from "./hub/telemetry.ts";

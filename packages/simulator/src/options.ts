@@ -1,6 +1,7 @@
 import type { Clock, Logger } from "@skittlesorter/core";
 import { checkEdgeOptions } from "./edge/options.ts";
 import { SimulatorError } from "./errors.ts";
+import { checkDelay, checkFault, type RenewalFault } from "./hub/credentials.ts";
 import { LIMITS } from "./state/context.ts";
 import type { TlsRoot } from "./state/pki.ts";
 
@@ -69,6 +70,10 @@ export interface StartSimulatorOptions {
   adrPageSize?: number | undefined;
   /** ADR REST: how long long-running operations (PATCH, DELETE, synchronize) stay `InProgress`. Default 0. */
   adrOperationDelayMs?: number | undefined;
+  /** Certificate renewal through the hub: time between the 202 and the certificate. Default 0. */
+  renewalDelayMs?: number | undefined;
+  /** Certificate renewal through the hub: transient errors (429, 503) to answer first (tests). */
+  renewalFaults?: readonly RenewalFault[] | undefined;
   /** Telemetry messages kept in the database (older ones are pruned). Default 100 000. */
   maxTelemetryMessages?: number | undefined;
   logger?: Logger | undefined;
@@ -112,8 +117,18 @@ export function checkOptions(options: StartSimulatorOptions): void {
   if (handshakeMs !== undefined && (!Number.isInteger(handshakeMs) || handshakeMs < 1)) {
     throw invalid(`tlsHandshakeTimeoutMs must be a whole number of milliseconds >= 1, got ${handshakeMs}.`);
   }
+  checkRenewalOptions(options);
   const perMinute = options.registrationsPerMinute;
   if (perMinute !== undefined && (!Number.isInteger(perMinute) || perMinute < 0)) {
     throw invalid(`registrationsPerMinute must be a whole number >= 0 (0 = unlimited), got ${perMinute}.`);
+  }
+}
+
+function checkRenewalOptions(options: StartSimulatorOptions): void {
+  try {
+    if (options.renewalDelayMs !== undefined) checkDelay(options.renewalDelayMs);
+    for (const fault of options.renewalFaults ?? []) checkFault(fault);
+  } catch (error) {
+    throw invalid(`renewalDelayMs/renewalFaults: ${(error as Error).message}.`);
   }
 }

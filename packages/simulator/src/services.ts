@@ -11,6 +11,8 @@ import { DpsService } from "./dps/service.ts";
 import { EDGE_HTTPS_PORT, EDGE_MQTT_PORT, startEdgeMqtt } from "./edge/endpoints.ts";
 import { edgeListenError } from "./edge/listen-errors.ts";
 import { SimulatorError } from "./errors.ts";
+import { CertificateRenewals } from "./hub/credentials.ts";
+import { registerRenewalRoutes } from "./hub/credentials-routes.ts";
 import { createHubBackend, startHubEndpoint } from "./hub/mqtt.ts";
 import { registerHubRoutes } from "./hub/routes.ts";
 import { HubService } from "./hub/service.ts";
@@ -46,6 +48,7 @@ export interface Services {
   adr: AdrService;
   hub: HubService;
   dps: DpsService;
+  renewals: CertificateRenewals;
 }
 
 /** The domain services, sharing the store. */
@@ -86,7 +89,20 @@ export function createServices(
     onAssigned: ({ deviceId, hub: assignedHub, enrollment }) =>
       adr.recordProvisioned({ deviceId, hub: assignedHub, credentialPolicy: enrollment.credentialPolicy }),
   });
-  return { adr, hub, dps };
+  const renewals = new CertificateRenewals({
+    store,
+    clock,
+    logger,
+    keys: context.vault,
+    adr,
+    adrNamespace: namespace.name,
+    settings: context.settings,
+    link: (deviceId) => hub.link(deviceId),
+    device: (deviceId) => hub.device(deviceId),
+    delayMs: options.renewalDelayMs,
+    faults: options.renewalFaults,
+  });
+  return { adr, hub, dps, renewals };
 }
 
 function closeHttp(server: Server): Promise<void> {
@@ -112,6 +128,7 @@ async function startHttp(
     adr: services.adr,
     maxStreamBufferBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
   });
+  registerRenewalRoutes(router, services.renewals);
   await registerDashboardRoutes(router);
   const port = options.httpPort ?? state.previousPorts.http ?? 0;
   return startJsonServer({
@@ -185,6 +202,7 @@ export async function startEndpoints(
   cleanups.add(() => closeHttp(http.server));
   const https = await startHttps(context, services, state, options);
   cleanups.add(() => closeHttp(https.server));
+  cleanups.add(() => services.renewals.close());
   const common = {
     host: options.host,
     tls: state.tls,
@@ -198,7 +216,12 @@ export async function startEndpoints(
       ...common,
       httpsServer: https.server,
       dps: await createDpsBackend({ ...backendOptions, service: services.dps }),
-      hub: await createHubBackend({ ...backendOptions, service: services.hub, nowIso: context.nowIso }),
+      hub: await createHubBackend({
+        ...backendOptions,
+        service: services.hub,
+        credentials: services.renewals,
+        nowIso: context.nowIso,
+      }),
     });
     cleanups.add(() => edge.close());
     const [mqtt, ws] = [EDGE_MQTT_PORT, https.port];
@@ -218,6 +241,7 @@ export async function startEndpoints(
       port: options.hubPort ?? previous.hub ?? 0,
       wsPort: options.hubWsPort ?? previous.hubWs ?? 0,
       service: services.hub,
+      credentials: services.renewals,
       nowIso: context.nowIso,
     });
     cleanups.add(() => hub.close());

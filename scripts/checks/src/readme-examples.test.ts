@@ -102,8 +102,6 @@ it("finds the examples, and marks every type-check-only one with what it needs",
       .map(slug)
       .sort(),
   ).toEqual([
-    expect.stringMatching(/^packages-hub-client-L/), // certificate renewal through the hub: issue 18 item 2
-    expect.stringMatching(/^packages-hub-mqtt-L/), // certificate renewal through the hub: issue 18 item 2
     expect.stringMatching(/^packages-i2c-L/),
     expect.stringMatching(/^packages-servo-L/),
     expect.stringMatching(/^packages-tcs34725-L/),

@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { SIM_JSON, type SimConfigOnDisk } from "../config.ts";
 import { SimulatorError } from "../errors.ts";
+import type { RenewalFault, RenewalRecord, RenewalSettings } from "../hub/credentials.ts";
 import type { HubDeviceView } from "../hub/routes.ts";
 import type { TelemetryView } from "../hub/telemetry.ts";
 import type {
@@ -444,5 +445,26 @@ export class AdminClient extends AdminTransport {
 
   deleteRegistration(registrationId: string, options: SimAdminCallOptions = {}): Promise<void> {
     return this.#call("DELETE", `/admin/registrations/${id(registrationId)}`, options);
+  }
+
+  /** Recent certificate renewals through the hub (`issueCertificate` requests), newest first. */
+  listRenewals(
+    options: SimAdminCallOptions & { device?: string | undefined } = {},
+  ): Promise<RenewalRecord[]> {
+    return this.#call("GET", `/admin/renewals${query({ device: options.device })}`, options);
+  }
+
+  /** Sets the time between the hub's 202 and the certificate. */
+  setRenewalDelay(delayMs: number, options: SimAdminCallOptions = {}): Promise<RenewalSettings> {
+    return this.#call("PUT", "/admin/renewals/settings", { ...options, body: { delayMs } });
+  }
+
+  /** Answers the next renewal requests with a transient error (429 or 503). */
+  addRenewalFault(fault: RenewalFault, options: SimAdminCallOptions = {}): Promise<RenewalSettings> {
+    return this.#call("POST", "/admin/renewals/faults", { ...options, body: fault });
+  }
+
+  clearRenewalFaults(options: SimAdminCallOptions = {}): Promise<RenewalSettings> {
+    return this.#call("DELETE", "/admin/renewals/faults", options);
   }
 }

@@ -1,7 +1,8 @@
 import type { CliIo, Command, CommandGroup } from "@skittlesorter/cli-shell";
-import { Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import type { SimConfig } from "../config.ts";
 import { SimulatorError } from "../errors.ts";
+import type { RenewalFault } from "../hub/credentials.ts";
 import { startSimulator } from "../simulator.ts";
 import type { TlsRoot } from "../state/pki.ts";
 import {
@@ -32,7 +33,20 @@ interface StartOptions extends Globals {
   edge?: boolean;
   tlsRoot?: string;
   tlsRootKey?: string;
+  renewalDelayMs?: number;
+  renewalFault?: RenewalFault[];
+  renewalRetryAfter?: number;
   logLevel: Level;
+}
+
+/** `--renewal-fault 429`, `429:3` (the next 3 requests), `503:1`. */
+function renewalFault(value: string, previous: RenewalFault[] | undefined): RenewalFault[] {
+  const match = /^(429|503)(?::([1-9]\d*))?$/.exec(value);
+  if (match === null) {
+    throw new InvalidArgumentError("expected STATUS[:COUNT] with STATUS 429 or 503, e.g. 429:3.");
+  }
+  const fault: RenewalFault = { status: Number(match[1]) as 429 | 503, count: Number(match[2] ?? 1) };
+  return [...(previous ?? []), fault];
 }
 
 function readyLine(config: SimConfig): string {
@@ -84,6 +98,21 @@ function startOptions(command: Command): Command {
       "issue the TLS server certificate from this CA (with --tls-root-key) instead of the data directory's own root",
     )
     .option("--tls-root-key <key.pem>", "the private key of --tls-root")
+    .option(
+      "--renewal-delay-ms <ms>",
+      "certificate renewal through the hub: time between the 202 and the certificate",
+      wholeNumber,
+    )
+    .option(
+      "--renewal-fault <status[:count]>",
+      "answer the next COUNT (default 1) hub certificate requests with 429 or 503; repeatable",
+      renewalFault,
+    )
+    .option(
+      "--renewal-retry-after <s>",
+      "retry-after (seconds) sent with --renewal-fault answers",
+      wholeNumber,
+    )
     .addOption(new Option("--log-level <level>", "stderr log level").choices(LEVELS).default("info"));
 }
 
@@ -129,6 +158,11 @@ async function runStart(options: StartOptions, io: CliIo, signal: AbortSignal | 
       tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
       edge: options.edge,
       tlsRoot: await tlsRootOf(options),
+      renewalDelayMs: options.renewalDelayMs,
+      renewalFaults: options.renewalFault?.map((fault) => ({
+        ...fault,
+        retryAfterSeconds: options.renewalRetryAfter,
+      })),
       logger,
       signal: stop.signal,
     });

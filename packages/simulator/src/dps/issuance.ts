@@ -48,13 +48,17 @@ export function hubDeviceFor(
   return device;
 }
 
-/** Issues a device certificate for `csr` from the credential policy's CA; records it. Resolves to the wire chain. */
+/**
+ * Issues a device certificate for `csr` from the credential policy's CA; records it. Resolves to the wire chain.
+ * `commonName` defaults to the registration id (DPS); `via` names who asked in the audit event (default DPS).
+ */
 export async function issueFromPolicy(
   context: { store: Store; clock: Clock; keys: KeyVault },
   policy: AdrPolicy,
   csr: CsrInfo,
   registrationId: string,
   deviceId: string,
+  options: { commonName?: string | undefined; via?: "dps" | "hub" | undefined } = {},
 ): Promise<{ chain: string[]; serialNumber: string; sha256Thumbprint: string }> {
   const { store, clock } = context;
   const namespace = store.getMeta<{ rootCaPem: string }>("adrNamespace");
@@ -62,7 +66,7 @@ export async function issueFromPolicy(
   const privateKey = await context.keys.key(policy.keyFile);
   const leafPem = await issueCertificate({
     publicKey: csr.publicKey,
-    commonName: registrationId,
+    commonName: options.commonName ?? registrationId,
     issuer: { certificatePem: policy.issuingCaPem, privateKey },
     validityDays: policy.validityDays,
     extendedKeyUsage: ["clientAuth"],
@@ -89,6 +93,7 @@ export async function issueFromPolicy(
     policy: policy.name,
     keyType: csr.keyType,
     notAfter: facts.notAfter.toISOString(),
+    via: options.via ?? "dps",
   });
   return {
     chain: [leafPem, policy.issuingCaPem, namespace.rootCaPem].map((pem) => certificateToWire(pem)),

@@ -3,6 +3,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "
 import { type MqttBackend, startMqttListeners } from "../net/mqtt-listeners.ts";
 import type { TlsMaterial } from "../state/pki.ts";
 import { HubRefusal, type HubSession } from "./auth.ts";
+import { type CertificateRenewals, CREDENTIALS_RESPONSE_FILTER } from "./credentials.ts";
 import type { HubLink, HubService, HubSubscription } from "./service.ts";
 
 export interface HubEndpoint {
@@ -17,6 +18,8 @@ export interface HubEndpointOptions {
   wsPort: number;
   tls: TlsMaterial;
   service: HubService;
+  /** `$iothub/credentials` (certificate renewal through the hub); absent: refused like any unknown topic. */
+  credentials?: CertificateRenewals | undefined;
   logger: Logger;
   /** MQTT packets declaring more close the connection (IoT Hub's device-to-cloud limit is 256 KiB). */
   maxPacketBytes: number;
@@ -34,6 +37,7 @@ function subscriptionFor(deviceId: string, filter: string): HubSubscription | un
   if (filter === "$iothub/twin/PATCH/properties/desired/#") return "desiredUpdates";
   if (filter === "$iothub/methods/POST/#") return "methods";
   if (filter === `devices/${deviceId}/messages/devicebound/#`) return "cloudToDevice";
+  if (filter === CREDENTIALS_RESPONSE_FILTER) return "credentials";
   return undefined;
 }
 
@@ -91,7 +95,11 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
       const state = states.get(client);
       const kind =
         state === undefined ? undefined : subscriptionFor(state.session.deviceId, subscription.topic);
-      if (state === undefined || kind === undefined) {
+      if (
+        state === undefined ||
+        kind === undefined ||
+        (kind === "credentials" && options.credentials?.mayRenew(state.session) !== true)
+      ) {
         logger.debug("IoT Hub subscription refused", { clientId: client.id, topic: subscription.topic });
         callback(null, null);
         return;
@@ -118,7 +126,8 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? "");
       try {
         // Synchronous: telemetry is in the database before aedes sends PUBACK.
-        service.handlePublish(state.session, packet.topic, payload, packet.retain === true);
+        if (options.credentials?.handlePublish(state.session, packet.topic, payload) !== true)
+          service.handlePublish(state.session, packet.topic, payload, packet.retain === true);
       } catch (error) {
         callback(error as Error);
         return;

@@ -14,11 +14,12 @@ import {
   type HubRefusal,
   type HubSession,
 } from "./auth.ts";
+import type { CredentialsSubscription as Credentials } from "./credentials.ts";
 import { DirectMethods } from "./methods.ts";
 import { connectionAuthMethod, decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
 
 /** What a device subscribed to; server messages go only to matching subscriptions. */
-export type HubSubscription = "twinResponses" | "desiredUpdates" | "methods" | "cloudToDevice";
+export type HubSubscription = "twinResponses" | "desiredUpdates" | "methods" | "cloudToDevice" | Credentials;
 
 /** One live device connection, as the MQTT front end exposes it to the service. */
 export interface HubLink {

@@ -4,8 +4,8 @@ import { type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
 
-// `skittle hub send` and `skittle hub twin` against a real simulator, with a device provisioned there through
-// `skittle provision --csr`; and the error `skittle hub renew` gives on a hub without certificate management.
+// `skittle hub send`, `skittle hub twin` and `skittle hub renew` against a real simulator, with a device
+// provisioned there through `skittle provision --csr`.
 describe("skittle hub against skittle-sim", () => {
   const deviceId = "hub-cli-sim-01";
   let dir: TempDir;
@@ -113,12 +113,32 @@ describe("skittle hub against skittle-sim", () => {
     expect(human.stdout).toMatch(/^desired: {2}\{.*\}\nreported: \{.*"ready":true/m);
   });
 
-  it("renew: says clearly that this hub does not renew through the hub, and what to do instead", async () => {
+  it("renews through the hub; the device then connects with the new certificate", async () => {
     const outDir = join(dir.path, "renewed");
-    const run = await runCli(["hub", "renew", ...device, "--out-dir", outDir]);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^error \[HUB_RENEWAL_UNSUPPORTED\]: .*skittle provision --csr/m);
-    expect(run.stdout).toBe("");
+    const run = await runCli(["hub", "renew", ...device, "--out-dir", outDir, "--json"]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const renewed = JSON.parse(run.stdout) as {
+      requestId: string;
+      certificate: { subject: string; serialNumber: string };
+      files: { privateKey: string; chain: string };
+    };
+    expect(renewed.certificate.subject).toBe(`CN=${deviceId}`);
+    const renewals = await admin<{ requestId: string; state: string; serialNumber: string }[]>(
+      `/admin/renewals?device=${deviceId}`,
+    );
+    expect(renewals[0]).toMatchObject({
+      requestId: renewed.requestId,
+      state: "issued",
+      serialNumber: renewed.certificate.serialNumber,
+    });
+
+    const withNewCertificate = ["--cert", renewed.files.chain, "--key", renewed.files.privateKey];
+    const send = await runCli(["hub", "send", "renewed", ...device, ...withNewCertificate, "--json"]);
+    expect(send.stderr).toBe("");
+    expect(send.code).toBe(0);
+    const stored = await admin<{ body: string }[]>(`/admin/telemetry?device=${deviceId}`);
+    expect(stored.map((message) => message.body)).toContain("renewed");
   });
 
   it("says what is wrong when --device-id does not match the certificate", async () => {

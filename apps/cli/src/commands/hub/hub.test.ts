@@ -10,7 +10,8 @@ import { runCli } from "../../run-cli.test-support.ts";
 import { reportedPatch } from "./hub.ts";
 
 // `skittle hub renew` against the scripted IoT Hub of @skittlesorter/test-utils (real MQTT over TLS on loopback),
-// which serves `$iothub/credentials` renewal; skittle-sim does not yet (see hub.sim.test.ts).
+// which can also script what skittle-sim never does (a hub without certificate management, arbitrary refusals).
+// Renewal through skittle-sim itself: hub.sim.test.ts.
 describe("skittle hub renew", () => {
   const deviceId = "hub-cli-renew-01";
   let pki: TestPki;
@@ -151,6 +152,29 @@ describe("skittle hub renew", () => {
       expect(run.stderr).toMatch(/^error \[HUB_REQUEST_REJECTED\]: .*409/m);
     } finally {
       await refusing.close();
+    }
+  });
+
+  it("says clearly when the hub has no certificate management, and what to do instead", async () => {
+    const classic = await startScriptedHub({ pki, refuseSubscriptions: ["$iothub/credentials/res/#"] });
+    try {
+      const run = await runCli([
+        "hub",
+        "renew",
+        "--data-dir",
+        dataDir,
+        "--hub",
+        `localhost:${classic.port}`,
+        "--ca",
+        caFile,
+        "--out-dir",
+        join(dir.path, "unsupported"),
+      ]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/^error \[HUB_RENEWAL_UNSUPPORTED\]: .*skittle provision --csr/m);
+      expect(run.stdout).toBe("");
+    } finally {
+      await classic.close();
     }
   });
 
