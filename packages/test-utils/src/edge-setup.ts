@@ -32,9 +32,7 @@ export async function takeEdgeLock(lockPath: string = EDGE_LOCK_PATH): Promise<(
   } catch (error) {
     if ((error as { code?: string }).code !== "ELOCKED") throw error;
   }
-  process.stderr.write(
-    `edge tests: waiting for another checkout's edge tests (lock ${lockPath}.lock)\n`,
-  );
+  process.stderr.write(`edge tests: waiting for another checkout's edge tests (lock ${lockPath}.lock)\n`);
   const retries = Math.ceil(LOCK_WAIT_MS / LOCK_RETRY_MS);
   return lockfile.lock(lockPath, {
     ...options,
