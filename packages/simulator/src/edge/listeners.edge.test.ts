@@ -140,7 +140,14 @@ describe("edge listeners", () => {
       });
       expect(await readFile(config.trustedCaFile, "utf8")).toBe(root.certificatePem);
     }
+    let adminPort: string;
+    {
+      await using again = await startEdgeSimulator({ tlsRoot: root, dataDir: dir.path });
+      adminPort = new URL(again.config.http.url).port;
+      expect(adminPort).toMatch(/^\d+$/);
+    }
     await using sim = await startSimulator({ dataDir: dir.path });
+    expect(new URL(sim.config.http.url).port).toBe(adminPort); // the admin port is remembered, the edge ports are not
     const [hub] = sim.config.hubs;
     expect(sim.config.edge).toBe(false);
     expect(sim.config.dps.port).not.toBe(8883);
