@@ -123,8 +123,8 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
     const services = createServices(context, state, options);
     cleanups.add(() => services.hub.close());
     const ports = await startEndpoints(context, services, state, { ...options, host }, cleanups);
-    // Edge ports are not remembered: a later start without edge mode keeps its own (free) ports.
-    if (options.edge !== true) store.setMeta("ports", ports);
+    // Edge ports are not remembered (only the admin port is): a later start without edge mode keeps its own ports.
+    store.setMeta("ports", options.edge === true ? { ...state.previousPorts, http: ports.http } : ports);
     syncLocalHub(store, options.edge === true ? EDGE_HOST_NAME : `localhost:${ports.hub}`, context.nowIso());
     if (state.firstStart) seedEnrollmentGroup(store, context.nowIso());
     const build = (): SimConfig =>

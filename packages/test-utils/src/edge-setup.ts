@@ -14,12 +14,12 @@ const LOCK_WAIT_MS = 30 * 60_000;
 const LOCK_RETRY_MS = 500;
 
 /** The part of vitest's `TestProject` a global setup uses. */
-interface ProvidingProject {
+export interface ProvidingProject {
   provide(key: typeof EDGE_TLS_ROOT_KEY, value: EdgeTlsRoot): void;
 }
 
 /** Waits for the machine-wide edge lock (never fails because another checkout holds it, up to 30 minutes). */
-async function takeEdgeLock(): Promise<() => Promise<void>> {
+export async function takeEdgeLock(lockPath: string = EDGE_LOCK_PATH): Promise<() => Promise<void>> {
   const options = {
     realpath: false,
     // Refreshed every `update` ms while held; a holder that died is taken over after `stale` ms.
@@ -28,15 +28,13 @@ async function takeEdgeLock(): Promise<() => Promise<void>> {
     onCompromised: (error: Error) => process.emitWarning(`edge test lock lost: ${error.message}`),
   };
   try {
-    return await lockfile.lock(EDGE_LOCK_PATH, options);
+    return await lockfile.lock(lockPath, options);
   } catch (error) {
     if ((error as { code?: string }).code !== "ELOCKED") throw error;
   }
-  process.stderr.write(
-    `edge tests: waiting for another checkout's edge tests (lock ${EDGE_LOCK_PATH}.lock)\n`,
-  );
+  process.stderr.write(`edge tests: waiting for another checkout's edge tests (lock ${lockPath}.lock)\n`);
   const retries = Math.ceil(LOCK_WAIT_MS / LOCK_RETRY_MS);
-  return lockfile.lock(EDGE_LOCK_PATH, {
+  return lockfile.lock(lockPath, {
     ...options,
     retries: { retries, factor: 1, minTimeout: LOCK_RETRY_MS, maxTimeout: LOCK_RETRY_MS },
   });
@@ -78,8 +76,16 @@ async function createTestRoot(dir: string): Promise<EdgeTlsRoot> {
  * named there) before vitest forks its workers, which therefore trust the root: the official clients without a `ca`
  * option read it once, at process start. Workers get the root (with its key) from `edgeTlsRoot()`.
  */
-export async function setup(project: ProvidingProject): Promise<() => Promise<void>> {
-  const unlock = await takeEdgeLock();
+export function setup(project: ProvidingProject): Promise<() => Promise<void>> {
+  return prepareEdgeGroup(project, EDGE_LOCK_PATH);
+}
+
+/** {@link setup} with the lock at `lockPath` (tests of the setup itself use their own). */
+export async function prepareEdgeGroup(
+  project: ProvidingProject,
+  lockPath: string,
+): Promise<() => Promise<void>> {
+  const unlock = await takeEdgeLock(lockPath);
   const dir = await mkdtemp(join(tmpdir(), "skittlesorter-edge-"));
   const previousExtra = process.env.NODE_EXTRA_CA_CERTS;
   try {

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { request as httpsRequest, type RequestOptions } from "node:https";
 import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { tempDir } from "@skittlesorter/test-utils";
@@ -19,6 +20,21 @@ async function occupy(port: number): Promise<Server> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return server;
+}
+
+function httpsGet(options: RequestOptions): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(options, (response) => {
+      let body = "";
+      response.on("data", (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    // An upgrade refused with a plain HTTP answer ends here, without an 'upgrade' event.
+    request.on("error", reject);
+    request.end();
+  });
 }
 
 function tlsToEdge(): Promise<Socket> {
@@ -74,6 +90,27 @@ describe("edge listeners", () => {
     await closed(notConnect);
   });
 
+  it("443 is the Azure REST router (JSON answers by path) and MQTT over WebSocket only at /$iothub/websocket", {
+    timeout: 60_000,
+  }, async () => {
+    await using _sim = await startEdgeSimulator({ tlsRoot: edgeTlsRoot() });
+    // No port, no ca: NODE_EXTRA_CA_CERTS, as the official HTTPS clients dial.
+    const response = await httpsGet({ host: "localhost", path: "/no-such-api?api-version=2021-04-12" });
+    expect(response.status).toBe(404);
+    expect(JSON.parse(response.body)).toMatchObject({ error: { code: "NOT_FOUND" } });
+    const upgrade = await httpsGet({
+      host: "localhost",
+      path: "/other/websocket",
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      },
+    });
+    expect(upgrade.status).toBe(404);
+  });
+
   it("sim.json in edge mode: bare localhost everywhere, the given root; a later start without edge keeps free ports", {
     timeout: 60_000,
   }, async () => {
@@ -103,7 +140,14 @@ describe("edge listeners", () => {
       });
       expect(await readFile(config.trustedCaFile, "utf8")).toBe(root.certificatePem);
     }
+    let adminPort: string;
+    {
+      await using again = await startEdgeSimulator({ tlsRoot: root, dataDir: dir.path });
+      adminPort = new URL(again.config.http.url).port;
+      expect(adminPort).toMatch(/^\d+$/);
+    }
     await using sim = await startSimulator({ dataDir: dir.path });
+    expect(new URL(sim.config.http.url).port).toBe(adminPort); // the admin port is remembered, the edge ports are not
     const [hub] = sim.config.hubs;
     expect(sim.config.edge).toBe(false);
     expect(sim.config.dps.port).not.toBe(8883);

@@ -39,7 +39,7 @@ export interface ProvisionDeviceOptions {
 export interface DeviceCredentials {
   registrationId: string;
   deviceId: string;
-  /** `host:port` as DPS assigned it (the official client's `HostName`). */
+  /** `host:port` as DPS assigned it (the official client's `HostName`); a bare `localhost` in edge mode. */
   assignedHub: string;
   /** The hub's address and MQTT/TLS port, and its MQTT-over-WebSocket URL. */
   hubHost: string;
