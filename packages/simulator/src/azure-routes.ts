@@ -1,5 +1,6 @@
 // The Azure-facing REST surfaces, served over TLS as Azure serves them: one router, each service adding its routes.
 import type { SimState } from "./bootstrap.ts";
+import { registerDpsServiceRoutes } from "./dps/service-api/routes.ts";
 import type { Router } from "./net/http.ts";
 import type { StartSimulatorOptions } from "./options.ts";
 import type { Services } from "./services.ts";
@@ -13,6 +14,7 @@ export interface AzureRoutesDeps {
 }
 
 /** Registers every Azure REST surface on the HTTPS router; the admin API stays on the plain HTTP server. */
-export function registerAzureRoutes(_router: Router, _deps: AzureRoutesDeps): void {
+export function registerAzureRoutes(router: Router, deps: AzureRoutesDeps): void {
   // Each service's REST surface registers here, one line each.
+  registerDpsServiceRoutes(router, deps.context);
 }

@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { ADR_API_VERSION } from "./adr/arm.ts";
 import type { AdrService } from "./adr/service.ts";
 import { API_VERSIONS } from "./dps/protocol.ts";
+import { serviceConnectionString, serviceKey } from "./dps/service-api/auth.ts";
 import { WEBSOCKET_PATH } from "./net/mqtt-listeners.ts";
 import type { AdrNamespace, EnrollmentGroup, Settings } from "./state/model.ts";
 import { adrCaName } from "./state/pki.ts";
@@ -37,6 +38,11 @@ export interface SimConfig {
     wsPort: number;
     wsUrl: string;
     apiVersions: string[];
+    /**
+     * The DPS service REST API's `provisioningserviceowner` connection string (HostName = the HTTPS host, with
+     * `:port` unless it is 443: the official service SDK only dials 443, so it needs edge mode).
+     */
+    serviceConnectionString: string;
   };
   /** The simulator's own hub: `hostname` (= DPS `assignedHub`), MQTT/TLS `port`, MQTT over WebSocket `wsUrl`. */
   hubs: { name: string; hostname: string; host: string; port: number; wsPort: number; wsUrl: string }[];
@@ -107,7 +113,9 @@ function enrollmentGroupsOf(store: Store): SimEnrollmentGroupInfo[] {
       attestation: group.attestation.type,
       ...(group.attestation.type === "symmetricKey"
         ? { primaryKey: group.attestation.primaryKey, secondaryKey: group.attestation.secondaryKey }
-        : { caName: group.attestation.caName }),
+        : group.attestation.caName === undefined
+          ? {}
+          : { caName: group.attestation.caName }),
       credentialPolicy: group.credentialPolicy ?? null,
       enabled: group.enabled,
     }));
@@ -132,6 +140,10 @@ export function buildConfig(sources: ConfigSources): SimConfig {
       wsPort: ports.dpsWs,
       wsUrl: `wss://${host}:${ports.dpsWs}${WEBSOCKET_PATH}`,
       apiVersions: [...API_VERSIONS],
+      serviceConnectionString: serviceConnectionString(
+        ports.https === 443 ? host : `${host}:${ports.https}`,
+        serviceKey(store),
+      ),
     },
     hubs: store
       .listHubs()

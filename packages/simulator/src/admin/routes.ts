@@ -19,13 +19,16 @@ import {
 /** `sim.json` without the group keys and the ADR token unless the request opted in. */
 function configView(request: RouteRequest, config: Record<string, unknown>): Record<string, unknown> {
   if (includeSecrets(request) || !("enrollmentGroups" in config)) return config;
-  const { enrollmentGroups, adr, ...rest } = config as {
+  const { enrollmentGroups, adr, dps, ...rest } = config as {
     enrollmentGroups: Record<string, unknown>[];
     adr: Record<string, unknown>;
+    dps: Record<string, unknown>;
   };
   const { token: _token, ...publicAdr } = adr;
+  const { serviceConnectionString: _service, ...publicDps } = dps;
   return {
     ...rest,
+    dps: publicDps,
     enrollmentGroups: enrollmentGroups.map(({ primaryKey: _p, secondaryKey: _s, ...group }) => group),
     adr: publicAdr,
   };

@@ -4,11 +4,13 @@ import type { CsrInfo } from "@skittlesorter/csr";
 import type { Enrollment, HubDevice, LinkedHub, Operation, Registration, Settings } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
-import { allocate, reprovision } from "./allocation.ts";
 import { type Attested, attest, type Credentials } from "./attest.ts";
 import { hubDeviceFor, issueFromPolicy } from "./issuance.ts";
+import { place, type TwinAction } from "./placement.ts";
 import { API_VERSIONS, DpsErrorCode, DpsFailure, parseRequestTopic } from "./protocol.ts";
+import { MINUTE_MS, nextRegistration, retryAfter, throttled } from "./registration-record.ts";
 import { parseRegisterBody, parseRegisterCsr } from "./request.ts";
+import { applyTwinAction } from "./twins.ts";
 
 /** One device connection, as the DPS front end saw it. */
 export interface DeviceSession extends Credentials {
@@ -39,6 +41,8 @@ export interface DpsServiceOptions {
   logger: Logger;
   /** Largest request body accepted, in bytes. */
   maxRequestBytes: number;
+  /** How long the custom allocation webhook may take (default 10 s); beyond it the registration fails. */
+  customAllocationTimeoutMs?: number;
   /** Called after a device is assigned (e.g. to create or update its ADR device record). */
   onAssigned?: (assigned: {
     registrationId: string;
@@ -49,19 +53,6 @@ export interface DpsServiceOptions {
 }
 
 const OPERATION_RETENTION_MS = 24 * 60 * 60 * 1000;
-const MINUTE_MS = 60_000;
-
-/** A 429 whose retry-after is when the oldest counted event (epoch ms) leaves the one-minute window. */
-function throttled(reason: string, oldest: number, now: number): DpsFailure {
-  const retryAfterSeconds = Math.max(1, Math.ceil((oldest + MINUTE_MS - now) / 1000));
-  return new DpsFailure(429, DpsErrorCode.throttled, `${reason}; retry after ${retryAfterSeconds} s.`, {
-    retryAfterSeconds,
-  });
-}
-
-export function newEtag(): string {
-  return Buffer.from(JSON.stringify(randomUUID())).toString("base64");
-}
 
 /** The DPS registration engine: attestation, enrollment, allocation, certificate issuance, operations. */
 export class DpsService {
@@ -302,10 +293,17 @@ export class DpsService {
           "enable it to let this device register.",
       );
     }
-    const hubs = store.listHubs();
-    const chosen = allocate(enrollment, hubs, registrationId);
-    if (typeof chosen === "string") return fail("failed", 400300, chosen);
-    const { hub, substatus } = reprovision(enrollment, hubs, chosen, previous);
+    const placement = await place({
+      enrollment,
+      hubs: store.listHubs(),
+      registrationId,
+      previous,
+      attested,
+      requestPayload,
+      webhook: { timeoutMs: this.#options.customAllocationTimeoutMs ?? 10_000 },
+    });
+    if (!("hub" in placement)) return fail("failed", placement.errorCode, placement.message);
+    const { hub, substatus } = placement;
 
     const issued = await this.#issueFor(csr, enrollment, registrationId, deviceId);
     if (typeof issued === "string") return fail("failed", 404300, issued);
@@ -318,6 +316,7 @@ export class DpsService {
     if (!registration.hubHistory.includes(hub.name))
       registration.hubHistory = [...registration.hubHistory, hub.name];
     if (issued !== undefined) registration.issuedCertificateSerial = issued.serialNumber;
+    if (placement.payload !== undefined) registration.payload = placement.payload;
     const device = hubDeviceFor(
       store.getDevice(hub.name, deviceId),
       hub,
@@ -327,7 +326,7 @@ export class DpsService {
       issued?.sha256Thumbprint,
       nowIso,
     );
-    this.#commit(previous, device, registration, { hub, enrollment });
+    this.#commit(previous, device, registration, { hub, enrollment, twin: placement.twin });
     this.#event("registration.assigned", registrationId, {
       enrollment: enrollment.id,
       enrollmentKind: enrollment.kind,
@@ -356,6 +355,7 @@ export class DpsService {
       etag: registration.etag,
     };
     if (issued !== undefined) state.issuedCertificateChain = issued.chain;
+    if (placement.payload !== undefined) state.payload = placement.payload;
     return { operationId, status: "assigned", registrationState: state };
   }
 
@@ -424,19 +424,23 @@ export class DpsService {
     previous: Registration | undefined,
     device: HubDevice,
     registration: Registration,
-    assigned: { hub: LinkedHub; enrollment: Enrollment },
+    assigned: { hub: LinkedHub; enrollment: Enrollment; twin: TwinAction },
   ): void {
     const { store } = this.#options;
+    const from =
+      previous?.hub !== undefined && previous.deviceId !== undefined
+        ? { hub: previous.hub, deviceId: previous.deviceId }
+        : undefined;
     store.transaction(() => {
-      if (previous?.hub !== undefined && previous.hub !== device.hub && previous.deviceId !== undefined) {
-        store.deleteDevice(previous.hub, previous.deviceId);
-      }
+      if (from !== undefined && from.hub !== device.hub) store.deleteDevice(from.hub, from.deviceId);
       store.putDevice(device);
       store.putRegistration(registration);
+      applyTwinAction(store, assigned.twin, device, from, registration.lastUpdatedDateTimeUtc);
     });
     try {
       const { registrationId } = registration;
-      this.#options.onAssigned?.({ registrationId, deviceId: device.deviceId, ...assigned });
+      const { hub, enrollment } = assigned;
+      this.#options.onAssigned?.({ registrationId, deviceId: device.deviceId, hub, enrollment });
     } catch (error) {
       this.#options.logger.error("after-assignment hook failed", {
         registrationId: registration.registrationId,
@@ -459,41 +463,4 @@ export class DpsService {
     const clean = Object.fromEntries(Object.entries(details).filter(([, value]) => value !== undefined));
     this.#options.store.addEvent(new Date(this.#options.clock.now()).toISOString(), kind, subject, clean);
   }
-}
-
-function retryAfter(remainingMs: number): number {
-  return Math.max(1, Math.ceil(remainingMs / 1000));
-}
-
-/** The registration record for this attempt: the previous one (history, counts) refreshed, or a new one. */
-function nextRegistration(
-  previous: Registration | undefined,
-  registrationId: string,
-  attested: Attested,
-  nowIso: string,
-): Registration {
-  const { enrollment } = attested;
-  const base: Registration = previous ?? {
-    registrationId,
-    enrollmentKind: enrollment.kind,
-    enrollmentId: enrollment.id,
-    attestationType: attested.type,
-    hubHistory: [],
-    status: "unassigned",
-    createdDateTimeUtc: nowIso,
-    lastUpdatedDateTimeUtc: nowIso,
-    etag: newEtag(),
-    registrationCount: 0,
-  };
-  const registration: Registration = {
-    ...base,
-    enrollmentKind: enrollment.kind,
-    enrollmentId: enrollment.id,
-    attestationType: attested.type,
-    lastUpdatedDateTimeUtc: nowIso,
-    etag: newEtag(),
-  };
-  delete registration.errorCode;
-  delete registration.errorMessage;
-  return registration;
 }
