@@ -97,7 +97,11 @@ export async function loadState(options: {
     };
     store.setMeta("instance", instance);
   }
-  const tls = await ensureTlsMaterial(vault, { extraNames: [options.host], clock });
+  const tls = await ensureTlsMaterial(vault, {
+    extraNames: [options.host],
+    clock,
+    root: options.start.tlsRoot,
+  });
   options.start.signal?.throwIfAborted();
   return {
     instance,
@@ -140,9 +144,8 @@ export function seedEnrollmentGroup(store: Store, now: string): void {
   });
 }
 
-/** The simulator's own hub follows its port; created on first start. */
-export function syncLocalHub(store: Store, hubPort: number, now: string): void {
-  const hostname = `localhost:${hubPort}`;
+/** The simulator's own hubs follow its host name (`localhost:PORT`, or a bare `localhost` in edge mode); created on first start. */
+export function syncLocalHub(store: Store, hostname: string, now: string): void {
   const localHubs = store.listHubs().filter((item) => item.local);
   if (localHubs.length === 0) {
     store.putHub({

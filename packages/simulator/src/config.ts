@@ -4,6 +4,11 @@ import { ADR_API_VERSION } from "./adr/arm.ts";
 import type { AdrService } from "./adr/service.ts";
 import { API_VERSIONS } from "./dps/protocol.ts";
 import { serviceConnectionString, serviceKey } from "./dps/service-api/auth.ts";
+import {
+  EDGE_HOST_NAME,
+  EDGE_HTTPS_PORT as HTTPS_PORT,
+  EDGE_MQTT_PORT as MQTTS_PORT,
+} from "./edge/endpoints.ts";
 import { WEBSOCKET_PATH } from "./net/mqtt-listeners.ts";
 import type { AdrNamespace, EnrollmentGroup, Settings } from "./state/model.ts";
 import { adrCaName } from "./state/pki.ts";
@@ -27,6 +32,11 @@ export interface SimEnrollmentGroupInfo {
 export interface SimConfig {
   version: 1;
   pid: number;
+  /**
+   * Edge mode: every endpoint on the host name `localhost` with Azure's ports (MQTT 8883, HTTPS and WebSocket 443),
+   * so URLs and endpoints carry no port; hubs' `hostname` is a bare `localhost`.
+   */
+  edge: boolean;
   /** The data directory; absent in memory. */
   dataDir?: string;
   idScope: string;
@@ -86,6 +96,7 @@ export interface ConfigSources {
   vault: KeyVault;
   dataDir: string | undefined;
   host: string;
+  edge: boolean;
   idScope: string;
   namespace: AdrNamespace;
   adr: AdrService;
@@ -121,27 +132,34 @@ function enrollmentGroupsOf(store: Store): SimEnrollmentGroupInfo[] {
     }));
 }
 
+/** `host:port`, or the bare host when `port` is the scheme's own (as Azure's endpoints are written). */
+function authority(host: string, port: number, defaultPort: number): string {
+  return port === defaultPort ? host : `${host}:${port}`;
+}
+
 /** The current `sim.json` object. */
 export function buildConfig(sources: ConfigSources): SimConfig {
   const { store, ports, namespace } = sources;
-  const host = urlHost(clientHost(sources.host));
+  const dialHost = sources.edge ? EDGE_HOST_NAME : clientHost(sources.host);
+  const host = urlHost(dialHost);
   const httpUrl = `http://${host}:${ports.http}`;
   const rootCaFile = sources.vault.pathOf(adrCaName(namespace.name, "credential-root.pem"));
   // Paths are left out (not set to undefined) in memory: `sim.config` has no such keys then, as sim.json would not.
   return {
     version: 1,
     pid: process.pid,
+    edge: sources.edge,
     ...(sources.dataDir === undefined ? {} : { dataDir: sources.dataDir }),
     idScope: sources.idScope,
     dps: {
-      host: clientHost(sources.host),
+      host: dialHost,
       port: ports.dps,
-      endpoint: `${host}:${ports.dps}`,
+      endpoint: authority(host, ports.dps, MQTTS_PORT),
       wsPort: ports.dpsWs,
-      wsUrl: `wss://${host}:${ports.dpsWs}${WEBSOCKET_PATH}`,
+      wsUrl: `wss://${authority(host, ports.dpsWs, HTTPS_PORT)}${WEBSOCKET_PATH}`,
       apiVersions: [...API_VERSIONS],
       serviceConnectionString: serviceConnectionString(
-        ports.https === 443 ? host : `${host}:${ports.https}`,
+        authority(host, ports.https, HTTPS_PORT),
         serviceKey(store),
       ),
     },
@@ -151,13 +169,13 @@ export function buildConfig(sources: ConfigSources): SimConfig {
       .map((item) => ({
         name: item.name,
         hostname: item.hostname,
-        host: clientHost(sources.host),
+        host: dialHost,
         port: ports.hub,
         wsPort: ports.hubWs,
-        wsUrl: `wss://${host}:${ports.hubWs}${WEBSOCKET_PATH}`,
+        wsUrl: `wss://${authority(host, ports.hubWs, HTTPS_PORT)}${WEBSOCKET_PATH}`,
       })),
     http: { url: httpUrl, adminUrl: `${httpUrl}/admin`, dashboardUrl: `${httpUrl}/dashboard/` },
-    https: { port: ports.https, url: `https://${host}:${ports.https}` },
+    https: { port: ports.https, url: `https://${authority(host, ports.https, HTTPS_PORT)}` },
     trustedCa: sources.trustedCa,
     ...(sources.trustedCaFile === undefined ? {} : { trustedCaFile: sources.trustedCaFile }),
     enrollmentGroups: enrollmentGroupsOf(store),

@@ -41,3 +41,4 @@ export type {
   Substatus,
   Twin,
 } from "./state/model.ts";
+export type { TlsRoot } from "./state/pki.ts";

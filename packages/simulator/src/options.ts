@@ -1,6 +1,8 @@
 import type { Clock, Logger } from "@skittlesorter/core";
+import { checkEdgeOptions } from "./edge/options.ts";
 import { SimulatorError } from "./errors.ts";
 import { LIMITS } from "./state/context.ts";
+import type { TlsRoot } from "./state/pki.ts";
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -38,6 +40,18 @@ export interface StartSimulatorOptions {
    * Default: the previous run's, else 0.
    */
   httpsPort?: number | undefined;
+  /**
+   * Edge mode: Azure's ports on the host name `localhost`, as the official clients dial them. MQTT over TLS for DPS
+   * and the hub on 8883 (routed by the CONNECT user name), HTTPS and MQTT over WebSocket on 443; hubs' `hostname`
+   * and DPS `assignedHub` are a bare `localhost`. The DPS, hub and HTTPS port options do not apply. Binding ports
+   * below 1024 needs root or `CAP_NET_BIND_SERVICE` on Linux.
+   */
+  edge?: boolean | undefined;
+  /**
+   * Issue the TLS server certificate from this root instead of the data directory's own, e.g. one already trusted
+   * through `NODE_EXTRA_CA_CERTS` (clients read that once, at process start). sim.json `trustedCa` is then this root.
+   */
+  tlsRoot?: TlsRoot | undefined;
   /** Overrides the stored setting (and stores it). */
   assignmentDelayMs?: number | undefined;
   strictCsr?: boolean | undefined;
@@ -87,6 +101,7 @@ export function checkOptions(options: StartSimulatorOptions): void {
     throw invalid("dataDir must be a directory path (or omitted, to run in memory).");
   }
   checkPorts(options);
+  checkEdgeOptions(options);
   const delay = options.assignmentDelayMs;
   if (delay !== undefined && (!Number.isInteger(delay) || delay < 0 || delay > LIMITS.maxAssignmentDelayMs)) {
     throw invalid(

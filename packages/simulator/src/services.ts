@@ -6,10 +6,12 @@ import { registerAdrRoutes } from "./adr/routes.ts";
 import { AdrService } from "./adr/service.ts";
 import { registerAzureRoutes } from "./azure-routes.ts";
 import type { Ports, SimState } from "./bootstrap.ts";
-import { startDpsEndpoint } from "./dps/mqtt.ts";
+import { createDpsBackend, startDpsEndpoint } from "./dps/mqtt.ts";
 import { DpsService } from "./dps/service.ts";
+import { EDGE_HTTPS_PORT, EDGE_MQTT_PORT, startEdgeMqtt } from "./edge/endpoints.ts";
+import { edgeListenError } from "./edge/listen-errors.ts";
 import { SimulatorError } from "./errors.ts";
-import { startHubEndpoint } from "./hub/mqtt.ts";
+import { createHubBackend, startHubEndpoint } from "./hub/mqtt.ts";
 import { registerHubRoutes } from "./hub/routes.ts";
 import { HubService } from "./hub/service.ts";
 import { Router, startJsonServer } from "./net/http.ts";
@@ -146,7 +148,8 @@ async function startHttps(
 ): Promise<{ server: Server; port: number }> {
   const router = new Router();
   registerAzureRoutes(router, { context, services, state, options });
-  const port = options.httpsPort ?? state.previousPorts.https ?? 0;
+  const port =
+    options.edge === true ? EDGE_HTTPS_PORT : (options.httpsPort ?? state.previousPorts.https ?? 0);
   return startJsonServer({
     host: options.host,
     port,
@@ -154,8 +157,18 @@ async function startHttps(
     logger: context.logger,
     maxBodyBytes: 1024 * 1024,
     allowedHostNames: options.allowedHostNames,
-    tls: { cert: state.tls.certificateChainPem, key: state.tls.keyPem },
+    tls: {
+      cert: state.tls.certificateChainPem,
+      key: state.tls.keyPem,
+      // Asked for, not required: X.509 devices over HTTPS and MQTT over WebSocket (edge mode) present one.
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
+    },
   }).catch((error: NodeJS.ErrnoException) => {
+    if (options.edge === true) {
+      throw edgeListenError(error, options.host, port, "HTTPS and MQTT over WebSocket");
+    }
     throw new SimulatorError(
       "SIM_LISTEN_FAILED",
       error.code === "EADDRINUSE"
@@ -185,6 +198,18 @@ export async function startEndpoints(
     maxPacketBytes: options.maxPacketBytes ?? 256 * 1024,
     tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
   };
+  if (options.edge === true) {
+    const backendOptions = { ...common, port: EDGE_MQTT_PORT, wsPort: EDGE_HTTPS_PORT };
+    const edge = await startEdgeMqtt({
+      ...common,
+      httpsServer: https.server,
+      dps: await createDpsBackend({ ...backendOptions, service: services.dps }),
+      hub: await createHubBackend({ ...backendOptions, service: services.hub, nowIso: context.nowIso }),
+    });
+    cleanups.add(() => edge.close());
+    const [mqtt, ws] = [EDGE_MQTT_PORT, https.port];
+    return { dps: mqtt, dpsWs: ws, hub: mqtt, hubWs: ws, http: http.port, https: https.port };
+  }
   const previous = state.previousPorts;
   try {
     const dps = await startDpsEndpoint({

@@ -6,6 +6,7 @@ import { AdminClient } from "./admin/client.ts";
 import { loadState, type SimState, seedEnrollmentGroup, seedPolicy, syncLocalHub } from "./bootstrap.ts";
 import { buildConfig, SIM_JSON, type SimConfig, type SimConfigOnDisk } from "./config.ts";
 import { openDataDir } from "./data-dir.ts";
+import { EDGE_HOST_NAME } from "./edge/endpoints.ts";
 import { SimulatorError } from "./errors.ts";
 import { checkOptions, DEFAULT_HOST, type StartSimulatorOptions } from "./options.ts";
 import { Cleanups, createServices, startEndpoints } from "./services.ts";
@@ -121,8 +122,9 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
     const services = createServices(context, state, options);
     cleanups.add(() => services.hub.close());
     const ports = await startEndpoints(context, services, state, { ...options, host }, cleanups);
-    store.setMeta("ports", ports);
-    syncLocalHub(store, ports.hub, context.nowIso());
+    // Edge ports are not remembered: a later start without edge mode keeps its own (free) ports.
+    if (options.edge !== true) store.setMeta("ports", ports);
+    syncLocalHub(store, options.edge === true ? EDGE_HOST_NAME : `localhost:${ports.hub}`, context.nowIso());
     if (state.firstStart) seedEnrollmentGroup(store, context.nowIso());
     const build = (): SimConfig =>
       buildConfig({
@@ -130,6 +132,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
         vault: storage.vault,
         dataDir: storage.dataDir,
         host,
+        edge: options.edge === true,
         idScope: state.instance.idScope,
         namespace: state.namespace,
         adr: services.adr,

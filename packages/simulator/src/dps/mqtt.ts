@@ -1,7 +1,7 @@
 import { validateRegistrationId } from "@skittlesorter/attestation";
 import type { Logger } from "@skittlesorter/core";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
-import { startMqttListeners } from "../net/mqtt-listeners.ts";
+import { type MqttBackend, startMqttListeners } from "../net/mqtt-listeners.ts";
 import type { TlsMaterial } from "../state/pki.ts";
 import { DpsErrorCode, DpsFailure, parseUserName, RESPONSE_TOPIC_FILTER, responseTopic } from "./protocol.ts";
 import type { DeviceSession, DpsAnswer, DpsService } from "./service.ts";
@@ -46,6 +46,11 @@ function connackError(returnCode: 1 | 2 | 3 | 4 | 5, message: string): Authentic
 
 /** The DPS device endpoint: MQTT over TLS on `port`, MQTT over WebSocket (TLS) on `wsPort` at `/$iothub/websocket`. */
 export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<DpsEndpoint> {
+  return startMqttListeners({ ...options, ...(await createDpsBackend(options)) });
+}
+
+/** The DPS device broker, without listeners: edge mode hands it the connections whose CONNECT is for DPS. */
+export async function createDpsBackend(options: DpsEndpointOptions): Promise<MqttBackend> {
   const { service, logger } = options;
   const sessions = new WeakMap<Client, SessionState>();
   const peers = new WeakMap<object, { chain: Buffer[]; remoteAddress: string | undefined }>();
@@ -123,15 +128,13 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
     logger.debug("DPS connection error", { clientId: client?.id, error: error.message });
   });
 
-  return startMqttListeners({
-    ...options, // host, ports, TLS material and limits
+  return {
     label: "DPS",
-    logger,
     identify(conn, chain, _transport, remoteAddress) {
       peers.set(conn, { chain, remoteAddress });
     },
     broker,
-  });
+  };
 }
 
 /** Publishes an answer on the client's `$dps/registrations/res/#` subscription (dropped without one). */

@@ -1,6 +1,6 @@
 import type { Logger } from "@skittlesorter/core";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
-import { startMqttListeners } from "../net/mqtt-listeners.ts";
+import { type MqttBackend, startMqttListeners } from "../net/mqtt-listeners.ts";
 import type { TlsMaterial } from "../state/pki.ts";
 import { HubRefusal, type HubSession } from "./auth.ts";
 import type { HubLink, HubService, HubSubscription } from "./service.ts";
@@ -49,6 +49,11 @@ interface ClientState {
  * `/$iothub/websocket` on `wsPort`. Authentication, topics and behaviour come from {@link HubService}.
  */
 export async function startHubEndpoint(options: HubEndpointOptions): Promise<HubEndpoint> {
+  return startMqttListeners({ ...options, ...(await createHubBackend(options)) });
+}
+
+/** The IoT Hub device broker, without listeners: edge mode hands it the connections whose CONNECT is for a hub. */
+export async function createHubBackend(options: HubEndpointOptions): Promise<MqttBackend> {
   const { service, logger } = options;
   const states = new WeakMap<Client, ClientState>();
   const peerChains = new WeakMap<object, { chain: Buffer[]; transport: ClientState["transport"] }>();
@@ -128,15 +133,13 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
 
   followClients(broker, states, options);
 
-  return startMqttListeners({
-    ...options, // host, ports, TLS material and limits
+  return {
     label: "IoT Hub",
-    logger,
     identify(conn, chain, transport) {
       peerChains.set(conn, { chain, transport });
     },
     broker,
-  });
+  };
 }
 
 /** The service's handle on one connected device: what it subscribed to, sending to it, closing it. */

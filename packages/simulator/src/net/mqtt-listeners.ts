@@ -13,18 +13,10 @@ export const WEBSOCKET_PATH = "/$iothub/websocket";
 
 export type MqttTransport = "mqtt" | "mqtt-ws";
 
-export interface MqttListenersOptions {
+/** What serves accepted MQTT connections: a broker, told first about each connection's peer. */
+export interface MqttBackend {
   /** Names the endpoint in logs and errors, e.g. "DPS" or "IoT Hub". */
   label: string;
-  host: string;
-  port: number;
-  wsPort: number;
-  tls: TlsMaterial;
-  /** MQTT packets declaring more close the connection. */
-  maxPacketBytes: number;
-  /** Connections whose TLS handshake has not completed this long after they opened are closed. */
-  tlsHandshakeTimeoutMs: number;
-  logger: Logger;
   /** Serves every accepted connection; closed with the listeners (and when they cannot start). */
   broker: Aedes;
   /**
@@ -37,6 +29,52 @@ export interface MqttListenersOptions {
     transport: MqttTransport,
     remoteAddress: string | undefined,
   ): void;
+}
+
+/** Hands an accepted connection (its TLS socket tells the peer) to a backend's broker. */
+export function handOver(
+  backend: MqttBackend,
+  conn: Duplex,
+  socket: TLSSocket,
+  transport: MqttTransport,
+  request?: IncomingMessage,
+): void {
+  backend.identify(conn, peerChainOf(socket), transport, socket.remoteAddress);
+  conn.on("error", () => {});
+  backend.broker.handle(conn, request);
+}
+
+/** Closes a backend's broker. */
+export function closeBroker(backend: MqttBackend): Promise<void> {
+  return new Promise((resolve) => backend.broker.close(() => resolve()));
+}
+
+/** TLS server options of every MQTT front: a client certificate is asked for, not required. */
+export function mqttTlsOptions(tls: TlsMaterial, tlsHandshakeTimeoutMs: number) {
+  return {
+    cert: tls.certificateChainPem,
+    key: tls.keyPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: "TLSv1.2" as const,
+    handshakeTimeout: tlsHandshakeTimeoutMs,
+    // TCP_NODELAY on every accepted socket (a net.createServer option, honoured by tls and https servers). The
+    // broker answers with small packets in separate writes (a PUBACK, then the response); with Nagle's algorithm
+    // the second waits for the client's delayed ACK, up to 40 ms per exchange.
+    noDelay: true,
+  };
+}
+
+export interface MqttListenersOptions extends MqttBackend {
+  host: string;
+  port: number;
+  wsPort: number;
+  tls: TlsMaterial;
+  /** MQTT packets declaring more close the connection. */
+  maxPacketBytes: number;
+  /** Connections whose TLS handshake has not completed this long after they opened are closed. */
+  tlsHandshakeTimeoutMs: number;
+  logger: Logger;
 }
 
 export interface MqttListeners {
@@ -52,35 +90,19 @@ export interface MqttListeners {
  * checked by the service behind.
  */
 export async function startMqttListeners(options: MqttListenersOptions): Promise<MqttListeners> {
-  const { label, logger, broker } = options;
+  const { label, logger } = options;
   const accept = (
     conn: Duplex,
     socket: TLSSocket,
     transport: MqttTransport,
     request?: IncomingMessage,
-  ): void => {
-    options.identify(conn, peerChainOf(socket), transport, socket.remoteAddress);
-    conn.on("error", () => {});
-    broker.handle(conn, request);
-  };
-  const closeBroker = (): Promise<void> => new Promise((resolve) => broker.close(() => resolve()));
+  ): void => handOver(options, conn, socket, transport, request);
   const sockets = new Set<Socket>();
   const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   };
-  const tlsOptions = {
-    cert: options.tls.certificateChainPem,
-    key: options.tls.keyPem,
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: "TLSv1.2" as const,
-    handshakeTimeout: options.tlsHandshakeTimeoutMs,
-    // TCP_NODELAY on every accepted socket (a net.createServer option, honoured by tls and https servers). The
-    // broker answers with small packets in separate writes (a PUBACK, then the response); with Nagle's algorithm
-    // the second waits for the client's delayed ACK, up to 40 ms per exchange.
-    noDelay: true,
-  };
+  const tlsOptions = mqttTlsOptions(options.tls, options.tlsHandshakeTimeoutMs);
 
   const tlsServer = createTlsServer(tlsOptions, (socket) => {
     const conn = guardConnection(socket, options.maxPacketBytes, (declared) => {
@@ -110,7 +132,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
   } catch (error) {
     tlsServer.close();
     httpsServer.close();
-    await closeBroker();
+    await closeBroker(options);
     throw error;
   }
 
@@ -129,7 +151,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
         for (const client of wss.clients) client.terminate();
         wss.close();
         await closed;
-        await closeBroker();
+        await closeBroker(options);
       })();
       return closing;
     },
@@ -137,7 +159,7 @@ export async function startMqttListeners(options: MqttListenersOptions): Promise
 }
 
 /** The certificate chain the TLS client presented, leaf first, as DER. */
-function peerChainOf(socket: TLSSocket): Buffer[] {
+export function peerChainOf(socket: TLSSocket): Buffer[] {
   const chain: Buffer[] = [];
   const seen = new Set<string>();
   let certificate = socket.getPeerCertificate(true) as
@@ -151,7 +173,7 @@ function peerChainOf(socket: TLSSocket): Buffer[] {
   return chain;
 }
 
-async function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+export async function listen(server: Server, port: number, host: string, what: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       reject(
@@ -172,32 +194,47 @@ async function listen(server: Server, port: number, host: string, what: string):
   return (server.address() as AddressInfo).port;
 }
 
-/** MQTT over WebSocket (TLS) at {@link WEBSOCKET_PATH}; any other path is answered 404. */
-function webSocketServer(
-  options: MqttListenersOptions,
-  tlsOptions: TlsOptions,
-  accept: (conn: Duplex, socket: TLSSocket, transport: MqttTransport, request?: IncomingMessage) => void,
-): { wss: WebSocketServer; httpsServer: HttpsServer } {
+/**
+ * MQTT over WebSocket at {@link WEBSOCKET_PATH} on an HTTP(S) server's `upgrade` event: subprotocol `mqtt`, any other
+ * path answered 404. `accept` gets each WebSocket as a byte stream, with the upgraded socket.
+ */
+export function mqttWebSocketUpgrade(
+  maxPacketBytes: number,
+  accept: (conn: Duplex, socket: TLSSocket, request: IncomingMessage) => void,
+): { wss: WebSocketServer; onUpgrade: (request: IncomingMessage, socket: Socket, head: Buffer) => void } {
   const wss = new WebSocketServer({
     noServer: true,
-    maxPayload: options.maxPacketBytes + 16,
+    maxPayload: maxPacketBytes + 16,
     handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
   });
-  const httpsServer = createHttpsServer(tlsOptions, (_request, response) => {
-    response
-      .writeHead(404, { "content-type": "text/plain" })
-      .end(`Use MQTT over WebSocket at ${WEBSOCKET_PATH}.\n`);
-  });
-  httpsServer.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+  const onUpgrade = (request: IncomingMessage, socket: Socket, head: Buffer): void => {
     const path = (request.url ?? "").split("?")[0];
     if (path !== WEBSOCKET_PATH) {
       socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(createWebSocketStream(ws), socket as TLSSocket, "mqtt-ws", request);
+      accept(createWebSocketStream(ws), socket as TLSSocket, request);
     });
+  };
+  return { wss, onUpgrade };
+}
+
+/** MQTT over WebSocket (TLS) at {@link WEBSOCKET_PATH}; any other path is answered 404. */
+function webSocketServer(
+  options: MqttListenersOptions,
+  tlsOptions: TlsOptions,
+  accept: (conn: Duplex, socket: TLSSocket, transport: MqttTransport, request?: IncomingMessage) => void,
+): { wss: WebSocketServer; httpsServer: HttpsServer } {
+  const { wss, onUpgrade } = mqttWebSocketUpgrade(options.maxPacketBytes, (conn, socket, request) =>
+    accept(conn, socket, "mqtt-ws", request),
+  );
+  const httpsServer = createHttpsServer(tlsOptions, (_request, response) => {
+    response
+      .writeHead(404, { "content-type": "text/plain" })
+      .end(`Use MQTT over WebSocket at ${WEBSOCKET_PATH}.\n`);
   });
+  httpsServer.on("upgrade", onUpgrade);
   httpsServer.on("tlsClientError", (error, socket) => {
     options.logger.debug(`${options.label} WSS handshake failed`, { error: error.message });
     socket.destroy();

@@ -1,4 +1,4 @@
-import { type KeyObject, X509Certificate } from "node:crypto";
+import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import type { Clock } from "@skittlesorter/core";
 import {
@@ -27,6 +27,15 @@ export interface TlsMaterial {
   certificateChainPem: string;
   keyPem: string;
 }
+
+/** A CA to issue the TLS server certificate from: certificate and private key, PEM. */
+export interface TlsRoot {
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+/** Where a given root's certificate is kept, so sim.json `trustedCaFile` names it. */
+const TLS_GIVEN_ROOT = "tls/given-root.pem";
 
 /** The TLS names of the server certificate: `localhost`, `127.0.0.1`, `::1` and `extraNames`. */
 function serverNames(extraNames: readonly string[]): { dnsNames: string[]; ipAddresses: string[] } {
@@ -62,9 +71,14 @@ async function ensureTlsRoot(vault: KeyVault, clock: Clock): Promise<{ pem: stri
  */
 export async function ensureTlsMaterial(
   vault: KeyVault,
-  options: { extraNames?: readonly string[] | undefined; clock: Clock },
+  options: { extraNames?: readonly string[] | undefined; clock: Clock; root?: TlsRoot | undefined },
 ): Promise<TlsMaterial> {
-  const root = await ensureTlsRoot(vault, options.clock);
+  const given = options.root;
+  const root =
+    given === undefined
+      ? await ensureTlsRoot(vault, options.clock)
+      : { pem: given.certificatePem, key: createPrivateKey(given.privateKeyPem) };
+  if (given !== undefined) await vault.writeCertificate(TLS_GIVEN_ROOT, given.certificatePem);
   const { dnsNames, ipAddresses } = serverNames(options.extraNames ?? []);
   let serverPem = await vault.readText(TLS_SERVER);
   let keyPem = await vault.readText(TLS_SERVER_KEY);
@@ -94,7 +108,7 @@ export async function ensureTlsMaterial(
     keyPem = privateKeyToPem(keyPair.privateKey);
   }
   return {
-    rootFile: vault.pathOf(TLS_ROOT),
+    rootFile: vault.pathOf(given === undefined ? TLS_ROOT : TLS_GIVEN_ROOT),
     rootPem: root.pem,
     certificateChainPem: `${serverPem.trimEnd()}\n${root.pem}`,
     keyPem,

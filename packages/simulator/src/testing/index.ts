@@ -1,4 +1,6 @@
 // `@skittlesorter/simulator/testing`: what test authors otherwise write by hand against a simulator.
+
+export { type StartEdgeSimulatorOptions, startEdgeSimulator } from "./edge.ts";
 export {
   type DeviceCredentials,
   type ProvisionDeviceOptions,

@@ -1,0 +1,3 @@
+import { edgeConfig } from "../../vitest.shared.ts";
+
+export default edgeConfig;
