@@ -1,13 +1,16 @@
 import type { CliIo, Command, CommandGroup } from "@skittlesorter/cli-shell";
 import { Option } from "commander";
 import type { SimConfig } from "../config.ts";
+import { SimulatorError } from "../errors.ts";
 import { startSimulator } from "../simulator.ts";
+import type { TlsRoot } from "../state/pki.ts";
 import {
   type Globals,
   LEVELS,
   type Level,
   port,
   positiveNumber,
+  readPem,
   stderrLogger,
   wholeNumber,
   withGlobals,
@@ -26,6 +29,9 @@ interface StartOptions extends Globals {
   strictCsr?: boolean;
   registrationsPerMinute?: number;
   tlsHandshakeTimeoutMs?: number;
+  edge?: boolean;
+  tlsRoot?: string;
+  tlsRootKey?: string;
   logLevel: Level;
 }
 
@@ -68,7 +74,29 @@ function startOptions(command: Command): Command {
       "close DPS and hub connections whose TLS handshake has not completed this long after they opened (default 10000)",
       positiveNumber,
     )
+    .option(
+      "--edge",
+      "edge mode: DPS and IoT Hub on localhost:8883 (MQTT/TLS) and localhost:443 (HTTPS, MQTT over WebSocket), " +
+        "as the official clients dial them; hubs are a bare `localhost` (needs root or CAP_NET_BIND_SERVICE)",
+    )
+    .option(
+      "--tls-root <certificate.pem>",
+      "issue the TLS server certificate from this CA (with --tls-root-key) instead of the data directory's own root",
+    )
+    .option("--tls-root-key <key.pem>", "the private key of --tls-root")
     .addOption(new Option("--log-level <level>", "stderr log level").choices(LEVELS).default("info"));
+}
+
+/** `--tls-root` and `--tls-root-key`, both or neither. */
+async function tlsRootOf(options: StartOptions): Promise<TlsRoot | undefined> {
+  if (options.tlsRoot === undefined && options.tlsRootKey === undefined) return undefined;
+  if (options.tlsRoot === undefined || options.tlsRootKey === undefined) {
+    throw new SimulatorError(
+      "SIM_INVALID_OPTION",
+      "--tls-root and --tls-root-key go together: the CA certificate and its private key, both PEM files.",
+    );
+  }
+  return { certificatePem: await readPem(options.tlsRoot), privateKeyPem: await readPem(options.tlsRootKey) };
 }
 
 /** Runs until SIGTERM, SIGINT or `signal`; prints one `ready` line once everything listens. */
@@ -99,6 +127,8 @@ async function runStart(options: StartOptions, io: CliIo, signal: AbortSignal | 
       strictCsr: options.strictCsr,
       registrationsPerMinute: options.registrationsPerMinute,
       tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
+      edge: options.edge,
+      tlsRoot: await tlsRootOf(options),
       logger,
       signal: stop.signal,
     });
