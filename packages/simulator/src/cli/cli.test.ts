@@ -107,7 +107,7 @@ describe("skittle-sim CLI", () => {
         allocationPolicy: "custom",
         customAllocationDefinition: { webhookUrl: "http://127.0.0.1:9/allocate" },
         reprovisionPolicy: { updateHubAssignment: true, migrateDeviceData: false },
-        initialTwin: { tags: { site: "lab" }, desired: {} },
+        initialTwin: { tags: { site: "lab" }, properties: { desired: {} } },
       });
       await runCli(["enrollment", "delete", "cli-custom", "--data-dir", dir.path]);
       const duplicate = await runCli(["enrollment", "create", "cli-group", "--data-dir", dir.path]);

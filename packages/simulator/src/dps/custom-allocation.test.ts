@@ -1,13 +1,21 @@
 // Custom allocation: a webhook (a small HTTP server here, an Azure Function in Azure) picks the hub and returns a
 // payload; the official MQTT provisioning client receives both.
 import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { deriveDeviceKey } from "@skittlesorter/attestation";
+import {
+  createCertificateAuthority,
+  generateKeyPair,
+  issueCertificate,
+  privateKeyToPem,
+} from "@skittlesorter/csr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { officialProvision, startTestSim, type TestSim } from "../sim.test-support.ts";
 import type { LinkedHub } from "../state/model.ts";
 import { allocateWithWebhook, CustomAllocationError } from "./custom-allocation.ts";
+import { serviceClient } from "./service-api/service-api.test-support.ts";
 
 const keyOf = (groupId: string) => createHash("sha256").update(groupId).digest("base64");
 
@@ -111,6 +119,56 @@ describe("custom allocation webhook", () => {
       currentIotHubHostName: "toasters-hub.example.net",
       currentDeviceId: "toaster-2",
     });
+  });
+
+  it("gives the webhook an X.509 device's certificate info (group by signing certificate, made over the service REST)", async () => {
+    const ca = await createCertificateAuthority({
+      commonName: "line CA",
+      keyType: "ec-p256",
+      validityDays: 30,
+    });
+    const created = await serviceClient(sim.config)("PUT", "/enrollmentGroups/x509-custom", {
+      body: {
+        enrollmentGroupId: "x509-custom",
+        attestation: {
+          type: "x509",
+          x509: { signingCertificates: { primary: { certificate: ca.certificatePem } } },
+        },
+        allocationPolicy: "custom",
+        customAllocationDefinition: { webhookUrl: webhook.url, apiVersion: "2021-10-01" },
+      },
+    });
+    expect(created.status).toBe(200);
+    const keyPair = await generateKeyPair("ec-p256");
+    const leaf = await issueCertificate({
+      publicKey: keyPair.publicKey,
+      commonName: "camera-9",
+      issuer: { certificatePem: ca.certificatePem, privateKey: ca.privateKey },
+      validityDays: 5,
+      extendedKeyUsage: ["clientAuth"],
+    });
+    const certFile = `${sim.dir.path}/camera-9.pem`;
+    const keyFile = `${sim.dir.path}/camera-9.key`;
+    await writeFile(certFile, `${leaf.trimEnd()}\n${ca.certificatePem}`);
+    await writeFile(keyFile, privateKeyToPem(keyPair.privateKey));
+    webhook.answer.current = (_body, response) =>
+      json(response, { iotHubHostName: "toasters-hub.example.net", payload: { lens: "wide" } });
+
+    const outcome = await officialProvision(sim, { registrationId: "camera-9", certFile, keyFile });
+    expect(outcome.result).toMatchObject({
+      assignedHub: "toasters-hub.example.net",
+      payload: { lens: "wide" },
+    });
+    const runtime = webhook.requests.at(-1)?.deviceRuntimeContext as Record<
+      string,
+      Record<string, Record<string, string>>
+    >;
+    expect(runtime.x509?.clientCertificate).toMatchObject({
+      subjectName: "CN=camera-9",
+      issuerName: "CN=line CA",
+    });
+    expect(runtime.x509?.signingCertificate).toMatchObject({ subjectName: "CN=line CA" });
+    expect(runtime).not.toHaveProperty("symmetricKey");
   });
 
   it("fails the registration when the webhook errs or picks a hub it was not offered", async () => {

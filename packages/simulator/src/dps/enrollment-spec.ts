@@ -284,7 +284,7 @@ export function initialTwinOf(value: unknown): InitialTwin | null | undefined {
     properties.desired === undefined || properties.desired === null
       ? {}
       : plainObject(properties.desired, '"initialTwin.properties.desired"');
-  return { tags, desired };
+  return { tags, properties: { desired } };
 }
 
 /** `customAllocationDefinition` (`{webhookUrl, apiVersion}`); null/undefined pass through. */
@@ -296,9 +296,4 @@ export function customAllocationOf(value: unknown): CustomAllocationDefinition |
   }
   const apiVersion = typeof definition.apiVersion === "string" ? definition.apiVersion : "2021-10-01";
   return { webhookUrl: definition.webhookUrl, apiVersion };
-}
-
-/** The `initialTwin` wire shape of a stored one. */
-export function initialTwinView(twin: InitialTwin | undefined): Record<string, unknown> | undefined {
-  return twin === undefined ? undefined : { tags: twin.tags, properties: { desired: twin.desired } };
 }

@@ -15,7 +15,7 @@ function newTwin(target: Place, initial: InitialTwin | undefined, nowIso: string
     hub: target.hub,
     deviceId: target.deviceId,
     tags: structuredClone(initial?.tags ?? {}),
-    desired: structuredClone(initial?.desired ?? {}),
+    desired: structuredClone(initial?.properties.desired ?? {}),
     desiredVersion: 1,
     desiredUpdated: nowIso,
     reported: {},

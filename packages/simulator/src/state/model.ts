@@ -9,10 +9,10 @@ export interface CustomAllocationDefinition {
   apiVersion: string;
 }
 
-/** The twin a device starts with on its hub (first assignment, or a reset on reprovisioning). */
+/** The twin a device starts with on its hub (first assignment, or a reset on reprovisioning), shaped as DPS has it. */
 export interface InitialTwin {
   tags: Record<string, unknown>;
-  desired: Record<string, unknown>;
+  properties: { desired: Record<string, unknown> };
 }
 
 export interface ReprovisionPolicy {

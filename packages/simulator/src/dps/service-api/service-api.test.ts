@@ -185,7 +185,7 @@ describe("DPS service REST", () => {
     // The admin API reads the same enrollments.
     expect(await sim.admin.getEnrollment("group", "by-reference")).toMatchObject({
       attestation: { type: "x509", caName: "skittle-sim-testing-ca" },
-      initialTwin: { tags: { line: "a" }, desired: { speed: 2 } },
+      initialTwin: { tags: { line: "a" }, properties: { desired: { speed: 2 } } },
     });
   });
 

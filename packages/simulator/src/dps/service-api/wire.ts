@@ -10,7 +10,6 @@ import {
   customAllocationOf,
   type EnrollmentSpec,
   initialTwinOf,
-  initialTwinView,
 } from "../enrollment-spec.ts";
 
 const invalid = (message: string) => serviceError("SIM_INVALID_REQUEST", "INVALID_BODY", message);
@@ -212,8 +211,7 @@ export function enrollmentToWire(
   );
   if (iotHubs !== undefined) body.iotHubs = iotHubs;
   if (enrollment.staticHub !== undefined) body.iotHubHostName = iotHubs?.[0];
-  const twin = initialTwinView(enrollment.initialTwin);
-  if (twin !== undefined) body.initialTwin = twin;
+  if (enrollment.initialTwin !== undefined) body.initialTwin = enrollment.initialTwin;
   if (enrollment.customAllocationDefinition !== undefined)
     body.customAllocationDefinition = enrollment.customAllocationDefinition;
   return body;
