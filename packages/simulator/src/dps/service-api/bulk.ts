@@ -21,7 +21,7 @@ async function apply(
   const etag = (item as { etag?: unknown }).etag;
   const ifMatch = typeof etag === "string" ? etag.replace(/^"(.*)"$/, "$1") : undefined;
   if (mode === "delete") {
-    await api.enrollments.delete(kind, id, mode === "delete" && ifMatch !== undefined ? { ifMatch } : {});
+    await api.enrollments.delete(kind, id, ifMatch === undefined ? {} : { ifMatch });
     return;
   }
   if (mode === "create") {
@@ -56,7 +56,7 @@ export async function bulkOperation(
       specFromWire(kind, item);
       await apply(api, kind, mode as Mode, item, id.toLowerCase());
     } catch (error) {
-      const answer = dpsErrorResponse(error, new Date().toISOString());
+      const answer = dpsErrorResponse(error, api.nowIso());
       if (answer === undefined) throw error;
       const detail = answer.body as { errorCode: number; info: { explanation: string } };
       errors.push({

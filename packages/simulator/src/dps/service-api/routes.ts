@@ -53,6 +53,10 @@ export class DpsServiceApi {
     };
   }
 
+  nowIso(): string {
+    return this.#context.nowIso();
+  }
+
   wire(enrollment: Enrollment): Record<string, unknown> {
     const registration =
       enrollment.kind === "individual" ? this.#context.store.getRegistration(enrollment.id) : undefined;
