@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Clock } from "@skittlesorter/core";
 import { putPolicy } from "./adr/policies.ts";
 import { DEFAULT_GROUP_ID } from "./config.ts";
-import { newEtag } from "./dps/service.ts";
+import { newEtag } from "./dps/etag.ts";
 import type { StartSimulatorOptions } from "./options.ts";
 import { DEFAULT_SETTINGS, LIMITS, type SimContext } from "./state/context.ts";
 import type { AdrNamespace, Enrollment, Settings } from "./state/model.ts";

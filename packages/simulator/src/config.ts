@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { ADR_API_VERSION } from "./adr/arm.ts";
 import type { AdrService } from "./adr/service.ts";
 import { API_VERSIONS } from "./dps/protocol.ts";
+import { serviceConnectionString as dpsServiceConnectionString, serviceKey } from "./dps/service-api/auth.ts";
 import {
   EDGE_HOST_NAME,
   EDGE_HTTPS_PORT as HTTPS_PORT,
@@ -48,6 +49,11 @@ export interface SimConfig {
     wsPort: number;
     wsUrl: string;
     apiVersions: string[];
+    /**
+     * The DPS service REST API's `provisioningserviceowner` connection string (HostName = the HTTPS host, with
+     * `:port` unless it is 443: the official service SDK only dials 443, so it needs edge mode).
+     */
+    serviceConnectionString: string;
   };
   /** The simulator's own hub: `hostname` (= DPS `assignedHub`), MQTT/TLS `port`, MQTT over WebSocket `wsUrl`. */
   hubs: {
@@ -128,7 +134,9 @@ function enrollmentGroupsOf(store: Store): SimEnrollmentGroupInfo[] {
       attestation: group.attestation.type,
       ...(group.attestation.type === "symmetricKey"
         ? { primaryKey: group.attestation.primaryKey, secondaryKey: group.attestation.secondaryKey }
-        : { caName: group.attestation.caName }),
+        : group.attestation.caName === undefined
+          ? {}
+          : { caName: group.attestation.caName }),
       credentialPolicy: group.credentialPolicy ?? null,
       enabled: group.enabled,
     }));
@@ -160,6 +168,10 @@ export function buildConfig(sources: ConfigSources): SimConfig {
       wsPort: ports.dpsWs,
       wsUrl: `wss://${authority(host, ports.dpsWs, HTTPS_PORT)}${WEBSOCKET_PATH}`,
       apiVersions: [...API_VERSIONS],
+      serviceConnectionString: dpsServiceConnectionString(
+        authority(host, ports.https, HTTPS_PORT),
+        serviceKey(store),
+      ),
     },
     hubs: store
       .listHubs()

@@ -181,7 +181,13 @@ export interface OfficialResult {
 /** Provisions with the OFFICIAL Azure client in a child process that trusts the simulator's TLS root. */
 export function officialProvision(
   sim: TestSim,
-  input: { registrationId: string; symmetricKey?: string; certFile?: string; keyFile?: string },
+  input: {
+    registrationId: string;
+    symmetricKey?: string;
+    certFile?: string;
+    keyFile?: string;
+    payload?: unknown;
+  },
 ): Promise<OfficialResult> {
   return new Promise((resolve, reject) => {
     execFile(

@@ -1,26 +1,19 @@
-import { certificateFacts } from "@skittlesorter/csr";
-import { Enrollments } from "../dps/enrollments.ts";
-import { newEtag } from "../dps/service.ts";
-import { HttpError, includeSecrets, type RouteRequest, type Router } from "../net/http.ts";
-import type { SimContext } from "../state/context.ts";
-import type {
-  AllocationPolicy,
-  Enrollment,
-  EnrollmentKind,
-  IndividualEnrollment,
-  ReprovisionPolicy,
-  SymmetricKeyAttestation,
-} from "../state/model.ts";
+// Admin API of enrollment groups and individual enrollments: the admin body shape, on the DPS enrollment service.
 import {
-  bad,
-  id,
-  ifMatchOf,
-  object,
-  optionalBoolean,
-  optionalString,
-  symmetricKey,
-  thumbprint,
-} from "./validate.ts";
+  ALLOCATION_POLICIES,
+  type AttestationSpec,
+  buildEnrollment,
+  commonSettings,
+  customAllocationOf,
+  type EnrollmentSpec,
+  initialTwinOf,
+} from "../dps/enrollment-spec.ts";
+import { Enrollments } from "../dps/enrollments.ts";
+import { newEtag } from "../dps/etag.ts";
+import { includeSecrets, type RouteRequest, type Router } from "../net/http.ts";
+import type { SimContext } from "../state/context.ts";
+import type { AllocationPolicy, Enrollment } from "../state/model.ts";
+import { bad, id, ifMatchOf, object, optionalBoolean, optionalString } from "./validate.ts";
 
 /** An enrollment without its symmetric keys unless the request opted in (`?includeSecrets=true`). */
 function enrollmentView(request: RouteRequest, enrollment: Enrollment): Enrollment | Record<string, unknown> {
@@ -28,167 +21,71 @@ function enrollmentView(request: RouteRequest, enrollment: Enrollment): Enrollme
   return { ...enrollment, attestation: { type: "symmetricKey" } };
 }
 
-function enrollmentFromBody(
-  context: SimContext,
-  kind: EnrollmentKind,
-  enrollmentId: string,
-  body: Record<string, unknown>,
-  existing: Enrollment | undefined,
-): Enrollment {
-  const attestationInput = object(body.attestation, '"attestation"');
-  const type = attestationInput.type ?? "symmetricKey";
-  const now = context.nowIso();
-  let attestation: Enrollment["attestation"];
+function present(...values: (string | undefined)[]): string[] | undefined {
+  const given = values.filter((value): value is string => value !== undefined);
+  return given.length === 0 ? undefined : given;
+}
+
+function attestationSpec(body: Record<string, unknown>): AttestationSpec | undefined {
+  if (body.attestation === undefined) return undefined;
+  const input = object(body.attestation, '"attestation"');
+  const type = input.type ?? "symmetricKey";
   if (type === "symmetricKey") {
-    const previous = existing?.attestation.type === "symmetricKey" ? existing.attestation : undefined;
-    const given: SymmetricKeyAttestation = {
-      type: "symmetricKey",
-      primaryKey:
-        attestationInput.primaryKey === undefined && previous
-          ? previous.primaryKey
-          : symmetricKey(attestationInput, "primaryKey"),
-      secondaryKey:
-        attestationInput.secondaryKey === undefined && previous
-          ? previous.secondaryKey
-          : symmetricKey(attestationInput, "secondaryKey"),
+    return {
+      type,
+      primaryKey: optionalString(input, "primaryKey"),
+      secondaryKey: optionalString(input, "secondaryKey"),
     };
-    attestation = given;
-  } else if (type === "x509" && kind === "group") {
-    const caName = optionalString(attestationInput, "caName");
-    if (caName === undefined) {
-      throw bad(
-        "INVALID_BODY",
-        'An X.509 enrollment group needs "attestation.caName": the name of an uploaded CA certificate.',
-      );
-    }
-    for (const name of [caName, optionalString(attestationInput, "secondaryCaName")]) {
-      if (name !== undefined && context.store.getCaCertificate(name) === undefined) {
-        throw new HttpError(
-          404,
-          "CA_CERTIFICATE_NOT_FOUND",
-          `CA certificate "${name}" is not uploaded; upload it first (skittle-sim ca upload).`,
-        );
-      }
-    }
-    const secondaryCaName = optionalString(attestationInput, "secondaryCaName");
-    attestation = { type: "x509", caName, ...(secondaryCaName === undefined ? {} : { secondaryCaName }) };
-  } else if (type === "x509") {
-    const prints: string[] = [];
-    for (const [certKey, printKey] of [
-      ["certificate", "thumbprint"],
-      ["secondaryCertificate", "secondaryThumbprint"],
-    ] as const) {
-      const pem = optionalString(attestationInput, certKey);
-      const print = optionalString(attestationInput, printKey);
-      if (pem !== undefined) {
-        try {
-          prints.push(certificateFacts(pem).sha256Thumbprint);
-        } catch (error) {
-          throw bad("INVALID_CERTIFICATE", `"attestation.${certKey}": ${(error as Error).message}`);
-        }
-      } else if (print !== undefined) {
-        prints.push(thumbprint(print, `attestation.${printKey}`));
-      }
-    }
-    const [primaryThumbprint, secondaryThumbprint] = prints;
-    if (primaryThumbprint === undefined) {
-      throw bad(
-        "INVALID_BODY",
-        'An X.509 individual enrollment needs "attestation.certificate" (PEM) or "attestation.thumbprint".',
-      );
-    }
-    attestation = {
-      type: "x509",
-      primaryThumbprint,
-      secondaryThumbprint,
-    };
-  } else {
-    throw bad("INVALID_BODY", '"attestation.type" must be "symmetricKey" or "x509".');
   }
-  const common = enrollmentCommon(context, body, existing);
-  const enrollment = {
-    kind,
-    id: enrollmentId,
-    attestation,
-    ...common,
-    etag: newEtag(),
-    createdDateTimeUtc: existing?.createdDateTimeUtc ?? now,
-    lastUpdatedDateTimeUtc: now,
-  } as Enrollment;
-  if (kind === "individual") {
-    const deviceId = optionalString(body, "deviceId");
-    if (deviceId !== undefined) (enrollment as IndividualEnrollment).deviceId = deviceId;
-  }
-  return enrollment;
-}
-
-function enrollmentCommon(
-  context: SimContext,
-  body: Record<string, unknown>,
-  existing: Enrollment | undefined,
-): Pick<Enrollment, "enabled" | "allocationPolicy" | "reprovisionPolicy"> &
-  Partial<Pick<Enrollment, "credentialPolicy" | "iotHubs" | "staticHub">> {
-  const enabled = optionalBoolean(body, "enabled") ?? existing?.enabled ?? true;
-  const allocationPolicy = (body.allocationPolicy ??
-    existing?.allocationPolicy ??
-    "hashed") as AllocationPolicy;
-  if (allocationPolicy !== "hashed" && allocationPolicy !== "static") {
-    throw bad("INVALID_BODY", '"allocationPolicy" must be "hashed" or "static".');
-  }
-  const result: ReturnType<typeof enrollmentCommon> = {
-    enabled,
-    allocationPolicy,
-    reprovisionPolicy: reprovision(body.reprovisionPolicy, existing?.reprovisionPolicy),
-  };
-  const policy = "credentialPolicy" in body ? body.credentialPolicy : existing?.credentialPolicy;
-  if (policy !== undefined && policy !== null) {
-    if (typeof policy !== "string" || context.store.getPolicy(context.adrNamespace, policy) === undefined) {
-      throw new HttpError(
-        404,
-        "POLICY_NOT_FOUND",
-        `Credential policy ${JSON.stringify(policy)} does not exist in ADR namespace "${context.adrNamespace}"; ` +
-          "create it (skittle-sim policy create) or leave credentialPolicy out.",
-      );
-    }
-    result.credentialPolicy = policy;
-  }
-  const hubs = "iotHubs" in body ? body.iotHubs : existing?.iotHubs;
-  if (hubs !== undefined && hubs !== null) {
-    if (!Array.isArray(hubs) || hubs.some((hub) => typeof hub !== "string")) {
-      throw bad("INVALID_BODY", '"iotHubs" must be an array of linked hub names.');
-    }
-    result.iotHubs = hubs.map((hub: string) => hubName(context, hub));
-  }
-  const staticHub = "staticHub" in body ? body.staticHub : existing?.staticHub;
-  if (staticHub !== undefined && staticHub !== null) {
-    if (typeof staticHub !== "string") throw bad("INVALID_BODY", '"staticHub" must be a linked hub name.');
-    result.staticHub = hubName(context, staticHub);
-  }
-  if (allocationPolicy === "static" && result.staticHub === undefined) {
-    throw bad("INVALID_BODY", 'Static allocation needs "staticHub": the linked hub to assign devices to.');
-  }
-  return result;
-}
-
-/** Resolves a hub given by name or host name. */
-function hubName(context: SimContext, value: string): string {
-  const hub = context.store.listHubs().find((item) => item.name === value || item.hostname === value);
-  if (hub === undefined) {
-    throw new HttpError(
-      404,
-      "HUB_NOT_FOUND",
-      `IoT hub "${value}" is not linked to this DPS; see GET /admin/hubs.`,
-    );
-  }
-  return hub.name;
-}
-
-export function reprovision(value: unknown, existing: ReprovisionPolicy | undefined): ReprovisionPolicy {
-  const record = object(value, '"reprovisionPolicy"');
+  if (type !== "x509") throw bad("INVALID_BODY", '"attestation.type" must be "symmetricKey" or "x509".');
   return {
-    updateHubAssignment:
-      optionalBoolean(record, "updateHubAssignment") ?? existing?.updateHubAssignment ?? true,
-    migrateDeviceData: optionalBoolean(record, "migrateDeviceData") ?? existing?.migrateDeviceData ?? true,
+    type,
+    caReferences: present(optionalString(input, "caName"), optionalString(input, "secondaryCaName")),
+    certificates: present(
+      optionalString(input, "certificate"),
+      optionalString(input, "secondaryCertificate"),
+    ),
+    thumbprints: present(optionalString(input, "thumbprint"), optionalString(input, "secondaryThumbprint")),
+  };
+}
+
+function nullableString(body: Record<string, unknown>, key: string): string | null | undefined {
+  return body[key] === null ? null : optionalString(body, key);
+}
+
+/** The admin body (`docs`: README, admin API) as an enrollment spec. */
+function specFrom(body: Record<string, unknown>): EnrollmentSpec {
+  const allocationPolicy = body.allocationPolicy;
+  if (allocationPolicy !== undefined && !ALLOCATION_POLICIES.includes(allocationPolicy as AllocationPolicy)) {
+    throw bad("INVALID_BODY", `"allocationPolicy" must be one of ${ALLOCATION_POLICIES.join(", ")}.`);
+  }
+  const hubs = body.iotHubs;
+  if (
+    hubs !== undefined &&
+    hubs !== null &&
+    (!Array.isArray(hubs) || hubs.some((hub) => typeof hub !== "string"))
+  ) {
+    throw bad("INVALID_BODY", '"iotHubs" must be an array of linked hub names.');
+  }
+  const reprovision = object(body.reprovisionPolicy, '"reprovisionPolicy"');
+  return {
+    attestation: attestationSpec(body),
+    enabled: optionalBoolean(body, "enabled"),
+    credentialPolicy: nullableString(body, "credentialPolicy"),
+    allocationPolicy: allocationPolicy as AllocationPolicy | undefined,
+    iotHubs: hubs as string[] | null | undefined,
+    staticHub: nullableString(body, "staticHub"),
+    reprovisionPolicy: {
+      ...(optionalBoolean(reprovision, "updateHubAssignment") === undefined
+        ? {}
+        : { updateHubAssignment: optionalBoolean(reprovision, "updateHubAssignment") as boolean }),
+      ...(optionalBoolean(reprovision, "migrateDeviceData") === undefined
+        ? {}
+        : { migrateDeviceData: optionalBoolean(reprovision, "migrateDeviceData") as boolean }),
+    },
+    customAllocationDefinition: customAllocationOf(body.customAllocationDefinition),
+    initialTwin: initialTwinOf(body.initialTwin),
+    deviceId: optionalString(body, "deviceId"),
   };
 }
 
@@ -208,51 +105,58 @@ export function enrollmentRoutes(router: Router, context: SimContext): void {
         ifNoneMatch: typeof ifNoneMatch === "string" ? ifNoneMatch : undefined,
       };
     };
+    const answer = (request: RouteRequest, enrollment: Enrollment, status = 200) => ({
+      status,
+      body: enrollmentView(request, enrollment),
+      headers: { etag: enrollment.etag },
+    });
     router.add("GET", `/admin/${segment}`, (request) => ({
       body: enrollments.list(kind).map((enrollment) => enrollmentView(request, enrollment)),
     }));
-    router.add("GET", `/admin/${segment}/:id`, (request) => {
-      const enrollment = enrollments.get(kind, enrollmentId(request));
-      return { body: enrollmentView(request, enrollment), headers: { etag: enrollment.etag } };
-    });
+    router.add("GET", `/admin/${segment}/:id`, (request) =>
+      answer(request, enrollments.get(kind, enrollmentId(request))),
+    );
     router.add("PUT", `/admin/${segment}/:id`, async (request) => {
       const key = enrollmentId(request);
+      const spec = specFrom(object(request.body, "The body"));
       const { enrollment, created } = await enrollments.put(
         kind,
         key,
-        (existing) => enrollmentFromBody(context, kind, key, object(request.body, "The body"), existing),
+        (existing) => buildEnrollment(context, kind, key, spec, existing),
         precondition(request),
       );
-      return {
-        status: created ? 201 : 200,
-        body: enrollmentView(request, enrollment),
-        headers: { etag: enrollment.etag },
-      };
+      return answer(request, enrollment, created ? 201 : 200);
     });
     router.add("PATCH", `/admin/${segment}/:id`, async (request) => {
+      const body = object(request.body, "The body");
+      if ("attestation" in body) {
+        throw bad("INVALID_BODY", "PATCH cannot change the attestation; PUT the whole enrollment instead.");
+      }
+      const spec = specFrom(body);
       const updated = await enrollments.update(
         kind,
         enrollmentId(request),
         (existing) => {
-          const body = object(request.body, "The body");
-          if ("attestation" in body) {
-            throw bad(
-              "INVALID_BODY",
-              "PATCH cannot change the attestation; PUT the whole enrollment instead.",
-            );
-          }
-          const changed = {
-            ...existing,
-            ...enrollmentCommon(context, body, existing),
+          // commonSettings keeps what the patch leaves out; what it drops (null) must go.
+          const {
+            credentialPolicy: _policy,
+            iotHubs: _hubs,
+            staticHub: _static,
+            customAllocationDefinition: _custom,
+            initialTwin: _twin,
+            iotEdge: _edge,
+            ...rest
+          } = existing;
+          return {
+            ...rest,
+            ...commonSettings(context, spec, existing),
             etag: newEtag(),
             lastUpdatedDateTimeUtc: context.nowIso(),
           } as Enrollment;
-          if (body.credentialPolicy === null) delete changed.credentialPolicy;
-          return changed;
         },
         precondition(request),
       );
-      return { body: enrollmentView(request, updated), headers: { etag: updated.etag } };
+      return answer(request, updated);
     });
     router.add("DELETE", `/admin/${segment}/:id`, async (request) => {
       await enrollments.delete(kind, enrollmentId(request), precondition(request));
@@ -260,4 +164,3 @@ export function enrollmentRoutes(router: Router, context: SimContext): void {
     });
   }
 }
-// --- CA certificates (proof of possession) ------------------------------------------------------

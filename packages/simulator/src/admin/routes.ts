@@ -19,15 +19,18 @@ import {
 /** `sim.json` without the group keys, the hubs' service connection strings and the ADR token unless the request opted in. */
 function configView(request: RouteRequest, config: Record<string, unknown>): Record<string, unknown> {
   if (includeSecrets(request) || !("enrollmentGroups" in config)) return config;
-  const { enrollmentGroups, adr, hubs, ...rest } = config as {
+  const { enrollmentGroups, adr, hubs, dps, ...rest } = config as {
     enrollmentGroups: Record<string, unknown>[];
     adr: Record<string, unknown>;
     hubs: Record<string, unknown>[];
+    dps: Record<string, unknown>;
   };
   const { token: _token, ...publicAdr } = adr;
+  const { serviceConnectionString: _service, ...publicDps } = dps;
   return {
     ...rest,
     hubs: hubs.map(({ serviceConnectionString: _c, ...hub }) => hub),
+    dps: publicDps,
     enrollmentGroups: enrollmentGroups.map(({ primaryKey: _p, secondaryKey: _s, ...group }) => group),
     adr: publicAdr,
   };

@@ -1,6 +1,5 @@
 // Checks of admin API request bodies and headers, answered 400 (or 412/428 for etags) with a message naming the fix.
-import { randomBytes } from "node:crypto";
-import { deriveDeviceKey, validateRegistrationId } from "@skittlesorter/attestation";
+import { validateRegistrationId } from "@skittlesorter/attestation";
 import { HttpError, type RouteRequest } from "../net/http.ts";
 
 export const bad = (code: string, message: string): HttpError => new HttpError(400, code, message);
@@ -59,32 +58,6 @@ export function resourceName(value: string, what: string): string {
     );
   }
   return value;
-}
-
-function newSymmetricKey(): string {
-  return randomBytes(64).toString("base64");
-}
-
-export function symmetricKey(record: Record<string, unknown>, key: string): string {
-  const value = optionalString(record, key);
-  if (value === undefined) return newSymmetricKey();
-  try {
-    deriveDeviceKey(value, "probe");
-  } catch (error) {
-    throw bad("INVALID_KEY", `"${key}": ${(error as Error).message}`);
-  }
-  return value;
-}
-
-export function thumbprint(value: string, key: string): string {
-  const clean = value.replaceAll(":", "").toUpperCase();
-  if (!/^[0-9A-F]{40}$|^[0-9A-F]{64}$/.test(clean)) {
-    throw bad(
-      "INVALID_THUMBPRINT",
-      `"${key}" must be a SHA-1 (40 hex digits) or SHA-256 (64 hex digits) thumbprint.`,
-    );
-  }
-  return clean;
 }
 
 /** The `If-Match` etag of a request (weak marker and quotes removed), or undefined. */

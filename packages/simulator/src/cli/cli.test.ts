@@ -87,6 +87,29 @@ describe("skittle-sim CLI", () => {
         kind: "group",
         attestation: { type: "symmetricKey" },
       });
+      const custom = await runCli([
+        "enrollment",
+        "create",
+        "cli-custom",
+        "--allocation",
+        "custom",
+        "--webhook",
+        "http://127.0.0.1:9/allocate",
+        "--reprovision",
+        "reset",
+        "--initial-twin",
+        '{"tags":{"site":"lab"}}',
+        "--data-dir",
+        dir.path,
+        "--json",
+      ]);
+      expect(JSON.parse(custom.stdout)).toMatchObject({
+        allocationPolicy: "custom",
+        customAllocationDefinition: { webhookUrl: "http://127.0.0.1:9/allocate" },
+        reprovisionPolicy: { updateHubAssignment: true, migrateDeviceData: false },
+        initialTwin: { tags: { site: "lab" }, properties: { desired: {} } },
+      });
+      await runCli(["enrollment", "delete", "cli-custom", "--data-dir", dir.path]);
       const duplicate = await runCli(["enrollment", "create", "cli-group", "--data-dir", dir.path]);
       expect(duplicate.code).toBe(1);
       expect(duplicate.stderr).toContain("already exists");

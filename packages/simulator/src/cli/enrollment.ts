@@ -1,5 +1,6 @@
 import type { Command, CommandGroup } from "@skittlesorter/cli-shell";
 import { Option } from "commander";
+import { SimulatorError } from "../errors.ts";
 import { type Globals, helpers, readPem, SHOW_SECRETS, secretsQuery, table, withGlobals } from "./shared.ts";
 
 const kindPath = (individual: boolean | undefined): string =>
@@ -104,10 +105,17 @@ function registerCreate(enrollment: Command, { print, client }: ReturnType<typeo
     .option("--device-id <id>", "individual: IoT Hub device id (default: the registration id)")
     .addOption(
       new Option("--allocation <policy>", "allocation policy")
-        .choices(["hashed", "static"])
+        .choices(["hashed", "geoLatency", "static", "custom"])
         .default("hashed"),
     )
-    .option("--hub <name...>", "hashed: hubs to choose from; static: the hub")
+    .option("--hub <name...>", "hashed, geoLatency, custom: hubs to choose from; static: the hub")
+    .option("--webhook <url>", "custom allocation: the webhook DPS posts allocation requests to")
+    .addOption(
+      new Option("--reprovision <policy>", "on re-registration to another hub")
+        .choices(["migrate", "reset", "never"])
+        .default("migrate"),
+    )
+    .option("--initial-twin <json>", 'initial twin, e.g. \'{"tags":{},"properties":{"desired":{}}}\'')
     .option("--disabled", "create it disabled")
     .option("--replace", "replace an existing enrollment of this id")
     .option("--show-secrets", SHOW_SECRETS)
@@ -129,6 +137,7 @@ function registerCreate(enrollment: Command, { print, client }: ReturnType<typeo
       };
       if (options.credentialPolicy !== undefined) body.credentialPolicy = options.credentialPolicy;
       if (options.deviceId !== undefined) body.deviceId = options.deviceId;
+      Object.assign(body, allocationOptions(options));
       const hubs = options.hub as string[] | undefined;
       if (hubs !== undefined) {
         if (options.allocation === "static") body.staticHub = hubs[0];
@@ -146,6 +155,30 @@ function registerCreate(enrollment: Command, { print, client }: ReturnType<typeo
         `${result.status === 201 ? "created" : "replaced"} ${describeEnrollment(result.body)}`,
       );
     });
+}
+
+/** The webhook, reprovisioning and initial twin options as admin body fields. */
+function allocationOptions(options: Record<string, unknown>): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    reprovisionPolicy: {
+      updateHubAssignment: options.reprovision !== "never",
+      migrateDeviceData: options.reprovision !== "reset",
+    },
+  };
+  if (options.webhook !== undefined) {
+    body.customAllocationDefinition = { webhookUrl: options.webhook, apiVersion: "2021-10-01" };
+  }
+  if (options.initialTwin !== undefined) {
+    try {
+      body.initialTwin = JSON.parse(options.initialTwin as string);
+    } catch {
+      throw new SimulatorError(
+        "SIM_INVALID_OPTION",
+        '--initial-twin must be JSON, e.g. \'{"tags":{"site":"lab"},"properties":{"desired":{"interval":5}}}\'.',
+      );
+    }
+  }
+  return body;
 }
 
 function describeEnrollment(body: Record<string, unknown>): string {

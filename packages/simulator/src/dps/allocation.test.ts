@@ -50,4 +50,14 @@ describe("allocate", () => {
     );
     expect(allocate(group(), [hub("off", 1, false)], "d1")).toMatch(/No linked IoT hub/);
   });
+
+  it("sends geo-latency registrations to the simulator's own hub when it is a candidate, else hashes", () => {
+    const local = { ...hub("own", 1), local: true };
+    const hubs = [hub("a", 5), local, hub("b", 5)];
+    for (const id of ["d1", "d2", "d3", "d4"]) {
+      expect(allocate(group({ allocationPolicy: "geoLatency" }), hubs, id)).toMatchObject({ name: "own" });
+    }
+    const remote = group({ allocationPolicy: "geoLatency", iotHubs: ["a", "b"] });
+    expect(allocate(remote, hubs, "d1")).toEqual(allocate(group({ iotHubs: ["a", "b"] }), hubs, "d1"));
+  });
 });

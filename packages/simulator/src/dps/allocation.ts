@@ -3,10 +3,18 @@ import { createHash } from "node:crypto";
 import { validateRegistrationId } from "@skittlesorter/attestation";
 import type { Enrollment, LinkedHub, Registration, Substatus } from "../state/model.ts";
 
+/** The linked hubs an enrollment may use: its `iotHubs`, else every hub that applies the allocation policy. */
+export function candidateHubs(enrollment: Enrollment, hubs: readonly LinkedHub[]): LinkedHub[] {
+  return enrollment.iotHubs === undefined
+    ? hubs.filter((hub) => hub.applyAllocationPolicy)
+    : hubs.filter((hub) => enrollment.iotHubs?.includes(hub.name));
+}
+
 /**
- * Picks the hub: `static` → the enrollment's hub; `hashed` → weighted by `allocationWeight` over the
- * candidate hubs, keyed by a hash of the registration id (stable across restarts). Returns an error
- * message when no hub can be chosen.
+ * Picks the hub for the built-in policies: `static` → the enrollment's hub; `hashed` → weighted by
+ * `allocationWeight` over the candidate hubs, keyed by a hash of the registration id (stable across restarts);
+ * `geoLatency` → the simulator's own hub when it is a candidate (the one nearest the device), else as `hashed`.
+ * Returns an error message when no hub can be chosen. `custom` is the webhook's (custom-allocation.ts).
  */
 export function allocate(
   enrollment: Enrollment,
@@ -20,13 +28,13 @@ export function allocate(
       `The enrollment "${enrollment.id}" uses static allocation to hub "${enrollment.staticHub ?? "(none)"}", which is not linked to this DPS.`
     );
   }
-  const candidates = (
-    enrollment.iotHubs === undefined
-      ? hubs.filter((hub) => hub.applyAllocationPolicy)
-      : hubs.filter((hub) => enrollment.iotHubs?.includes(hub.name))
-  ).filter((hub) => hub.allocationWeight > 0);
+  const candidates = candidateHubs(enrollment, hubs).filter((hub) => hub.allocationWeight > 0);
   if (candidates.length === 0) {
     return `No linked IoT hub can take registrations of enrollment "${enrollment.id}"; link a hub (weight > 0) or fix the enrollment's iotHubs.`;
+  }
+  if (enrollment.allocationPolicy === "geoLatency") {
+    const nearest = candidates.find((hub) => hub.local);
+    if (nearest !== undefined) return nearest;
   }
   const total = candidates.reduce((sum, hub) => sum + hub.allocationWeight, 0);
   const digest = createHash("sha256").update(validateRegistrationId(registrationId)).digest();

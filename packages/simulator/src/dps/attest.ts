@@ -165,6 +165,10 @@ function attestX509(credentials: Credentials, store: Store, clock: Clock): Attes
   const individual = store.getEnrollment("individual", registrationId) as IndividualEnrollment | undefined;
   if (individual !== undefined) return attestIndividualX509(individual, leafInfo);
 
+  const signed = signingCertificateGroup(chain, store);
+  if (signed !== undefined) {
+    return { ...signed, type: "x509", certificateInfo: leafInfo, leafThumbprints: thumbprints };
+  }
   const reached = uploadedCasReached(chain, store);
   if (reached.length === 0) {
     throw invalidCertificate(
@@ -216,6 +220,33 @@ function attestX509(credentials: Credentials, store: Store, clock: Clock): Attes
       `(${reached.map((item) => `"${item.record.name}"`).join(", ")}); create one with --ca <name>.`,
     { reason: "ENROLLMENT_NOT_FOUND" },
   );
+}
+
+/**
+ * The X.509 group whose own signing certificate (given with the group, not uploaded) is in the presented chain or
+ * issued its top: DPS trusts those without proof of possession.
+ */
+function signingCertificateGroup(
+  chain: readonly X509Certificate[],
+  store: Store,
+): Pick<Attested, "enrollment" | "signingCertificateInfo"> | undefined {
+  const groups = (store.listEnrollments("group") as EnrollmentGroup[]).filter(
+    (group) => group.attestation.type === "x509" && group.attestation.signingCertificates !== undefined,
+  );
+  const top = chain[chain.length - 1];
+  for (const group of groups) {
+    if (group.attestation.type !== "x509") continue;
+    for (const pem of group.attestation.signingCertificates ?? []) {
+      const signing = new X509Certificate(pem);
+      const inChain = chain
+        .slice(1)
+        .some((certificate) => certificate.fingerprint256 === signing.fingerprint256);
+      if (inChain || (top !== undefined && issuedBy(top, signing))) {
+        return { enrollment: group, signingCertificateInfo: certificateInfo(signing) };
+      }
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 // The registration record DPS keeps per registration id, refreshed on every attempt.
 import type { Registration } from "../state/model.ts";
 import type { Attested } from "./attest.ts";
-import { newEtag } from "./service.ts";
+import { newEtag } from "./etag.ts";
 
 /** The registration record for this attempt: the previous one (history, counts) refreshed, or a new one. */
 export function nextRegistration(
@@ -33,5 +33,6 @@ export function nextRegistration(
   };
   delete registration.errorCode;
   delete registration.errorMessage;
+  delete registration.payload;
   return registration;
 }

@@ -5,9 +5,9 @@ import { azureTimestamp } from "../azure-time.ts";
 import type { Enrollment, HubDevice, LinkedHub, Operation, Registration, Settings } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
-import { allocate, reprovision } from "./allocation.ts";
 import { type Attested, attest, type Credentials } from "./attest.ts";
 import { hubDeviceFor, issueFromPolicy } from "./issuance.ts";
+import { place, type TwinAction } from "./placement.ts";
 import {
   API_VERSIONS,
   DpsErrorCode,
@@ -20,6 +20,7 @@ import {
 } from "./protocol.ts";
 import { nextRegistration } from "./registration-record.ts";
 import { parseRegisterBody, parseRegisterCsr } from "./request.ts";
+import { applyTwinAction } from "./twins.ts";
 
 /** One device connection, as the DPS front end saw it. */
 export interface DeviceSession extends Credentials {
@@ -50,6 +51,8 @@ export interface DpsServiceOptions {
   logger: Logger;
   /** Largest request body accepted, in bytes. */
   maxRequestBytes: number;
+  /** How long the custom allocation webhook may take (default 10 s); beyond it the registration fails. */
+  customAllocationTimeoutMs?: number;
   /** Called after a device is assigned (e.g. to create or update its ADR device record). */
   onAssigned?: (assigned: {
     registrationId: string;
@@ -60,10 +63,6 @@ export interface DpsServiceOptions {
 }
 
 const OPERATION_RETENTION_MS = 24 * 60 * 60 * 1000;
-
-export function newEtag(): string {
-  return Buffer.from(JSON.stringify(randomUUID())).toString("base64");
-}
 
 /** The DPS registration engine: attestation, enrollment, allocation, certificate issuance, operations. */
 export class DpsService {
@@ -311,10 +310,17 @@ export class DpsService {
           "enable it to let this device register.",
       );
     }
-    const hubs = store.listHubs();
-    const chosen = allocate(enrollment, hubs, registrationId);
-    if (typeof chosen === "string") return fail("failed", 400300, chosen);
-    const { hub, substatus } = reprovision(enrollment, hubs, chosen, previous);
+    const placement = await place({
+      enrollment,
+      hubs: store.listHubs(),
+      registrationId,
+      previous,
+      attested,
+      requestPayload,
+      webhook: { timeoutMs: this.#options.customAllocationTimeoutMs ?? 10_000 },
+    });
+    if (!("hub" in placement)) return fail("failed", placement.errorCode, placement.message);
+    const { hub, substatus } = placement;
 
     const issued = await this.#issueFor(csr, enrollment, registrationId, deviceId);
     if (typeof issued === "string") return fail("failed", 404300, issued);
@@ -327,6 +333,7 @@ export class DpsService {
     if (!registration.hubHistory.includes(hub.name))
       registration.hubHistory = [...registration.hubHistory, hub.name];
     if (issued !== undefined) registration.issuedCertificateSerial = issued.serialNumber;
+    if (placement.payload !== undefined) registration.payload = placement.payload;
     const device = hubDeviceFor(
       store.getDevice(hub.name, deviceId),
       hub,
@@ -336,7 +343,7 @@ export class DpsService {
       issued?.sha256Thumbprint,
       nowIso,
     );
-    this.#commit(previous, device, registration, { hub, enrollment });
+    this.#commit(previous, device, registration, { hub, enrollment, twin: placement.twin });
     this.#event("registration.assigned", registrationId, {
       enrollment: enrollment.id,
       enrollmentKind: enrollment.kind,
@@ -365,6 +372,7 @@ export class DpsService {
       etag: registration.etag,
     };
     if (issued !== undefined) state.issuedCertificateChain = issued.chain;
+    if (placement.payload !== undefined) state.payload = placement.payload;
     return { operationId, status: "assigned", registrationState: state };
   }
 
@@ -433,19 +441,23 @@ export class DpsService {
     previous: Registration | undefined,
     device: HubDevice,
     registration: Registration,
-    assigned: { hub: LinkedHub; enrollment: Enrollment },
+    assigned: { hub: LinkedHub; enrollment: Enrollment; twin: TwinAction },
   ): void {
     const { store } = this.#options;
+    const from =
+      previous?.hub !== undefined && previous.deviceId !== undefined
+        ? { hub: previous.hub, deviceId: previous.deviceId }
+        : undefined;
     store.transaction(() => {
-      if (previous?.hub !== undefined && previous.hub !== device.hub && previous.deviceId !== undefined) {
-        store.deleteDevice(previous.hub, previous.deviceId);
-      }
+      if (from !== undefined && from.hub !== device.hub) store.deleteDevice(from.hub, from.deviceId);
       store.putDevice(device);
       store.putRegistration(registration);
+      applyTwinAction(store, assigned.twin, device, from, registration.lastUpdatedDateTimeUtc);
     });
     try {
       const { registrationId } = registration;
-      this.#options.onAssigned?.({ registrationId, deviceId: device.deviceId, ...assigned });
+      const { hub, enrollment } = assigned;
+      this.#options.onAssigned?.({ registrationId, deviceId: device.deviceId, hub, enrollment });
     } catch (error) {
       this.#options.logger.error("after-assignment hook failed", {
         registrationId: registration.registrationId,

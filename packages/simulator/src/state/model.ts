@@ -1,6 +1,19 @@
 /** Data shapes kept in the store and answered by the admin API. */
 
-export type AllocationPolicy = "hashed" | "static";
+/** DPS allocation policies: `geoLatency` picks the simulator's own hub when it is a candidate (it is the nearest). */
+export type AllocationPolicy = "hashed" | "geoLatency" | "static" | "custom";
+
+/** Custom allocation: the webhook DPS POSTs an allocation request to. */
+export interface CustomAllocationDefinition {
+  webhookUrl: string;
+  apiVersion: string;
+}
+
+/** The twin a device starts with on its hub (first assignment, or a reset on reprovisioning), shaped as DPS has it. */
+export interface InitialTwin {
+  tags: Record<string, unknown>;
+  properties: { desired: Record<string, unknown> };
+}
 
 export interface ReprovisionPolicy {
   /** Move a re-registering device to the hub the allocation now picks (default true). */
@@ -18,8 +31,11 @@ export interface SymmetricKeyAttestation {
 /** Group: devices whose chain reaches the named (uploaded, proof-of-possession verified) CA certificate. */
 export interface GroupX509Attestation {
   type: "x509";
-  caName: string;
+  /** CA reference: the name of an uploaded CA certificate (`x509.caReferences.primary` on the DPS wire). */
+  caName?: string;
   secondaryCaName?: string;
+  /** Signing certificates given with the group itself (PEM, primary first): trusted without proof of possession. */
+  signingCertificates?: string[];
 }
 
 /** Individual: the device's own certificate, by SHA-1 or SHA-256 thumbprint (uppercase hex). */
@@ -39,6 +55,12 @@ interface EnrollmentCommon {
   /** Hub name for `static` allocation. */
   staticHub?: string;
   reprovisionPolicy: ReprovisionPolicy;
+  /** The webhook of `custom` allocation. */
+  customAllocationDefinition?: CustomAllocationDefinition;
+  /** Tags and desired properties of the device twin at first assignment (and on a reset). */
+  initialTwin?: InitialTwin;
+  /** `capabilities.iotEdge`. */
+  iotEdge?: boolean;
   etag: string;
   createdDateTimeUtc: string;
   lastUpdatedDateTimeUtc: string;
@@ -111,6 +133,8 @@ export interface Registration {
   errorMessage?: string;
   /** Serial number of the last certificate issued for a CSR. */
   issuedCertificateSerial?: string;
+  /** The payload a custom allocation webhook returned for the device. */
+  payload?: unknown;
   createdDateTimeUtc: string;
   lastUpdatedDateTimeUtc: string;
   etag: string;

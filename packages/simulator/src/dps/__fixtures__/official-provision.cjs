@@ -1,6 +1,6 @@
 // Provisions one device with the OFFICIAL Azure IoT provisioning client and prints the result as JSON.
 // Run in a child process with NODE_EXTRA_CA_CERTS pointing at the simulator's TLS root.
-// argv[2]: JSON {host, idScope, registrationId, symmetricKey?, certFile?, keyFile?}
+// argv[2]: JSON {host, idScope, registrationId, symmetricKey?, certFile?, keyFile?, payload?}
 "use strict";
 const { readFileSync } = require("node:fs");
 const { ProvisioningDeviceClient } = require("azure-iot-provisioning-device");
@@ -19,6 +19,7 @@ if (input.symmetricKey !== undefined) {
   });
 }
 const client = ProvisioningDeviceClient.create(input.host, input.idScope, new Mqtt(), security);
+if (input.payload !== undefined) client.setProvisioningPayload(input.payload);
 client.register((error, result) => {
   if (error) {
     process.stdout.write(

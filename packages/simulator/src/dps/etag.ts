@@ -1,0 +1,6 @@
+import { randomUUID } from "node:crypto";
+
+/** A fresh etag: opaque, changes on every write. */
+export function newEtag(): string {
+  return Buffer.from(JSON.stringify(randomUUID())).toString("base64");
+}
