@@ -4,6 +4,7 @@ import { startMqttListeners } from "../net/mqtt-listeners.ts";
 import type { TlsMaterial } from "../state/pki.ts";
 import { HubRefusal, type HubSession } from "./auth.ts";
 import type { HubLink, HubService, HubSubscription } from "./service.ts";
+import { hubPersistence } from "./sessions.ts";
 
 export interface HubEndpoint {
   port: number;
@@ -28,12 +29,17 @@ export interface HubEndpointOptions {
 /** Marks packets the simulator sends, the only ones forwarded to devices. */
 const SERVER_MARK = "$skittle-sim-hub";
 
-/** The subscription filters a device may use, and what each one receives. */
-function subscriptionFor(deviceId: string, filter: string): HubSubscription | undefined {
+/** The subscription filters a device (or module) may use, and what each one receives. */
+function subscriptionFor(session: HubSession, filter: string): HubSubscription | undefined {
   if (filter === "$iothub/twin/res/#") return "twinResponses";
   if (filter === "$iothub/twin/PATCH/properties/desired/#") return "desiredUpdates";
   if (filter === "$iothub/methods/POST/#") return "methods";
-  if (filter === `devices/${deviceId}/messages/devicebound/#`) return "cloudToDevice";
+  const { deviceId, moduleId } = session;
+  if (moduleId === undefined && filter === `devices/${deviceId}/messages/devicebound/#`)
+    return "cloudToDevice";
+  if (moduleId !== undefined && filter === `devices/${deviceId}/modules/${moduleId}/inputs/#`) {
+    return "moduleInputs";
+  }
   return undefined;
 }
 
@@ -42,6 +48,10 @@ interface ClientState {
   transport: "mqtt" | "mqtt-ws";
   subscriptions: Map<HubSubscription, 0 | 1>;
   link?: HubLink;
+  /** QoS 1 packets sent and not yet acknowledged, by packet id: what to do on PUBACK. */
+  awaitingAck: Map<number, () => void>;
+  lastPacketId: number;
+  connackSent: boolean;
 }
 
 /**
@@ -54,6 +64,12 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
   const peerChains = new WeakMap<object, { chain: Buffer[]; transport: ClientState["transport"] }>();
 
   const broker = await Aedes.createBroker({
+    persistence: hubPersistence(service.sessions, (client, packetId) => {
+      const state = states.get(client as Client);
+      const acknowledged = state?.awaitingAck.get(packetId);
+      state?.awaitingAck.delete(packetId);
+      acknowledged?.();
+    }),
     maxClientsIdLength: 256,
     connectTimeout: 10_000,
     authenticate(client, username, password, done) {
@@ -66,7 +82,14 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
       };
       try {
         const session = service.authenticate(credentials);
-        states.set(client, { session, transport: peer.transport, subscriptions: new Map() });
+        states.set(client, {
+          session,
+          transport: peer.transport,
+          subscriptions: new Map(),
+          awaitingAck: new Map(),
+          lastPacketId: 0,
+          connackSent: false,
+        });
         done(null, true);
       } catch (error) {
         const refusal =
@@ -84,8 +107,7 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
     },
     authorizeSubscribe(client, subscription, callback) {
       const state = states.get(client);
-      const kind =
-        state === undefined ? undefined : subscriptionFor(state.session.deviceId, subscription.topic);
+      const kind = state === undefined ? undefined : subscriptionFor(state.session, subscription.topic);
       if (state === undefined || kind === undefined) {
         logger.debug("IoT Hub subscription refused", { clientId: client.id, topic: subscription.topic });
         callback(null, null);
@@ -94,6 +116,11 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
       const qos: 0 | 1 = subscription.qos === 0 ? 0 : 1;
       state.subscriptions.set(kind, qos);
       callback(null, { ...subscription, qos });
+      // Queued cloud-to-device messages go out once the device listens (and its CONNACK is out).
+      const link = state.link;
+      if (kind === "cloudToDevice" && link !== undefined && state.connackSent) {
+        setImmediate(() => service.ready(link));
+      }
     },
     authorizePublish(client, packet, callback) {
       if (client === null) {
@@ -144,13 +171,14 @@ function linkFor(client: Client, state: ClientState, options: HubEndpointOptions
   const { logger } = options;
   const link: HubLink = {
     deviceId: state.session.deviceId,
+    ...(state.session.moduleId === undefined ? {} : { moduleId: state.session.moduleId }),
     hub: state.session.hub,
     authMethod: state.session.authMethod,
     transport: state.transport,
     connectedAt: options.nowIso(),
     subscribed: (kind) => state.subscriptions.has(kind),
     subscriptions: () => [...state.subscriptions.keys()],
-    send(kind, topic, payload) {
+    send(kind, topic, payload, onAck) {
       const qos = state.subscriptions.get(kind);
       if (qos === undefined || client.closed) return false;
       const packet = {
@@ -162,6 +190,15 @@ function linkFor(client: Client, state: ClientState, options: HubEndpointOptions
         dup: false,
         clientId: SERVER_MARK,
       } as PublishPacket & { clientId: string };
+      if (qos === 1) {
+        // Packet ids are ours (all QoS 1 sends come through here), so a PUBACK names what it acknowledges.
+        state.lastPacketId = (state.lastPacketId % 65_535) + 1;
+        packet.messageId = state.lastPacketId;
+        if (onAck !== undefined) state.awaitingAck.set(packet.messageId, onAck);
+      } else if (onAck !== undefined) {
+        // A QoS 0 subscriber gets no second chance: the message counts as delivered once written.
+        setImmediate(onAck);
+      }
       client.publish(packet, (error) => {
         if (error)
           logger.debug("IoT Hub message not delivered", { deviceId: link.deviceId, error: error.message });
@@ -190,11 +227,17 @@ function followClients(
     state.link = link;
     service.attach(link);
   });
+  broker.on("connackSent", (_packet, client) => {
+    const state = states.get(client);
+    if (state === undefined) return;
+    state.connackSent = true;
+    if (state.link !== undefined) service.ready(state.link);
+  });
   broker.on("unsubscribe", (topics, client) => {
     const state = states.get(client);
     if (state === undefined) return;
     for (const topic of topics) {
-      const kind = subscriptionFor(state.session.deviceId, topic);
+      const kind = subscriptionFor(state.session, topic);
       if (kind !== undefined) state.subscriptions.delete(kind);
     }
   });
