@@ -8,6 +8,8 @@ import type { Ports, SimState } from "./bootstrap.ts";
 import { startDpsEndpoint } from "./dps/mqtt.ts";
 import { DpsService } from "./dps/service.ts";
 import { SimulatorError } from "./errors.ts";
+import { registerCloudToDeviceRoutes } from "./hub/c2d-routes.ts";
+import { registerModuleAdminRoutes, registerModuleRoutes } from "./hub/module-routes.ts";
 import { startHubEndpoint } from "./hub/mqtt.ts";
 import { registerHubRoutes } from "./hub/routes.ts";
 import { HubService } from "./hub/service.ts";
@@ -108,6 +110,13 @@ async function startHttp(
     hub: services.hub,
     adr: services.adr,
     maxStreamBufferBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
+  });
+  registerCloudToDeviceRoutes(router, { hub: services.hub });
+  registerModuleAdminRoutes(router, { hub: services.hub });
+  registerModuleRoutes(router, {
+    hub: services.hub,
+    // PLACEHOLDER, accepts every caller: the iothubowner SAS check of the service REST API is wired in at merge.
+    authorize: () => {},
   });
   registerAdrRoutes(router, {
     context,

@@ -184,7 +184,7 @@ export class CloudToDevice {
       expiryTimeUtc: message.expiryTimeUtc,
     });
     this.deliver(deviceId);
-    return message;
+    return this.#get(message.sequenceNumber) ?? message;
   }
 
   /** A device's messages, oldest first (expiries and lock timeouts applied first). */

@@ -26,7 +26,11 @@ export interface HubEndpointOptions {
   nowIso(): string;
 }
 
-/** Marks packets the simulator sends, the only ones forwarded to devices. */
+/**
+ * Marks packets the simulator sends, the only ones forwarded to devices. A QoS 1 packet's mark carries the packet id
+ * the simulator chose (`{mark}/{id}`): aedes drops a packet id given to `client.publish`, but keeps the one on the
+ * packet `authorizeForward` returns, so a PUBACK names the message it acknowledges.
+ */
 const SERVER_MARK = "$skittle-sim-hub";
 
 /** The subscription filters a device (or module) may use, and what each one receives. */
@@ -149,7 +153,11 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
       callback(null);
     },
     authorizeForward(_client, packet) {
-      return (packet as { clientId?: string }).clientId === SERVER_MARK ? packet : null;
+      const mark = (packet as { clientId?: string }).clientId ?? "";
+      if (mark === SERVER_MARK) return packet;
+      if (!mark.startsWith(`${SERVER_MARK}/`)) return null;
+      packet.messageId = Number(mark.slice(SERVER_MARK.length + 1));
+      return packet;
     },
   });
 
@@ -193,8 +201,8 @@ function linkFor(client: Client, state: ClientState, options: HubEndpointOptions
       if (qos === 1) {
         // Packet ids are ours (all QoS 1 sends come through here), so a PUBACK names what it acknowledges.
         state.lastPacketId = (state.lastPacketId % 65_535) + 1;
-        packet.messageId = state.lastPacketId;
-        if (onAck !== undefined) state.awaitingAck.set(packet.messageId, onAck);
+        packet.clientId = `${SERVER_MARK}/${state.lastPacketId}`;
+        if (onAck !== undefined) state.awaitingAck.set(state.lastPacketId, onAck);
       } else if (onAck !== undefined) {
         // A QoS 0 subscriber gets no second chance: the message counts as delivered once written.
         setImmediate(onAck);
