@@ -68,7 +68,7 @@ export function deviceSas(device: ProvisionedDevice): string {
 /** A raw MQTT 3.1.1 client to the simulator's hub, as `clientId` (user name built from it), and its CONNACK. */
 export function rawHub(
   sim: TestSim,
-  options: { clientId: string; password: string; clean?: boolean } & Partial<IClientOptions>,
+  options: { clientId: string; password?: string; clean?: boolean } & Partial<IClientOptions>,
 ): Promise<MqttClient & { sessionPresent: boolean }> {
   const hub = sim.config.hubs[0];
   if (hub === undefined) throw new Error("no hub in sim.json");

@@ -26,8 +26,13 @@ function ifMatchOf(request: RouteRequest): string | undefined {
   return typeof value === "string" && value !== "" ? value : undefined;
 }
 
-/** IoT Hub's REST shape of a module identity. */
-export function moduleView(hub: HubService, module: HubModule, secrets: boolean): Record<string, unknown> {
+/** IoT Hub's REST shape of a module identity; the admin API adds what the connection subscribed to. */
+export function moduleView(
+  hub: HubService,
+  module: HubModule,
+  secrets: boolean,
+  admin = false,
+): Record<string, unknown> {
   const key = moduleKey(module.deviceId, module.moduleId);
   const connection = hub.connectionState(key);
   const { authentication } = module;
@@ -53,6 +58,7 @@ export function moduleView(hub: HubService, module: HubModule, secrets: boolean)
       },
       type: authentication.type,
     },
+    ...(admin ? { subscriptions: hub.link(key)?.subscriptions() ?? [] } : {}),
   };
 }
 
@@ -229,7 +235,7 @@ function addModuleRoutes(
     wrap((request) => ({
       body: hub.modules
         .list(ids(request).deviceId)
-        .map((module) => moduleView(hub, module, secrets(request))),
+        .map((module) => moduleView(hub, module, secrets(request), prefix !== "")),
     })),
   );
   router.add(
@@ -237,7 +243,9 @@ function addModuleRoutes(
     modulePath,
     wrap((request) => {
       const { deviceId, moduleId } = ids(request);
-      return { body: moduleView(hub, hub.modules.require(deviceId, moduleId), secrets(request)) };
+      return {
+        body: moduleView(hub, hub.modules.require(deviceId, moduleId), secrets(request), prefix !== ""),
+      };
     }),
   );
   router.add(
@@ -258,7 +266,7 @@ function addModuleRoutes(
         ifMatchOf(request) ??
         (prefix === "" || hub.modules.get(deviceId, moduleId) === undefined ? undefined : "*");
       const { module } = hub.modules.put(deviceId, moduleId, body, ifMatch);
-      return { body: moduleView(hub, module, true) };
+      return { body: moduleView(hub, module, true, prefix !== "") };
     }),
   );
   router.add(

@@ -71,10 +71,10 @@ export function authenticationFrom(value: unknown, previous?: ModuleAuthenticati
   }
   if (type === "selfSigned") {
     const normal = (given: unknown): string | undefined =>
-      typeof given === "string" && given !== "" ? given.replaceAll(":", "").toLowerCase() : undefined;
+      typeof given === "string" && given !== "" ? given.replaceAll(":", "").toUpperCase() : undefined;
     const primary = normal(thumbprints.primaryThumbprint);
     const secondary = normal(thumbprints.secondaryThumbprint);
-    if (primary === undefined || !/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(primary)) {
+    if (primary === undefined || !/^([0-9A-F]{40}|[0-9A-F]{64})$/.test(primary)) {
       throw invalid(
         '"x509Thumbprint.primaryThumbprint" must be a SHA-1 or SHA-256 certificate thumbprint (hex).',
       );
@@ -218,6 +218,7 @@ export class ModuleRegistry {
           "ON CONFLICT (hub, device_id, module_id) DO UPDATE SET doc = excluded.doc",
       )
       .run(module.hub, deviceId, moduleId, JSON.stringify(module));
+    if (existing === undefined) this.#putTwin(emptyTwin({ hub: module.hub, deviceId, moduleId }, now));
     this.#store.addEvent(
       now,
       existing === undefined ? "hub.moduleCreated" : "hub.moduleUpdated",
