@@ -86,4 +86,35 @@ describe("persistent MQTT sessions", () => {
     expect(await sessionPresent(true)).toBe(false);
     expect(await sessionPresent(false)).toBe(false);
   });
+
+  it("deliver a cloud-to-device message queued while a persistent session was offline, across a restart", async () => {
+    await using sims = await restartableSim();
+    const device = await provisionDevice(sims.sim, "session-c2d-01");
+    const connect = () =>
+      rawHub(sims.sim, { clientId: device.deviceId, password: deviceSas(device), clean: false });
+    const first = await connect();
+    await first.subscribeAsync(`devices/${device.deviceId}/messages/devicebound/#`, { qos: 1 });
+    await first.endAsync();
+    await sims.sim.admin.sendCloudToDeviceMessage(device.deviceId, { body: "kept", messageId: "offline-1" });
+
+    const sim = await sims.restart();
+    const client = await connect();
+    try {
+      // No SUBSCRIBE: the session kept the devicebound subscription; the message comes at QoS 1.
+      const [topic, payload, packet] = await new Promise<[string, Buffer, { qos: number }]>((resolve) =>
+        client.once("message", (...args) => resolve(args as [string, Buffer, { qos: number }])),
+      );
+      expect(topic).toMatch(
+        new RegExp(`^devices/${device.deviceId}/messages/devicebound/%24\\.mid=offline-1&`),
+      );
+      expect(payload.toString()).toBe("kept");
+      expect(packet.qos).toBe(1);
+      await waitFor("the completion", async () => {
+        const [message] = await sim.admin.listCloudToDeviceMessages(device.deviceId);
+        return message?.state === "completed" ? true : undefined;
+      });
+    } finally {
+      await client.endAsync();
+    }
+  });
 });
