@@ -89,7 +89,8 @@ describe("module identities", () => {
       expect(await desired).toMatchObject({ threshold: 12 });
 
       client.onMethod("reset", (request, response) => {
-        void response.send(200, { reset: request.payload });
+        // ModuleClient's typings make both optional; the SDK always passes them.
+        void response?.send(200, { reset: request?.payload });
       });
       const answer = await sim.admin.request<{ status: number; payload: unknown }>(
         "POST",

@@ -50,6 +50,8 @@ export interface HubLink {
 
 export interface HubConnectionEvent {
   deviceId: string;
+  /** Set for a module's connection. */
+  moduleId?: string;
   hub: string;
   state: "connected" | "disconnected";
   at: string;
@@ -138,6 +140,7 @@ export class HubService extends EventEmitter {
       if (device !== undefined && change.deleted) {
         this.#store.deleteDevice(device.hub, device.deviceId);
         this.#store.deleteTwin(device.hub, device.deviceId);
+        this.cloudToDevice.purge(device.deviceId);
       } else if (device !== undefined && (device.status === "enabled") !== change.enabled) {
         this.#store.putDevice({
           ...device,
@@ -192,6 +195,7 @@ export class HubService extends EventEmitter {
     if (previous !== undefined && previous !== link) previous.close("a new connection of the same device");
     const event: HubConnectionEvent = {
       deviceId: link.deviceId,
+      ...(link.moduleId === undefined ? {} : { moduleId: link.moduleId }),
       hub: link.hub,
       state: "connected",
       at: link.connectedAt,
@@ -218,6 +222,7 @@ export class HubService extends EventEmitter {
     this.#links.delete(key);
     const event: HubConnectionEvent = {
       deviceId: link.deviceId,
+      ...(link.moduleId === undefined ? {} : { moduleId: link.moduleId }),
       hub: link.hub,
       state: "disconnected",
       at: this.#now(),
