@@ -1,5 +1,5 @@
 import type { Logger } from "@skittlesorter/core";
-import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
 import { startMqttListeners } from "../net/mqtt-listeners.ts";
 import type { TlsMaterial } from "../state/pki.ts";
 import { HubRefusal, type HubSession } from "./auth.ts";
@@ -68,12 +68,9 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
   const peerChains = new WeakMap<object, { chain: Buffer[]; transport: ClientState["transport"] }>();
 
   const broker = await Aedes.createBroker({
-    persistence: hubPersistence(service.sessions, (client, packetId) => {
-      const state = states.get(client as Client);
-      const acknowledged = state?.awaitingAck.get(packetId);
-      state?.awaitingAck.delete(packetId);
-      acknowledged?.();
-    }),
+    persistence: hubPersistence(service.sessions, (client, packetId) =>
+      acknowledged(states, client, packetId),
+    ),
     maxClientsIdLength: 256,
     connectTimeout: 10_000,
     authenticate(client, username, password, done) {
@@ -111,20 +108,11 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
     },
     authorizeSubscribe(client, subscription, callback) {
       const state = states.get(client);
-      const kind = state === undefined ? undefined : subscriptionFor(state.session, subscription.topic);
-      if (state === undefined || kind === undefined) {
+      const granted = state === undefined ? null : subscribe(state, subscription, service);
+      if (granted === null) {
         logger.debug("IoT Hub subscription refused", { clientId: client.id, topic: subscription.topic });
-        callback(null, null);
-        return;
       }
-      const qos: 0 | 1 = subscription.qos === 0 ? 0 : 1;
-      state.subscriptions.set(kind, qos);
-      callback(null, { ...subscription, qos });
-      // Queued cloud-to-device messages go out once the device listens (and its CONNACK is out).
-      const link = state.link;
-      if (kind === "cloudToDevice" && link !== undefined && state.connackSent) {
-        setImmediate(() => service.ready(link));
-      }
+      callback(null, granted);
     },
     authorizePublish(client, packet, callback) {
       if (client === null) {
@@ -172,6 +160,28 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
     },
     broker,
   });
+}
+
+/** Runs what waited for the PUBACK of packet `packetId`. */
+function acknowledged(states: WeakMap<Client, ClientState>, client: object, packetId: number): void {
+  const state = states.get(client as Client);
+  const onAck = state?.awaitingAck.get(packetId);
+  state?.awaitingAck.delete(packetId);
+  onAck?.();
+}
+
+/** Records an allowed subscription (QoS 0 or 1 granted); null for a topic the connection may not subscribe to. */
+function subscribe(state: ClientState, subscription: Subscription, service: HubService): Subscription | null {
+  const kind = subscriptionFor(state.session, subscription.topic);
+  if (kind === undefined) return null;
+  const qos: 0 | 1 = subscription.qos === 0 ? 0 : 1;
+  state.subscriptions.set(kind, qos);
+  // Queued cloud-to-device messages go out once the device listens (and its CONNACK is out).
+  const link = state.link;
+  if (kind === "cloudToDevice" && link !== undefined && state.connackSent) {
+    setImmediate(() => service.ready(link));
+  }
+  return { ...subscription, qos };
 }
 
 /** The service's handle on one connected device: what it subscribed to, sending to it, closing it. */
