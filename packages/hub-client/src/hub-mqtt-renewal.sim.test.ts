@@ -92,7 +92,9 @@ describe("hub-mqtt renewal through skittle-sim", () => {
     expect(stored.sort((a, b) => a.id - b.id).map((message) => message.body)).toEqual(sent);
     // Every message came in on a CA-signed certificate, the original's or the renewed one (IoT Hub's JSON shape).
     expect(
-      new Set(stored.map((message) => JSON.parse(String(message.systemProperties.connectionAuthMethod)).type)),
+      new Set(
+        stored.map((message) => JSON.parse(String(message.systemProperties.connectionAuthMethod)).type),
+      ),
     ).toEqual(new Set(["x509Certificate"]));
     const renewals = await simHub.admin<Renewal[]>("GET", `/admin/renewals?device=${original.deviceId}`);
     expect(renewals).toEqual([expect.objectContaining({ state: "issued", status: 200 })]);

@@ -22,15 +22,38 @@ import { telemetryTable } from "./overview.js";
 
 const CONNECTION_KINDS = "hub.connected,hub.disconnected,hub.connectionRefused";
 
-/**
- * Sends a cloud-to-device message through the admin API. One small function so the route can be adjusted in one
- * place: `POST /admin/hubs/{hub}/devices/{deviceId}/messages`.
- */
+/** Sends a cloud-to-device message through the admin API (`POST /admin/devices/{deviceId}/messages`). */
 export function sendCloudToDevice(device, message) {
-  return api(`/admin/hubs/${enc(device.hub)}/devices/${enc(device.deviceId)}/messages`, {
-    method: "POST",
-    json: message,
-  });
+  return api(`/admin/devices/${enc(device.deviceId)}/messages`, { method: "POST", json: message });
+}
+
+const C2D_TONES = { completed: "ok", enqueued: "warn", invisible: "warn" };
+
+/** The device's cloud-to-device messages, newest first, with their state (completed, dead-lettered…). */
+function cloudToDeviceTable(deviceId, messages) {
+  return table(
+    `cloud-to-device messages of ${deviceId}`,
+    [
+      { label: "Message id", className: "mono", cell: (message) => message.messageId },
+      { label: "State", cell: (message) => pill(message.state, C2D_TONES[message.state] ?? "bad") },
+      { label: "Deliveries", cell: (message) => message.deliveryCount },
+      { label: "Enqueued", cell: (message) => dateTime(message.enqueuedTime) },
+      {
+        label: "Done",
+        cell: (message) =>
+          message.completedTime
+            ? dateTime(message.completedTime)
+            : message.deadLetteredTime
+              ? `${dateTime(message.deadLetteredTime)} (${message.deadLetterReason})`
+              : "–",
+      },
+    ],
+    [...messages].reverse(),
+    {
+      empty: "No cloud-to-device messages yet.",
+      rowAttrs: (message) => ({ "data-message-id": message.messageId ?? "", "data-state": message.state }),
+    },
+  );
 }
 
 function facts(testId, entries) {
@@ -240,10 +263,22 @@ function cloudToDeviceCard(device) {
       if (ttl.control.value) message.ttlSeconds = Number(ttl.control.value);
       const { body: answer } = await sendCloudToDevice(device, message);
       result.ok(`sent${answer?.messageId ? `: message ${answer.messageId}` : ""}`);
+      refresh();
     },
     result,
   );
-  return card("Cloud-to-device message", [send], { testId: "c2d-card" });
+  const slot = el("div", { attrs: { "data-testid": "c2d-messages" } });
+  const load = async () => {
+    slot.replaceChildren(
+      cloudToDeviceTable(device.deviceId, await get(`/admin/devices/${enc(device.deviceId)}/messages`)),
+    );
+  };
+  const refresh = debounce(load, 150);
+  refresh();
+  bus.on("audit", (event) => {
+    if (event.subject === device.deviceId && /c2d/i.test(event.kind)) refresh();
+  });
+  return card("Cloud-to-device messages", [send, slot], { testId: "c2d-card" });
 }
 
 async function telemetryCard(deviceId) {

@@ -3,6 +3,7 @@ import { registerAdrRoutes } from "./adr/routes.ts";
 import type { SimState } from "./bootstrap.ts";
 import { registerDpsRuntimeRoutes } from "./dps/https.ts";
 import { registerDpsServiceRoutes } from "./dps/service-api/routes.ts";
+import { registerModuleRoutes } from "./hub/module-routes.ts";
 import { createServiceAuthorizer } from "./hub/service-api/auth.ts";
 import { registerHubServiceApi } from "./hub/service-api/routes.ts";
 import type { Router } from "./net/http.ts";
@@ -35,5 +36,6 @@ export function registerAzureRoutes(router: Router, deps: AzureRoutesDeps): void
     hubs: () => services.hub.localHubs(),
   });
   registerHubServiceApi(router, { context, hub: services.hub, authorize: authorizeHubService });
+  registerModuleRoutes(router, { hub: services.hub, authorize: authorizeHubService });
   registerDpsServiceRoutes(router, context);
 }

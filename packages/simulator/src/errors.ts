@@ -27,7 +27,9 @@ export type SimulatorErrorCode =
   /** The device is not connected (or not subscribed) for what was asked of it. */
   | "SIM_DEVICE_NOT_ONLINE"
   /** The device did not answer in time. */
-  | "SIM_TIMEOUT";
+  | "SIM_TIMEOUT"
+  /** A service limit is reached (e.g. a device's cloud-to-device queue is full). */
+  | "SIM_LIMIT_EXCEEDED";
 
 /** Thrown by `@skittlesorter/simulator`. Messages never contain key material. */
 export class SimulatorError extends SkittleError<SimulatorErrorCode> {

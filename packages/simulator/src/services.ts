@@ -11,8 +11,10 @@ import { DpsService } from "./dps/service.ts";
 import { EDGE_HTTPS_PORT, EDGE_MQTT_PORT, startEdgeMqtt } from "./edge/endpoints.ts";
 import { edgeListenError } from "./edge/listen-errors.ts";
 import { SimulatorError } from "./errors.ts";
+import { registerCloudToDeviceRoutes } from "./hub/c2d-routes.ts";
 import { CertificateRenewals } from "./hub/credentials.ts";
 import { registerRenewalRoutes } from "./hub/credentials-routes.ts";
+import { registerModuleAdminRoutes } from "./hub/module-routes.ts";
 import { createHubBackend, startHubEndpoint } from "./hub/mqtt.ts";
 import { registerHubRoutes } from "./hub/routes.ts";
 import { HubService } from "./hub/service.ts";
@@ -129,6 +131,8 @@ async function startHttp(
     maxStreamBufferBytes: options.maxStreamBufferBytes ?? 1024 * 1024,
   });
   registerRenewalRoutes(router, services.renewals);
+  registerCloudToDeviceRoutes(router, { hub: services.hub });
+  registerModuleAdminRoutes(router, { hub: services.hub });
   await registerDashboardRoutes(router);
   const port = options.httpPort ?? state.previousPorts.http ?? 0;
   return startJsonServer({

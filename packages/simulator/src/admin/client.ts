@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { SIM_JSON, type SimConfigOnDisk } from "../config.ts";
 import { SimulatorError } from "../errors.ts";
+import type { CloudToDeviceView, SendCloudToDeviceRequest } from "../hub/c2d-routes.ts";
 import type { RenewalFault, RenewalRecord, RenewalSettings } from "../hub/credentials.ts";
 import type { HubDeviceView } from "../hub/routes.ts";
 import type { TelemetryView } from "../hub/telemetry.ts";
@@ -416,6 +417,44 @@ export class AdminClient extends AdminTransport {
     options: SimAdminCallOptions = {},
   ): Promise<{ status: number; payload: unknown }> {
     return this.#call("POST", `/admin/devices/${id(deviceId)}/methods`, { ...options, body: request });
+  }
+
+  /** Queues a cloud-to-device message; the device gets it now if connected and listening, else when it is. */
+  sendCloudToDeviceMessage(
+    deviceId: string,
+    message: SendCloudToDeviceRequest,
+    options: SimAdminCallOptions = {},
+  ): Promise<CloudToDeviceView> {
+    return this.#call("POST", `/admin/devices/${id(deviceId)}/messages`, { ...options, body: message });
+  }
+
+  /** A device's cloud-to-device messages with their state (enqueued, invisible, completed, deadLettered). */
+  listCloudToDeviceMessages(
+    deviceId: string,
+    options: SimAdminCallOptions = {},
+  ): Promise<CloudToDeviceView[]> {
+    return this.#call("GET", `/admin/devices/${id(deviceId)}/messages`, options);
+  }
+
+  /** Creates or replaces a module identity (`authentication` in IoT Hub's shape; SAS keys generated if empty). */
+  putModule(
+    deviceId: string,
+    moduleId: string,
+    module: { authentication?: unknown; managedBy?: string } = {},
+    options: SimAdminCallOptions = {},
+  ): Promise<Record<string, unknown>> {
+    return this.#call("PUT", `/admin/devices/${id(deviceId)}/modules/${id(moduleId)}`, {
+      ...options,
+      body: module,
+    });
+  }
+
+  listModules(deviceId: string, options: SecretsOption = {}): Promise<Record<string, unknown>[]> {
+    return this.#call(
+      "GET",
+      `/admin/devices/${id(deviceId)}/modules${query({ includeSecrets: options.includeSecrets })}`,
+      options,
+    );
   }
 
   // telemetry, registrations --------------------------------------------------------------------------

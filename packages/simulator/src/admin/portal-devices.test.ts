@@ -31,6 +31,7 @@ describe("portal: devices", () => {
   let device: DeviceCredentials;
   let client: InstanceType<typeof Client>;
   const received: string[] = [];
+  const c2dReceived: string[] = [];
 
   beforeAll(async () => {
     sim = await startTestSim();
@@ -55,6 +56,10 @@ describe("portal: devices", () => {
     client.onDeviceMethod("ping", (request, response) => {
       received.push(request.methodName);
       void response.send(200, { pong: request.payload });
+    });
+    client.on("message", (message) => {
+      c2dReceived.push(`${message.messageId} ${message.data.toString()}`);
+      client.complete(message, () => {});
     });
     const twin = await client.getTwin();
     await new Promise<void>((resolve, reject) =>
@@ -155,14 +160,15 @@ describe("portal: devices", () => {
     });
     expect(received).toEqual(["ping"]);
 
-    // C2D on this branch: the admin route does not exist yet, and the page shows the API's own error.
+    // A cloud-to-device message from the page: the official client receives and completes it; the page shows it.
+    await page.locator("#c2d-body").fill('{"command": "blink"}');
     await page.locator("#c2d-message-id").fill("portal-c2d-1");
     await page.locator('[aria-label="send a cloud-to-device message"] button').click();
-    await waitForText(
-      page,
-      '[data-testid="c2d-outcome"]',
-      /NOT_FOUND: No route POST \/admin\/hubs\/[^/]+\/devices\/portal-ca-01\/messages/,
-    );
+    await waitForText(page, '[data-testid="c2d-outcome"]', /^sent: message portal-c2d-1$/);
+    await page
+      .locator('[data-testid="c2d-card"] tr[data-message-id="portal-c2d-1"][data-state="completed"]')
+      .waitFor({ timeout: 15_000 });
+    expect(c2dReceived).toEqual(['portal-c2d-1 {"command": "blink"}']);
 
     // Its telemetry only, following the live stream; its connection history.
     expect(await page.locator('[data-testid="device-telemetry-card"] tbody tr').count()).toBe(2);

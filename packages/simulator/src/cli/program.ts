@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { buildProgram, type CliIo, processIo, runProgram } from "@skittlesorter/cli-shell";
+import { c2dCommands } from "./c2d.ts";
 import { caCommands } from "./ca.ts";
 import { deviceCommands } from "./device.ts";
 import { enrollmentCommands } from "./enrollment.ts";
@@ -42,6 +43,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       policyCommands,
       deviceCommands,
       twinCommands,
+      c2dCommands,
       hubCommands,
       settingsCommands,
     ],

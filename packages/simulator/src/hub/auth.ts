@@ -6,6 +6,7 @@ import type { AdrService } from "../adr/service.ts";
 import type { HubDevice } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import { commonNameOf, hex, issuedBy, withinValidity } from "../state/x509.ts";
+import type { HubModule } from "./modules.ts";
 
 /** How a device authenticated to the hub. */
 export type HubAuthMethod = "sas" | "x509CA" | "x509SelfSigned";
@@ -21,6 +22,8 @@ export interface HubCredentials {
 
 export interface HubSession {
   deviceId: string;
+  /** Set when a module identity connected (client id `{deviceId}/{moduleId}`). */
+  moduleId?: string;
   hub: string;
   authMethod: HubAuthMethod;
   apiVersion: string | undefined;
@@ -41,23 +44,37 @@ export class HubRefusal extends Error {
   }
 }
 
-/** Decides whether a CONNECT may become a device session. */
+/** The identity a CONNECT claims: a device, or a module of one. */
+interface Identity {
+  /** For messages: `device "d1"` or `module "d1/m1"`. */
+  name: string;
+  /** The SAS resource below the host name: `/devices/d1` or `/devices/d1/modules/m1`. */
+  resource: string;
+  /** The CN a CA-signed certificate must carry. */
+  commonName: string;
+  authentication: HubDevice["authentication"];
+}
+
+/** Decides whether a CONNECT may become a device (or module) session. */
 export class HubAuthenticator {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #adr: AdrService;
   readonly #device: (deviceId: string) => HubDevice | undefined;
+  readonly #module: (deviceId: string, moduleId: string) => HubModule | undefined;
 
   constructor(options: {
     store: Store;
     clock: Clock;
     adr: AdrService;
     device: (deviceId: string) => HubDevice | undefined;
+    module: (deviceId: string, moduleId: string) => HubModule | undefined;
   }) {
     this.#store = options.store;
     this.#clock = options.clock;
     this.#adr = options.adr;
     this.#device = options.device;
+    this.#module = options.module;
   }
 
   /** Checks a CONNECT; throws {@link HubRefusal} with the CONNACK code and a reason. */
@@ -70,17 +87,15 @@ export class HubAuthenticator {
         `user name ${JSON.stringify(credentials.username ?? null)} is not {hostname}/{deviceId}/?api-version=2021-04-12`,
       );
     }
-    if (parsed.moduleId !== undefined) {
-      throw new HubRefusal(2, "MODULES_UNSUPPORTED", "module identities are not simulated");
-    }
-    if (credentials.clientId !== parsed.deviceId) {
+    const { deviceId, moduleId } = parsed;
+    const expectedClientId = moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`;
+    if (credentials.clientId !== expectedClientId) {
       throw new HubRefusal(
         2,
         "CLIENT_ID_MISMATCH",
-        `client id "${credentials.clientId}" differs from the device id "${parsed.deviceId}" of the user name`,
+        `client id "${credentials.clientId}" differs from "${expectedClientId}" of the user name`,
       );
     }
-    const { deviceId } = parsed;
     const device = this.#device(deviceId);
     if (device === undefined) {
       throw new HubRefusal(
@@ -92,14 +107,16 @@ export class HubAuthenticator {
     if (device.status !== "enabled" || !this.#adr.isEnabled(deviceId)) {
       throw new HubRefusal(5, "DEVICE_DISABLED", `device "${deviceId}" is disabled`);
     }
+    const identity = moduleId === undefined ? identityOf(device) : this.#moduleIdentity(deviceId, moduleId);
     const session: HubSession = {
       deviceId,
+      ...(moduleId === undefined ? {} : { moduleId }),
       hub: device.hub,
       authMethod: "sas",
       apiVersion: parsed.apiVersion,
     };
     if (credentials.password !== undefined && credentials.password !== "") {
-      this.#checkSas(device, credentials.password);
+      this.#checkSas(identity, credentials.password);
       return session;
     }
     if (credentials.peerChain.length === 0) {
@@ -109,18 +126,37 @@ export class HubAuthenticator {
         "neither a SAS token (MQTT password) nor a TLS client certificate was presented",
       );
     }
-    const checked = this.#checkCertificate(device, credentials.peerChain);
+    const checked = this.#checkCertificate(identity, credentials.peerChain);
     session.authMethod = checked.method;
     session.certificateNotAfter = checked.notAfter;
     return session;
   }
 
-  #checkSas(device: HubDevice, token: string): void {
-    if (device.authentication.type !== "sas") {
+  #moduleIdentity(deviceId: string, moduleId: string): Identity {
+    const module = this.#module(deviceId, moduleId);
+    if (module === undefined) {
+      throw new HubRefusal(
+        5,
+        "MODULE_NOT_FOUND",
+        `module "${moduleId}" of device "${deviceId}" is not in the hub's registry; create it first (PUT /devices/${deviceId}/modules/${moduleId})`,
+      );
+    }
+    const name = `${deviceId}/${moduleId}`;
+    return {
+      name: `module "${name}"`,
+      resource: `/devices/${deviceId}/modules/${moduleId}`,
+      commonName: name,
+      authentication: module.authentication,
+    };
+  }
+
+  #checkSas(identity: Identity, token: string): void {
+    const { authentication } = identity;
+    if (authentication.type !== "sas") {
       throw new HubRefusal(
         5,
         "SAS_NOT_ALLOWED",
-        `device "${device.deviceId}" authenticates with X.509 (${device.authentication.type}); connect with its certificate and no password`,
+        `${identity.name} authenticates with X.509 (${authentication.type}); connect with its certificate and no password`,
       );
     }
     let parsed: ReturnType<typeof parseSasToken>;
@@ -129,12 +165,11 @@ export class HubAuthenticator {
     } catch {
       throw new HubRefusal(5, "SAS_MALFORMED", "the SAS token is malformed");
     }
-    const suffix = `/devices/${device.deviceId}`.toLowerCase();
-    if (!parsed.resourceUri.toLowerCase().endsWith(suffix)) {
+    if (!parsed.resourceUri.toLowerCase().endsWith(identity.resource.toLowerCase())) {
       throw new HubRefusal(
         5,
         "SAS_RESOURCE_MISMATCH",
-        `the SAS token is for "${parsed.resourceUri}", not {hostname}/devices/${device.deviceId}`,
+        `the SAS token is for "${parsed.resourceUri}", not {hostname}${identity.resource}`,
       );
     }
     if (parsed.keyName !== undefined) {
@@ -144,9 +179,7 @@ export class HubAuthenticator {
         `the SAS token names a shared access policy (skn=${parsed.keyName}); devices sign with their own key and no skn`,
       );
     }
-    const keys = [device.authentication.primaryKey, device.authentication.secondaryKey].filter(
-      (key) => key !== "",
-    );
+    const keys = [authentication.primaryKey, authentication.secondaryKey].filter((key) => key !== "");
     for (const key of keys) {
       try {
         verifySasToken(token, key, { clock: this.#clock });
@@ -157,11 +190,15 @@ export class HubAuthenticator {
         throw new HubRefusal(5, String(code ?? "SAS_INVALID"), (error as Error).message);
       }
     }
-    throw new HubRefusal(5, "SAS_SIGNATURE_MISMATCH", "the SAS signature matches neither device key");
+    throw new HubRefusal(
+      5,
+      "SAS_SIGNATURE_MISMATCH",
+      `the SAS signature matches neither key of ${identity.name}`,
+    );
   }
 
   #checkCertificate(
-    device: HubDevice,
+    identity: Identity,
     peerChain: readonly Buffer[],
   ): { method: HubAuthMethod; notAfter: string } {
     let chain: X509Certificate[];
@@ -175,11 +212,12 @@ export class HubAuthenticator {
     const now = this.#clock.now();
     const notAfter = new Date(leaf.validTo).toISOString();
     const cn = commonNameOf(leaf);
-    if (device.authentication.type === "sas") {
+    const { authentication } = identity;
+    if (authentication.type === "sas") {
       throw new HubRefusal(
         5,
         "X509_NOT_ALLOWED",
-        `device "${device.deviceId}" authenticates with a SAS key (symmetric-key provisioning without a CSR); send a SAS token as password`,
+        `${identity.name} authenticates with a SAS key; send a SAS token as password`,
       );
     }
     if (!withinValidity(leaf, now)) {
@@ -189,24 +227,24 @@ export class HubAuthenticator {
         `the client certificate is not valid now (valid ${leaf.validFrom} to ${leaf.validTo}); provision again for a new one`,
       );
     }
-    if (device.authentication.type === "selfSigned") {
-      const allowed = [device.authentication.primaryThumbprint, device.authentication.secondaryThumbprint];
+    if (authentication.type === "selfSigned") {
+      const allowed = [authentication.primaryThumbprint, authentication.secondaryThumbprint];
       const sha1 = hex(leaf.fingerprint);
       const sha256 = hex(leaf.fingerprint256);
       if (!allowed.some((value) => value !== undefined && (value === sha1 || value === sha256))) {
         throw new HubRefusal(
           5,
           "THUMBPRINT_MISMATCH",
-          "the client certificate's thumbprint is not the device's",
+          `the client certificate's thumbprint is not the one registered for ${identity.name}`,
         );
       }
       return { method: "x509SelfSigned", notAfter };
     }
-    if (cn !== device.deviceId) {
+    if (cn !== identity.commonName) {
       throw new HubRefusal(
         5,
         "CN_MISMATCH",
-        `the client certificate's CN is ${cn === undefined ? "missing" : `"${cn}"`}, not the device id "${device.deviceId}"`,
+        `the client certificate's CN is ${cn === undefined ? "missing" : `"${cn}"`}, not "${identity.commonName}" of ${identity.name}`,
       );
     }
     const anchors = this.#trustAnchors();
@@ -235,7 +273,7 @@ export class HubAuthenticator {
     throw new HubRefusal(
       5,
       "UNTRUSTED_CA",
-      `the certificate chain of "${device.deviceId}" (issuer "${leaf.issuer.replaceAll("\n", ", ")}") reaches no CA the hub trusts: ` +
+      `the certificate chain of ${identity.name} (issuer "${leaf.issuer.replaceAll("\n", ", ")}") reaches no CA the hub trusts: ` +
         "neither a synchronized credential-policy issuing CA nor a verified CA certificate",
     );
   }
@@ -248,6 +286,15 @@ export class HubAuthenticator {
     }
     return anchors;
   }
+}
+
+function identityOf(device: HubDevice): Identity {
+  return {
+    name: `device "${device.deviceId}"`,
+    resource: `/devices/${device.deviceId}`,
+    commonName: device.deviceId,
+    authentication: device.authentication,
+  };
 }
 
 /** Parses `{hostname}/{deviceId}[/{moduleId}]/?api-version=…&…`. */

@@ -1,10 +1,11 @@
 import type { Logger } from "@skittlesorter/core";
-import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
 import { type MqttBackend, startMqttListeners } from "../net/mqtt-listeners.ts";
 import type { TlsMaterial } from "../state/pki.ts";
 import { HubRefusal, type HubSession } from "./auth.ts";
 import { type CertificateRenewals, CREDENTIALS_RESPONSE_FILTER } from "./credentials.ts";
 import type { HubLink, HubService, HubSubscription } from "./service.ts";
+import { hubPersistence } from "./sessions.ts";
 
 export interface HubEndpoint {
   port: number;
@@ -28,15 +29,24 @@ export interface HubEndpointOptions {
   nowIso(): string;
 }
 
-/** Marks packets the simulator sends, the only ones forwarded to devices. */
+/**
+ * Marks packets the simulator sends, the only ones forwarded to devices. A QoS 1 packet's mark carries the packet id
+ * the simulator chose (`{mark}/{id}`): aedes drops a packet id given to `client.publish`, but keeps the one on the
+ * packet `authorizeForward` returns, so a PUBACK names the message it acknowledges.
+ */
 const SERVER_MARK = "$skittle-sim-hub";
 
-/** The subscription filters a device may use, and what each one receives. */
-function subscriptionFor(deviceId: string, filter: string): HubSubscription | undefined {
+/** The subscription filters a device (or module) may use, and what each one receives. */
+function subscriptionFor(session: HubSession, filter: string): HubSubscription | undefined {
   if (filter === "$iothub/twin/res/#") return "twinResponses";
   if (filter === "$iothub/twin/PATCH/properties/desired/#") return "desiredUpdates";
   if (filter === "$iothub/methods/POST/#") return "methods";
-  if (filter === `devices/${deviceId}/messages/devicebound/#`) return "cloudToDevice";
+  const { deviceId, moduleId } = session;
+  if (moduleId === undefined && filter === `devices/${deviceId}/messages/devicebound/#`)
+    return "cloudToDevice";
+  if (moduleId !== undefined && filter === `devices/${deviceId}/modules/${moduleId}/inputs/#`) {
+    return "moduleInputs";
+  }
   if (filter === CREDENTIALS_RESPONSE_FILTER) return "credentials";
   return undefined;
 }
@@ -46,6 +56,10 @@ interface ClientState {
   transport: "mqtt" | "mqtt-ws";
   subscriptions: Map<HubSubscription, 0 | 1>;
   link?: HubLink;
+  /** QoS 1 packets sent and not yet acknowledged, by packet id: what to do on PUBACK. */
+  awaitingAck: Map<number, () => void>;
+  lastPacketId: number;
+  connackSent: boolean;
 }
 
 /**
@@ -63,6 +77,9 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
   const peerChains = new WeakMap<object, { chain: Buffer[]; transport: ClientState["transport"] }>();
 
   const broker = await Aedes.createBroker({
+    persistence: hubPersistence(service.sessions, (client, packetId) =>
+      acknowledged(states, client, packetId),
+    ),
     maxClientsIdLength: 256,
     connectTimeout: 10_000,
     authenticate(client, username, password, done) {
@@ -75,7 +92,14 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
       };
       try {
         const session = service.authenticate(credentials);
-        states.set(client, { session, transport: peer.transport, subscriptions: new Map() });
+        states.set(client, {
+          session,
+          transport: peer.transport,
+          subscriptions: new Map(),
+          awaitingAck: new Map(),
+          lastPacketId: 0,
+          connackSent: false,
+        });
         done(null, true);
       } catch (error) {
         const refusal =
@@ -93,20 +117,12 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
     },
     authorizeSubscribe(client, subscription, callback) {
       const state = states.get(client);
-      const kind =
-        state === undefined ? undefined : subscriptionFor(state.session.deviceId, subscription.topic);
-      if (
-        state === undefined ||
-        kind === undefined ||
-        (kind === "credentials" && options.credentials?.mayRenew(state.session) !== true)
-      ) {
+      const granted =
+        state === undefined ? null : subscribe(state, subscription, service, options.credentials);
+      if (granted === null) {
         logger.debug("IoT Hub subscription refused", { clientId: client.id, topic: subscription.topic });
-        callback(null, null);
-        return;
       }
-      const qos: 0 | 1 = subscription.qos === 0 ? 0 : 1;
-      state.subscriptions.set(kind, qos);
-      callback(null, { ...subscription, qos });
+      callback(null, granted);
     },
     authorizePublish(client, packet, callback) {
       if (client === null) {
@@ -136,7 +152,11 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
       callback(null);
     },
     authorizeForward(_client, packet) {
-      return (packet as { clientId?: string }).clientId === SERVER_MARK ? packet : null;
+      const mark = (packet as { clientId?: string }).clientId ?? "";
+      if (mark === SERVER_MARK) return packet;
+      if (!mark.startsWith(`${SERVER_MARK}/`)) return null;
+      packet.messageId = Number(mark.slice(SERVER_MARK.length + 1));
+      return packet;
     },
   });
 
@@ -151,18 +171,47 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
   };
 }
 
+/** Runs what waited for the PUBACK of packet `packetId`. */
+function acknowledged(states: WeakMap<Client, ClientState>, client: object, packetId: number): void {
+  const state = states.get(client as Client);
+  const onAck = state?.awaitingAck.get(packetId);
+  state?.awaitingAck.delete(packetId);
+  onAck?.();
+}
+
+/** Records an allowed subscription (QoS 0 or 1 granted); null for a topic the connection may not subscribe to. */
+function subscribe(
+  state: ClientState,
+  subscription: Subscription,
+  service: HubService,
+  credentials: CertificateRenewals | undefined,
+): Subscription | null {
+  const kind = subscriptionFor(state.session, subscription.topic);
+  if (kind === undefined) return null;
+  if (kind === "credentials" && credentials?.mayRenew(state.session) !== true) return null;
+  const qos: 0 | 1 = subscription.qos === 0 ? 0 : 1;
+  state.subscriptions.set(kind, qos);
+  // Queued cloud-to-device messages go out once the device listens (and its CONNACK is out).
+  const link = state.link;
+  if (kind === "cloudToDevice" && link !== undefined && state.connackSent) {
+    setImmediate(() => service.ready(link));
+  }
+  return { ...subscription, qos };
+}
+
 /** The service's handle on one connected device: what it subscribed to, sending to it, closing it. */
 function linkFor(client: Client, state: ClientState, options: HubEndpointOptions): HubLink {
   const { logger } = options;
   const link: HubLink = {
     deviceId: state.session.deviceId,
+    ...(state.session.moduleId === undefined ? {} : { moduleId: state.session.moduleId }),
     hub: state.session.hub,
     authMethod: state.session.authMethod,
     transport: state.transport,
     connectedAt: options.nowIso(),
     subscribed: (kind) => state.subscriptions.has(kind),
     subscriptions: () => [...state.subscriptions.keys()],
-    send(kind, topic, payload) {
+    send(kind, topic, payload, onAck) {
       const qos = state.subscriptions.get(kind);
       if (qos === undefined || client.closed) return false;
       const packet = {
@@ -174,6 +223,15 @@ function linkFor(client: Client, state: ClientState, options: HubEndpointOptions
         dup: false,
         clientId: SERVER_MARK,
       } as PublishPacket & { clientId: string };
+      if (qos === 1) {
+        // Packet ids are ours (all QoS 1 sends come through here), so a PUBACK names what it acknowledges.
+        state.lastPacketId = (state.lastPacketId % 65_535) + 1;
+        packet.clientId = `${SERVER_MARK}/${state.lastPacketId}`;
+        if (onAck !== undefined) state.awaitingAck.set(state.lastPacketId, onAck);
+      } else if (onAck !== undefined) {
+        // A QoS 0 subscriber gets no second chance: the message counts as delivered once written.
+        setImmediate(onAck);
+      }
       client.publish(packet, (error) => {
         if (error)
           logger.debug("IoT Hub message not delivered", { deviceId: link.deviceId, error: error.message });
@@ -202,11 +260,17 @@ function followClients(
     state.link = link;
     service.attach(link);
   });
+  broker.on("connackSent", (_packet, client) => {
+    const state = states.get(client);
+    if (state === undefined) return;
+    state.connackSent = true;
+    if (state.link !== undefined) service.ready(state.link);
+  });
   broker.on("unsubscribe", (topics, client) => {
     const state = states.get(client);
     if (state === undefined) return;
     for (const topic of topics) {
-      const kind = subscriptionFor(state.session.deviceId, topic);
+      const kind = subscriptionFor(state.session, topic);
       if (kind !== undefined) state.subscriptions.delete(kind);
     }
   });

@@ -3,8 +3,7 @@ import { EventEmitter } from "node:events";
 import { type Clock, type Logger, mergePatch } from "@skittlesorter/core";
 import type { AdrService } from "../adr/service.ts";
 import { azureTimestamp } from "../azure-time.ts";
-import { isSimulatorError, serviceError } from "../errors.ts";
-import { isObject } from "../state/json.ts";
+import { serviceError } from "../errors.ts";
 import type { HubDevice, LinkedHub, StoredTelemetry, Twin } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import {
@@ -14,22 +13,37 @@ import {
   type HubRefusal,
   type HubSession,
 } from "./auth.ts";
+import { CloudToDevice } from "./c2d.ts";
 import type { CredentialsSubscription as Credentials } from "./credentials.ts";
 import { DirectMethods } from "./methods.ts";
+import { ModuleRegistry, moduleKey } from "./modules.ts";
+import { HubSessions } from "./sessions.ts";
 import { connectionAuthMethod, decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
+import { answerTwinRequest, checkTwinPatch, emptyTwin, MAX_TWIN_BYTES, patchedTwin } from "./twins.ts";
 
 /** What a device subscribed to; server messages go only to matching subscriptions. */
-export type HubSubscription = "twinResponses" | "desiredUpdates" | "methods" | "cloudToDevice" | Credentials;
+export type HubSubscription =
+  | "twinResponses"
+  | "desiredUpdates"
+  | "methods"
+  | "cloudToDevice"
+  | "moduleInputs"
+  | Credentials;
 
-/** One live device connection, as the MQTT front end exposes it to the service. */
+/** One live device (or module) connection, as the MQTT front end exposes it to the service. */
 export interface HubLink {
   readonly deviceId: string;
+  /** Set for a module identity's connection. */
+  readonly moduleId?: string;
   readonly hub: string;
   readonly authMethod: HubAuthMethod;
   readonly transport: "mqtt" | "mqtt-ws";
   readonly connectedAt: string;
-  /** Publishes to the device if it subscribed to `subscription`; false when it did not. */
-  send(subscription: HubSubscription, topic: string, payload: Buffer): boolean;
+  /**
+   * Publishes to the device if it subscribed to `subscription`; false when it did not. `onAck` runs when the device
+   * acknowledges (PUBACK), or once written for a QoS 0 subscription.
+   */
+  send(subscription: HubSubscription, topic: string, payload: Buffer, onAck?: () => void): boolean;
   subscribed(subscription: HubSubscription): boolean;
   /** What the device subscribed to so far. */
   subscriptions(): HubSubscription[];
@@ -39,6 +53,8 @@ export interface HubLink {
 
 export interface HubConnectionEvent {
   deviceId: string;
+  /** Set for a module's connection. */
+  moduleId?: string;
   hub: string;
   state: "connected" | "disconnected";
   at: string;
@@ -58,7 +74,7 @@ export interface HubServiceOptions {
 /** IoT Hub limits the simulator enforces. */
 export const HUB_LIMITS = Object.freeze({
   /** Reported or desired properties document, bytes of JSON. */
-  maxTwinBytes: 32 * 1024,
+  maxTwinBytes: MAX_TWIN_BYTES,
   /** Direct method payloads, bytes of JSON. */
   maxMethodPayloadBytes: 128 * 1024,
   minMethodTimeoutSeconds: 5,
@@ -66,35 +82,9 @@ export const HUB_LIMITS = Object.freeze({
   defaultMethodTimeoutSeconds: 30,
 });
 
-const TELEMETRY_TOPIC = /^devices\/([^/]+)\/messages\/events(?:\/(.*))?$/s;
+const TELEMETRY_TOPIC = /^devices\/([^/]+)(?:\/modules\/([^/]+))?\/messages\/events(?:\/(.*))?$/s;
 const TWIN_REQUEST_TOPIC = /^\$iothub\/twin\/(GET|PATCH)\/(.*?)\?(.*)$/is;
 const METHOD_RESPONSE_TOPIC = /^\$iothub\/methods\/res\/(\d{3})\/\?(.*)$/s;
-
-function checkTwinPatch(patch: unknown, what: string): Record<string, unknown> {
-  if (!isObject(patch)) {
-    throw serviceError(
-      "SIM_INVALID_REQUEST",
-      "INVALID_BODY",
-      `The ${what} patch must be a JSON object of properties.`,
-    );
-  }
-  const bad = (value: Record<string, unknown>, path: string, depth: number): string | undefined => {
-    if (depth > 10) return `${path} is nested deeper than 10 levels`;
-    for (const [key, child] of Object.entries(value)) {
-      if (key.startsWith("$")) return `${path}${key} starts with "$" (reserved for $version and $metadata)`;
-      if (isObject(child)) {
-        const found = bad(child, `${path}${key}.`, depth + 1);
-        if (found !== undefined) return found;
-      }
-    }
-    return undefined;
-  };
-  const problem = bad(patch, "", 1);
-  if (problem !== undefined) {
-    throw serviceError("SIM_INVALID_REQUEST", "INVALID_BODY", `The ${what} patch is refused: ${problem}.`);
-  }
-  return patch;
-}
 
 /**
  * The simulator's IoT Hub: device authentication, telemetry, twins and direct methods. The MQTT front end
@@ -111,6 +101,10 @@ export class HubService extends EventEmitter {
   readonly #lastConnection = new Map<string, HubConnectionEvent>();
   readonly #methods: DirectMethods;
   readonly #authenticator: HubAuthenticator;
+  /** Subscriptions of persistent MQTT sessions. */
+  readonly sessions: HubSessions;
+  readonly cloudToDevice: CloudToDevice;
+  readonly modules: ModuleRegistry;
   #insertsSincePrune = 0;
 
   constructor(options: HubServiceOptions) {
@@ -127,11 +121,21 @@ export class HubService extends EventEmitter {
       recordInvoked: (deviceId, methodName) =>
         this.#store.addEvent(this.#now(), "hub.methodInvoked", deviceId, { methodName }),
     });
+    this.sessions = new HubSessions(this.#store);
+    const link = (key: string) => this.#links.get(key);
+    this.cloudToDevice = new CloudToDevice({ ...options, link });
+    this.modules = new ModuleRegistry({
+      ...options,
+      device: (deviceId) => this.device(deviceId),
+      link,
+      twinChanged: (event) => this.emit("twin", event),
+    });
     this.#authenticator = new HubAuthenticator({
       store: this.#store,
       clock: this.#clock,
       adr: this.#adr,
       device: (deviceId) => this.device(deviceId),
+      module: (deviceId, moduleId) => this.modules.get(deviceId, moduleId),
     });
     // ADR manages the hub identities: disabling or deleting a device there applies here.
     this.#adr.onDeviceChange((change) => {
@@ -139,6 +143,7 @@ export class HubService extends EventEmitter {
       if (device !== undefined && change.deleted) {
         this.#store.deleteDevice(device.hub, device.deviceId);
         this.#store.deleteTwin(device.hub, device.deviceId);
+        this.cloudToDevice.purge(device.deviceId);
       } else if (device !== undefined && (device.status === "enabled") !== change.enabled) {
         this.#store.putDevice({
           ...device,
@@ -169,12 +174,13 @@ export class HubService extends EventEmitter {
     return undefined;
   }
 
-  link(deviceId: string): HubLink | undefined {
-    return this.#links.get(deviceId);
+  /** The live connection of a device, or of a module (`{deviceId}/{moduleId}`). */
+  link(key: string): HubLink | undefined {
+    return this.#links.get(key);
   }
 
-  connectionState(deviceId: string): HubConnectionEvent | undefined {
-    return this.#lastConnection.get(deviceId);
+  connectionState(key: string): HubConnectionEvent | undefined {
+    return this.#lastConnection.get(key);
   }
 
   // --- connect -----------------------------------------------------------------------------------
@@ -186,38 +192,50 @@ export class HubService extends EventEmitter {
 
   /** Records a new connection; one per device (a previous one is closed). */
   attach(link: HubLink): void {
-    const previous = this.#links.get(link.deviceId);
-    this.#links.set(link.deviceId, link);
+    const key = keyOf(link);
+    const previous = this.#links.get(key);
+    this.#links.set(key, link);
     if (previous !== undefined && previous !== link) previous.close("a new connection of the same device");
     const event: HubConnectionEvent = {
       deviceId: link.deviceId,
+      ...(link.moduleId === undefined ? {} : { moduleId: link.moduleId }),
       hub: link.hub,
       state: "connected",
       at: link.connectedAt,
       authMethod: link.authMethod,
     };
-    this.#lastConnection.set(link.deviceId, event);
-    this.#store.addEvent(event.at, "hub.connected", link.deviceId, {
+    this.#lastConnection.set(key, event);
+    this.#store.addEvent(event.at, "hub.connected", key, {
       authMethod: link.authMethod,
       transport: link.transport,
     });
     this.emit("connection", event);
   }
 
+  /** The connection's CONNACK is out: queued cloud-to-device messages may go. */
+  ready(link: HubLink): void {
+    if (link.moduleId === undefined && this.#links.get(keyOf(link)) === link) {
+      this.cloudToDevice.deliver(link.deviceId);
+    }
+  }
+
   detach(link: HubLink, reason: string): void {
-    if (this.#links.get(link.deviceId) !== link) return;
-    this.#links.delete(link.deviceId);
+    const key = keyOf(link);
+    if (this.#links.get(key) !== link) return;
+    this.#links.delete(key);
     const event: HubConnectionEvent = {
       deviceId: link.deviceId,
+      ...(link.moduleId === undefined ? {} : { moduleId: link.moduleId }),
       hub: link.hub,
       state: "disconnected",
       at: this.#now(),
       authMethod: link.authMethod,
       reason,
     };
-    this.#lastConnection.set(link.deviceId, event);
+    this.#lastConnection.set(key, event);
     try {
-      this.#store.addEvent(event.at, "hub.disconnected", link.deviceId, { reason });
+      this.#store.addEvent(event.at, "hub.disconnected", key, { reason });
+      if (link.moduleId === undefined) this.cloudToDevice.release(link.deviceId);
     } catch {
       // the store may be closing
     }
@@ -250,15 +268,16 @@ export class HubService extends EventEmitter {
   handlePublish(session: HubSession, topic: string, payload: Buffer, retain: boolean): void {
     const telemetry = TELEMETRY_TOPIC.exec(topic);
     if (telemetry !== null) {
-      const target = decode(telemetry[1] ?? "");
-      if (target !== session.deviceId) {
+      const module = telemetry[2] === undefined ? undefined : decode(telemetry[2]);
+      if (decode(telemetry[1] ?? "") !== session.deviceId || module !== session.moduleId) {
+        const own = session.moduleId === undefined ? "" : `/modules/${session.moduleId}`;
         throw this.#publishRefused(
           session,
           topic,
-          `a device can only send telemetry as itself (devices/${session.deviceId}/messages/events/)`,
+          `a device or module can only send telemetry as itself (devices/${session.deviceId}${own}/messages/events/)`,
         );
       }
-      this.#storeTelemetry(session, telemetry[2] ?? "", payload, retain);
+      this.#storeTelemetry(session, telemetry[3] ?? "", payload, retain);
       return;
     }
     const twin = TWIN_REQUEST_TOPIC.exec(topic);
@@ -274,7 +293,7 @@ export class HubService extends EventEmitter {
     }
     const method = METHOD_RESPONSE_TOPIC.exec(topic);
     if (method !== null) {
-      this.#methods.answer(session.deviceId, Number(method[1]), new URLSearchParams(method[2]), payload);
+      this.#methods.answer(keyOf(session), Number(method[1]), new URLSearchParams(method[2]), payload);
       return;
     }
     throw this.#publishRefused(session, topic, "the topic is not one a device may publish to");
@@ -300,6 +319,7 @@ export class HubService extends EventEmitter {
     const systemProperties: Record<string, string> = {
       ...system,
       connectionDeviceId: session.deviceId,
+      ...(session.moduleId === undefined ? {} : { connectionModuleId: session.moduleId }),
       connectionAuthMethod: connectionAuthMethod(session.authMethod),
       enqueuedTime: azureTimestamp(enqueuedAt),
     };
@@ -323,22 +343,7 @@ export class HubService extends EventEmitter {
 
   /** The device's twin, created (empty, versions 1) on first use. */
   twin(hub: string, deviceId: string): Twin {
-    const existing = this.#store.getTwin(hub, deviceId);
-    if (existing !== undefined) return existing;
-    const now = this.#now();
-    return {
-      hub,
-      deviceId,
-      tags: {},
-      desired: {},
-      desiredVersion: 1,
-      desiredUpdated: now,
-      reported: {},
-      reportedVersion: 1,
-      reportedUpdated: now,
-      version: 1,
-      etag: "AAAAAAAAAAE=", // IoT Hub's first twin etag; stable until the twin is first stored
-    };
+    return this.#store.getTwin(hub, deviceId) ?? emptyTwin({ hub, deviceId }, this.#now());
   }
 
   #twinRequest(
@@ -350,42 +355,24 @@ export class HubService extends EventEmitter {
   ): void {
     const rid = query.get("$rid");
     if (rid === null || rid === "") return; // nothing to answer on
-    const answer = (status: number, body: unknown, extra = ""): void => {
-      const link = this.#links.get(session.deviceId);
+    const { hub, deviceId, moduleId } = session;
+    const target =
+      moduleId === undefined
+        ? {
+            read: () => this.twin(hub, deviceId),
+            patchReported: (patch: Record<string, unknown>) =>
+              this.#updateTwin(hub, deviceId, "reported", patch),
+          }
+        : {
+            read: () => this.modules.twin(deviceId, moduleId),
+            patchReported: (patch: Record<string, unknown>) =>
+              this.modules.patchReported(deviceId, moduleId, patch),
+          };
+    answerTwinRequest(verb, resource, payload, target, (status, body, extra = "") => {
       const text = body === undefined ? "" : JSON.stringify(body);
-      link?.send("twinResponses", `$iothub/twin/res/${status}/?$rid=${rid}${extra}`, Buffer.from(text));
-    };
-    const path = resource.replace(/\/+$/, "").toLowerCase();
-    if (verb === "GET" && path === "") {
-      const twin = this.twin(session.hub, session.deviceId);
-      answer(200, {
-        desired: { ...twin.desired, $version: twin.desiredVersion },
-        reported: { ...twin.reported, $version: twin.reportedVersion },
-      });
-      return;
-    }
-    if (verb === "PATCH" && path === "properties/reported") {
-      let patch: Record<string, unknown>;
-      try {
-        patch = checkTwinPatch(JSON.parse(payload.toString("utf8")), "reported properties");
-      } catch (error) {
-        const message = isSimulatorError(error)
-          ? error.message
-          : "The reported properties patch is not JSON.";
-        answer(400, { errorCode: 400004, message });
-        return;
-      }
-      try {
-        const twin = this.#updateTwin(session.hub, session.deviceId, "reported", patch);
-        answer(204, undefined, `&$version=${twin.reportedVersion}`);
-      } catch (error) {
-        answer(400, { errorCode: 400004, message: (error as Error).message });
-      }
-      return;
-    }
-    answer(400, {
-      errorCode: 400000,
-      message: `Unsupported twin operation ${verb} ${resource}; use GET / or PATCH /properties/reported/.`,
+      this.#links
+        .get(keyOf(session))
+        ?.send("twinResponses", `$iothub/twin/res/${status}/?$rid=${rid}${extra}`, Buffer.from(text));
     });
   }
 
@@ -395,22 +382,7 @@ export class HubService extends EventEmitter {
     part: "desired" | "reported",
     patch: Record<string, unknown>,
   ): Twin {
-    const twin = this.twin(hub, deviceId);
-    const merged = mergePatch(twin[part], patch);
-    if (Buffer.byteLength(JSON.stringify(merged)) > HUB_LIMITS.maxTwinBytes) {
-      throw serviceError(
-        "SIM_INVALID_REQUEST",
-        "TWIN_TOO_LARGE",
-        `The ${part} properties would exceed ${HUB_LIMITS.maxTwinBytes} bytes of JSON; send less.`,
-      );
-    }
-    const now = this.#now();
-    const updated: Twin =
-      part === "desired"
-        ? { ...twin, desired: merged, desiredVersion: twin.desiredVersion + 1, desiredUpdated: now }
-        : { ...twin, reported: merged, reportedVersion: twin.reportedVersion + 1, reportedUpdated: now };
-    updated.version = twin.version + 1;
-    updated.etag = randomUUID();
+    const updated = patchedTwin(this.twin(hub, deviceId), part, patch, this.#now());
     this.#store.putTwin(updated);
     this.emit("twin", {
       deviceId,
@@ -490,9 +462,26 @@ export class HubService extends EventEmitter {
     return this.#methods.invoke(deviceId, methodName, payload, options);
   }
 
+  /** {@link invokeMethod} for a module's connection. */
+  invokeModuleMethod(
+    deviceId: string,
+    moduleId: string,
+    methodName: string,
+    payload: unknown,
+    options: { responseTimeoutMs: number; connectTimeoutMs: number; signal?: AbortSignal | undefined },
+  ): Promise<{ status: number; payload: unknown }> {
+    this.modules.require(deviceId, moduleId);
+    return this.#methods.invoke(moduleKey(deviceId, moduleId), methodName, payload, options);
+  }
+
   /** Rejects every pending method call (shutdown). */
   close(): void {
     this.#methods.close();
     this.removeAllListeners();
   }
+}
+
+/** The key of a connection: the MQTT client id, `{deviceId}` or `{deviceId}/{moduleId}`. */
+function keyOf(link: { deviceId: string; moduleId?: string | undefined }): string {
+  return link.moduleId === undefined ? link.deviceId : moduleKey(link.deviceId, link.moduleId);
 }

@@ -29,6 +29,7 @@ const STATUS_OF_DOMAIN_ERROR: Partial<Record<SimulatorErrorCode, number>> = {
   SIM_CONFLICT: 409,
   SIM_PRECONDITION_FAILED: 412,
   SIM_TIMEOUT: 504,
+  SIM_LIMIT_EXCEEDED: 403,
 };
 
 /** The answer for an error a route threw; undefined for an unexpected one (answered 500 and logged). */

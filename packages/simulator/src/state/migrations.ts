@@ -59,6 +59,25 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE telemetry DROP COLUMN color;
   `,
+  // IoT Hub: persistent MQTT sessions (clean: false) survive restarts; cloud-to-device queues; module identities.
+  `
+  CREATE TABLE hub_sessions (client_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+  CREATE TABLE c2d_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hub TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX c2d_device ON c2d_messages (device_id, id);
+  CREATE TABLE modules (
+    hub TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    module_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    twin TEXT,
+    PRIMARY KEY (hub, device_id, module_id)
+  );
+  `,
 ];
 
 /** The schema version this build writes. */

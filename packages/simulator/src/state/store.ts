@@ -97,6 +97,10 @@ export class Store {
     return statement;
   }
 
+  /** A prepared statement for tables whose queries live beside their domain code (hub sessions, C2D, modules). */
+  prepare(sql: string): Database.Statement {
+    return this.#statement(sql);
+  }
   /** Runs `fn` in one transaction. */
   transaction<T>(fn: () => T): T {
     return this.#db.transaction(fn)();
