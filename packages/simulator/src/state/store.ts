@@ -18,7 +18,7 @@ import type {
   TelemetryQuery,
   Twin,
 } from "./model.ts";
-import { type TelemetryRow, telemetryFromRow } from "./telemetry-rows.ts";
+import { type TelemetryRow, telemetryFilter, telemetryFromRow } from "./telemetry-rows.ts";
 
 /** The path that keeps a database in memory. */
 export const IN_MEMORY = ":memory:";
@@ -369,24 +369,7 @@ export class Store {
    * `limit` after that id, for following a stream).
    */
   listTelemetry(query: TelemetryQuery = {}): StoredTelemetry[] {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (query.deviceId !== undefined) {
-      where.push("device_id = ?");
-      params.push(query.deviceId);
-    }
-    if (query.fromMs !== undefined) {
-      where.push("enqueued_at >= ?");
-      params.push(query.fromMs);
-    }
-    if (query.toMs !== undefined) {
-      where.push("enqueued_at <= ?");
-      params.push(query.toMs);
-    }
-    if (query.afterId !== undefined) {
-      where.push("id > ?");
-      params.push(query.afterId);
-    }
+    const { where, params } = telemetryFilter(query);
     const limit = Math.max(1, Math.min(query.limit ?? 100, 10_000));
     const order = query.afterId === undefined ? "DESC" : "ASC";
     const rows = this.#statement(

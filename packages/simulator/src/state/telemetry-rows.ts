@@ -1,4 +1,4 @@
-import type { StoredTelemetry } from "./model.ts";
+import type { StoredTelemetry, TelemetryQuery } from "./model.ts";
 
 export interface TelemetryRow {
   id: number;
@@ -20,4 +20,22 @@ export function telemetryFromRow(row: TelemetryRow): StoredTelemetry {
     body: row.body,
   };
   return message;
+}
+
+/** The WHERE conditions (joined with AND) and their parameters of a telemetry query. */
+export function telemetryFilter(query: TelemetryQuery): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const conditions: [string, unknown][] = [
+    ["device_id = ?", query.deviceId],
+    ["enqueued_at >= ?", query.fromMs],
+    ["enqueued_at <= ?", query.toMs],
+    ["id > ?", query.afterId],
+  ];
+  for (const [condition, value] of conditions) {
+    if (value === undefined) continue;
+    where.push(condition);
+    params.push(value);
+  }
+  return { where, params };
 }
