@@ -197,7 +197,7 @@ describe('the sorter with IoTHub.Client "hub-mqtt" against skittle-sim', () => {
 
   it("provisions through DPS when the hub refuses (the device's ADR credential policy is gone), and loses nothing", async () => {
     const log = captureLogger();
-    const { started: sorter, keyFile } = await startSorter(log);
+    const { started: sorter } = await startSorter(log);
     const manager = sorter.credentials;
     if (manager === undefined) throw new Error("telemetry is off");
     const first = manager.current?.certificate;
