@@ -6,7 +6,8 @@ import { createHmac } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { SimConfigOnDisk, TelemetryView } from "@skittlesorter/simulator";
+import type { RenewalRecord, SimConfigOnDisk, TelemetryView } from "@skittlesorter/simulator";
+import { hubIssuedSerials, RENEW_AFTER_SECONDS, renewalCheck, renewalWindowDays } from "./demo-renewal.ts";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const sorterDir = join(repoRoot, "apps", "sorter");
@@ -148,6 +149,9 @@ export interface SorterSetup {
   x509?: X509Files | undefined;
 }
 
+/** With hub-mqtt the sorter renews through the hub within the demo (demo-renewal.ts); the other client cannot. */
+export const renewsThroughHub = (hubClient: HubClient): boolean => hubClient === "hub-mqtt";
+
 /**
  * apps/sorter/config/appsettings.{sas,x509}.template.json filled in from sim.json: DPS host:port and ID scope,
  * the registration id, the simulator's TLS root, the emulated rig. The enrollment group key is NOT written to
@@ -191,6 +195,11 @@ export async function writeSorterConfig(setup: SorterSetup): Promise<string> {
     dps.EnrollmentGroupKeyBase64 = ""; // from the environment
   }
   settings.Certificates.TrustedCaFile = setup.sim.trustedCaFile;
+  if (renewsThroughHub(setup.hubClient)) {
+    const policy = setup.sim.adr.credentialPolicies.find((p) => p.name === "default");
+    if (policy === undefined) throw new Error("The simulator has no credential policy named default.");
+    settings.Certificates.RenewalWindowDays = renewalWindowDays(policy.validityDays);
+  }
   const file = join(setup.workDir, "appsettings.json");
   await writeFile(file, `${JSON.stringify(settings, null, 2)}\n`);
   return file;
@@ -336,6 +345,8 @@ export interface Stored {
     issuedCertificateSerial?: string;
     registrationCount: number;
   };
+  /** The hub's certificate renewals (`$iothub/credentials`), newest first. */
+  renewals: RenewalRecord[];
 }
 
 async function getJson<T>(url: string): Promise<T> {
@@ -348,15 +359,16 @@ async function getJson<T>(url: string): Promise<T> {
 export async function readStored(sim: SimConfigOnDisk, deviceId: string): Promise<Stored> {
   const base = sim.http.url;
   const id = encodeURIComponent(deviceId);
-  const [telemetry, summary, device, twin, issued, registration] = await Promise.all([
+  const [telemetry, summary, device, twin, issued, registration, renewals] = await Promise.all([
     getJson<Stored["telemetry"]>(`${base}/admin/telemetry?device=${id}&limit=10000`),
     getJson<Stored["summary"]>(`${base}/admin/telemetry/summary?device=${id}&groupBy=color`),
     getJson<Stored["device"]>(`${base}/admin/devices/${id}`),
     getJson<Stored["twin"]>(`${base}/admin/devices/${id}/twin`),
     getJson<Stored["issued"]>(`${base}/admin/issued-certificates?registrationId=${id}`),
     getJson<Stored["registration"]>(`${base}/admin/registrations/${id}`),
+    getJson<Stored["renewals"]>(`${base}/admin/renewals?device=${id}`),
   ]);
-  return { telemetry, summary, device, twin, issued, registration };
+  return { telemetry, summary, device, twin, issued, registration, renewals };
 }
 
 export interface Check {
@@ -457,17 +469,31 @@ export function checkRun(input: {
     return checks;
   }
   const registration = stored.registration;
-  const issuedNow = stored.issued.find((c) => c.serialNumber === registration.issuedCertificateSerial);
+  // With renewals through the hub, DPS issued the first certificate and the hub the later ones.
+  const renewing = renewsThroughHub(hubClient);
+  const fromHub = hubIssuedSerials(stored.renewals);
+  const fromDps = stored.issued.filter((c) => !fromHub.has(c.serialNumber));
   add(
-    `DPS attested it by ${attestation === "x509" ? "its X.509 bootstrap certificate" : "the group's symmetric key"} and issued the certificate for its CSR`,
+    `DPS attested it by ${attestation === "x509" ? "its X.509 bootstrap certificate" : "the group's symmetric key"} and issued the ${renewing ? "first " : ""}certificate for its CSR`,
     registration.status === "assigned" &&
       registration.attestationType === (attestation === "x509" ? "x509" : "symmetricKey") &&
       registration.registrationCount === 1 &&
-      issuedNow !== undefined &&
-      thumb(issuedNow.sha256Thumbprint) === thumb(summary.certificate?.sha256Thumbprint),
+      fromDps.length === 1 &&
+      (renewing ||
+        (registration.issuedCertificateSerial === fromDps[0]?.serialNumber &&
+          thumb(fromDps[0]?.sha256Thumbprint) === thumb(summary.certificate?.sha256Thumbprint))),
     `${registration.enrollmentKind} enrollment ${registration.enrollmentId} (${registration.attestationType}), ` +
-      `${registration.status}, certificate serial ${registration.issuedCertificateSerial ?? "none"}`,
+      `${registration.status}, certificate serial ${fromDps[0]?.serialNumber ?? "none"}`,
   );
+  if (renewing) {
+    const check = renewalCheck({
+      renewals: stored.renewals,
+      issued: stored.issued,
+      registrationCount: registration.registrationCount,
+      finalThumbprint: summary.certificate?.sha256Thumbprint,
+    });
+    add(check.name, check.ok, check.detail);
+  }
   const ids = stored.telemetry.map((m) => Number((JSON.parse(m.body) as { messageId?: unknown }).messageId));
   const unique = new Set(ids);
   const min = Math.min(...ids);
@@ -555,11 +581,20 @@ export function summaryLines(input: {
     `  hub client:    ${input.hubClient}${input.hubClient === "hub-mqtt" ? " (@skittlesorter/hub-mqtt)" : " (the official Azure IoT device SDK)"}`,
     `  device:        ${summary?.deviceId ?? "?"} on ${summary?.assignedHub ?? "?"}${hubName === undefined ? "" : ` (IoT Hub ${hubName})`}`,
   );
-  const issued = stored?.issued.at(-1);
+  const issued = stored?.issued.find(
+    (c) => thumb(c.sha256Thumbprint) === thumb(summary?.certificate?.sha256Thumbprint),
+  );
+  const renewals = hubIssuedSerials(stored?.renewals ?? []).size;
   lines.push(
     `  certificate:   ${summary?.certificate?.subject ?? "?"}, valid until ${summary?.certificate?.notAfter ?? "?"}` +
       `${issued === undefined ? "" : ` (${issued.keyType}, issued from the CSR)`}`,
   );
+  if (renewsThroughHub(input.hubClient)) {
+    lines.push(
+      `  renewal:       issued by DPS, then renewed ${renewals} time${renewals === 1 ? "" : "s"} through IoT Hub ` +
+        `(due ${RENEW_AFTER_SECONDS} s after issuance in the demo, 7 days before expiry by default)`,
+    );
+  }
   const rig = summary?.rig;
   lines.push(
     `  skittles:      ${summary?.sorting.sorted ?? 0} sorted: ${countsText(summary?.sorting.byColor ?? {})}`,

@@ -15,6 +15,7 @@ import {
   type StartSimulatorOptions,
   startSimulator,
 } from "@skittlesorter/simulator";
+import { RENEW_AFTER_SECONDS } from "./demo-renewal.ts";
 import {
   type AttestationKind,
   type Check,
@@ -24,6 +25,7 @@ import {
   type HubClient,
   privateKeyLines,
   readStored,
+  renewsThroughHub,
   runSorter,
   type SorterRun,
   type SorterSummary,
@@ -224,6 +226,10 @@ async function demo(): Promise<number> {
     print(
       `\n== The sorter: emulated rig, ${options.skittles} skittles, provisions through DPS with a fresh EC P-384 key and CSR`,
     );
+    if (renewsThroughHub(options.hubClient))
+      print(
+        `   then renews it through IoT Hub (hub-mqtt, $iothub/credentials) when due: Certificates.RenewalWindowDays is set to the policy's validity minus ${RENEW_AFTER_SECONDS} s, so renewal comes ${RENEW_AFTER_SECONDS} s after issuance`,
+      );
     print(
       `$ skittle-sorter run --config ${configFile} --emulated --skittles ${options.skittles}` +
         (options.attestation === "symmetric-key"

@@ -90,12 +90,15 @@ describe("hub-mqtt renewal through skittle-sim", () => {
       `/admin/telemetry?device=${original.deviceId}&limit=1000`,
     );
     expect(stored.sort((a, b) => a.id - b.id).map((message) => message.body)).toEqual(sent);
-    // Every message came in on a CA-signed certificate, the original's or the renewed one (IoT Hub's JSON shape).
+    // IoT Hub stamps the auth method as JSON: a CA-signed certificate is x509Certificate from an external issuer.
     expect(
       new Set(
-        stored.map((message) => JSON.parse(String(message.systemProperties.connectionAuthMethod)).type),
+        stored.map((message) => {
+          const { type, issuer } = JSON.parse(message.systemProperties.connectionAuthMethod ?? "{}");
+          return `${type}/${issuer}`;
+        }),
       ),
-    ).toEqual(new Set(["x509Certificate"]));
+    ).toEqual(new Set(["x509Certificate/external"]));
     const renewals = await simHub.admin<Renewal[]>("GET", `/admin/renewals?device=${original.deviceId}`);
     expect(renewals).toEqual([expect.objectContaining({ state: "issued", status: 200 })]);
     const device = await simHub.admin<{ certificate: { notAfter: string } }>(
@@ -151,7 +154,7 @@ describe("hub-mqtt renewal through skittle-sim", () => {
     ]);
   });
 
-  it("fails a second renewal at once while one is in flight on the hub (409), naming what to do", async () => {
+  it("fails a second renewal at once while one is in flight: on the same client without asking the hub, on another with the hub's 409", async () => {
     const original = (await simHub.provisionDevice("renew-busy-01", "x509")) as HubCredentials & {
       type: "x509";
     };
@@ -169,6 +172,18 @@ describe("hub-mqtt renewal through skittle-sim", () => {
           (record) => record.state === "pending",
         );
       while (!(await pendingOnHub())) await new Promise((resolve) => setTimeout(resolve, 25));
+      // The same client asks again: it fails at once, without asking the hub.
+      const requestsBefore = (
+        await simHub.admin<Renewal[]>("GET", `/admin/renewals?device=${original.deviceId}`)
+      ).length;
+      await expect(one.renewCertificate?.(csr)).rejects.toMatchObject({
+        code: "HUB_REJECTED",
+        reason: "HUB_RENEWAL_IN_PROGRESS",
+        message: expect.stringMatching(/already in flight/),
+      });
+      expect(
+        (await simHub.admin<Renewal[]>("GET", `/admin/renewals?device=${original.deviceId}`)).length,
+      ).toBe(requestsBefore);
       // Another client of the same device (e.g. a second process) asks too: the hub answers 409 at once.
       await one.close();
       const two = await connector.connect(original);
