@@ -1,4 +1,4 @@
-import { type KeyObject, randomBytes, webcrypto } from "node:crypto";
+import { type KeyObject, randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import type { Extension, X509Certificate as LibX509Certificate } from "@peculiar/x509";
 import { type Clock, systemClock } from "@skittlesorter/core";
@@ -11,12 +11,12 @@ import {
   type KeyPair,
   type KeyType,
   keyTypeOf,
-  pkcs8Der,
   publicKeysMatch,
   spkiDer,
   webSigningAlgorithms,
 } from "./keys.ts";
-import { nodeCrypto, x509 } from "./libs.ts";
+import { x509 } from "./libs.ts";
+import { nodeSigningCrypto, nodeSigningKey } from "./node-signer.ts";
 import { toPem } from "./pem.ts";
 
 /** A CA that signs: its certificate and private key. */
@@ -99,7 +99,37 @@ interface LoadedIssuer {
   keyId: string | undefined;
 }
 
+interface CachedIssuer {
+  loaded: LoadedIssuer;
+  notAfter: Date;
+  subject: string;
+}
+
+// Issuers already checked and parsed, by certificate PEM: a CA signs many leaves, and parsing its certificate
+// cost more than the signature. An entry is used only with the very key it was checked with.
+const issuerCache = new Map<string, CachedIssuer>();
+const ISSUER_CACHE_SIZE = 32;
+
 function loadIssuer(issuer: IssuerRef, clockNow: number): LoadedIssuer {
+  const cached = issuerCache.get(issuer.certificatePem);
+  const usable =
+    cached !== undefined &&
+    (cached.loaded.privateKey === issuer.privateKey || cached.loaded.privateKey.equals(issuer.privateKey));
+  const entry = usable ? cached : parseIssuer(issuer);
+  if (!usable) {
+    if (issuerCache.size >= ISSUER_CACHE_SIZE) issuerCache.delete(issuerCache.keys().next().value as string);
+    issuerCache.set(issuer.certificatePem, entry);
+  }
+  if (clockNow > entry.notAfter.getTime()) {
+    throw new CsrError(
+      "ISSUER_INVALID",
+      `the issuer "${entry.subject}" expired on ${entry.notAfter.toISOString()}: renew the CA first.`,
+    );
+  }
+  return entry.loaded;
+}
+
+function parseIssuer(issuer: IssuerRef): CachedIssuer {
   const facts = certificateFacts(issuer.certificatePem);
   const label = `the issuer "${facts.subject}"`;
   if (!facts.isCa) {
@@ -114,20 +144,18 @@ function loadIssuer(issuer: IssuerRef, clockNow: number): LoadedIssuer {
       `The issuer private key does not belong to ${label}: pass its own key.`,
     );
   }
-  if (clockNow > facts.notAfter.getTime()) {
-    throw new CsrError(
-      "ISSUER_INVALID",
-      `${label} expired on ${facts.notAfter.toISOString()}: renew the CA first.`,
-    );
-  }
   const certificate = new (x509().X509Certificate)(facts.pem);
   const ski = certificate.getExtension(x509().SubjectKeyIdentifierExtension);
   return {
-    certificate,
-    privateKey: issuer.privateKey,
-    keyType: keyTypeOf(issuer.privateKey),
-    pathLength: facts.pathLength,
-    keyId: ski?.keyId,
+    loaded: {
+      certificate,
+      privateKey: issuer.privateKey,
+      keyType: keyTypeOf(issuer.privateKey),
+      pathLength: facts.pathLength,
+      keyId: ski?.keyId,
+    },
+    notAfter: facts.notAfter,
+    subject: facts.subject,
   };
 }
 
@@ -142,14 +170,12 @@ async function sign(options: {
   clock: Clock;
 }): Promise<string> {
   const lib = x509();
-  const crypto = nodeCrypto();
+  const crypto = nodeSigningCrypto;
   const signer = "self" in options.issuer ? options.issuer.self.privateKey : options.issuer.privateKey;
   const signerType = keyTypeOf(signer);
   const hash = options.hash ?? defaultHashFor(signerType);
-  const { importAlgorithm, signingAlgorithm } = webSigningAlgorithms(signerType, hash);
-  const signingKey = await webcrypto.subtle.importKey("pkcs8", pkcs8Der(signer), importAlgorithm, false, [
-    "sign",
-  ]);
+  const { signingAlgorithm } = webSigningAlgorithms(signerType, hash);
+  const signingKey = nodeSigningKey(signer, hash);
   const publicKey = new Uint8Array(spkiDer(options.subjectPublicKey));
   const now = options.clock.now();
   const authorityKeyId =

@@ -1,6 +1,7 @@
-import { createPublicKey, type KeyObject, webcrypto } from "node:crypto";
+import { createPublicKey, type KeyObject, verify } from "node:crypto";
 import type * as Forge from "node-forge";
 import { parseCsrDer } from "./csr-der.ts";
+import { signedPart } from "./der.ts";
 import { CsrError, describeError } from "./errors.ts";
 import {
   checkKeyPair,
@@ -8,14 +9,13 @@ import {
   type KeyPair,
   type KeyType,
   keyTypeOf,
-  pkcs8Der,
   privateKeyToPem,
   publicKeysMatch,
   publicKeyToPem,
-  spkiDer,
   webSigningAlgorithms,
 } from "./keys.ts";
 import { forge, nodeCrypto, x509 } from "./libs.ts";
+import { nodeSigningCrypto, nodeSigningKey } from "./node-signer.ts";
 import { csrDer, toPem, toWire } from "./pem.ts";
 
 /** A PKCS#10 certificate signing request in every form it is needed. */
@@ -107,14 +107,15 @@ function rsaCsrDer(commonName: string, keyPair: KeyPair): Uint8Array {
 
 async function ecCsrDer(commonName: string, keyPair: KeyPair, keyType: KeyType): Promise<Uint8Array> {
   const lib = x509();
-  const { importAlgorithm, signingAlgorithm } = webSigningAlgorithms(keyType, defaultHashFor(keyType));
-  const [privateKey, publicKey] = await Promise.all([
-    webcrypto.subtle.importKey("pkcs8", pkcs8Der(keyPair.privateKey), importAlgorithm, false, ["sign"]),
-    webcrypto.subtle.importKey("spki", spkiDer(keyPair.publicKey), importAlgorithm, true, ["verify"]),
-  ]);
+  const hash = defaultHashFor(keyType);
+  const { signingAlgorithm } = webSigningAlgorithms(keyType, hash);
+  const keys = {
+    privateKey: nodeSigningKey(keyPair.privateKey, hash),
+    publicKey: nodeSigningKey(keyPair.publicKey, hash),
+  };
   const request = await lib.Pkcs10CertificateRequestGenerator.create(
-    { name: [{ CN: [commonName] }], keys: { privateKey, publicKey }, signingAlgorithm },
-    nodeCrypto(),
+    { name: [{ CN: [commonName] }], keys, signingAlgorithm },
+    nodeSigningCrypto,
   );
   return new Uint8Array(request.rawData);
 }
@@ -181,7 +182,10 @@ export async function parseCsr(input: string | Uint8Array, options: ParseCsrOpti
   }
   let signatureValid: boolean;
   try {
-    signatureValid = await request.verify(nodeCrypto());
+    signatureValid =
+      algorithm.name === "ECDSA" || algorithm.name === "RSASSA-PKCS1-v1_5"
+        ? verify(hash.replace("-", ""), signedPart(der), publicKey, new Uint8Array(request.signature))
+        : await request.verify(nodeCrypto());
   } catch {
     signatureValid = false;
   }
