@@ -60,7 +60,8 @@ export interface FleetOptions {
   signal?: AbortSignal | undefined;
 }
 
-export type FleetPhase = "provision" | "connect" | "telemetry";
+/** `keygen` only with `pregenerateCsrs`. */
+export type FleetPhase = "keygen" | "provision" | "connect" | "telemetry";
 
 export interface FleetProgress {
   phase: FleetPhase;
@@ -267,13 +268,16 @@ async function fleet(
   // With pregenerateCsrs, by device index; a failed generation is recorded and the device skipped later.
   const ready = new Map<number, Credentials | "failed">();
   if (options.pregenerateCsrs === true && options.csrKeyType !== undefined) {
+    let keygenFailed = 0;
     for (let index = 0; index < options.devices && !signal.aborted; index += 1) {
       try {
         ready.set(index, await makeCredentials(fleetRegistrationId(prefix, index, options.devices)));
       } catch (error) {
         ready.set(index, "failed");
+        keygenFailed += 1;
         record("keygen", signal.aborted && error === signal.reason ? abortedError() : error);
       }
+      progress("keygen", index + 1, options.devices, keygenFailed);
     }
   }
   const provisionStarted = performance.now();
