@@ -20,10 +20,18 @@ export interface TelemetryWindow {
   simCpuMs: number | null;
 }
 
+/** The provisioning phase: after any pregenerated keys and CSRs, until the last device is done. */
+export interface ProvisionWindow {
+  clientCpuMs: number;
+  /** Null without /proc or without `simPid`. */
+  simCpuMs: number | null;
+}
+
 export interface Output {
   report: FleetReport;
   /** CPU time of this (client) process during the run. */
   clientCpuMs: number;
+  provisionWindow: ProvisionWindow | null;
   /** With telemetry: what each process spent while messages flowed. */
   telemetryWindow: TelemetryWindow | null;
 }
@@ -51,10 +59,14 @@ export async function measure(input: Input): Promise<Output> {
   let first: Mark | undefined;
   let last: Mark | undefined;
   const before = cpuMs();
+  let provisionStart = mark(0);
+  let provisionEnd: Mark | undefined;
   const report = await runFleet({
     ...options,
     ca,
     onProgress: (progress) => {
+      if (progress.phase === "keygen" && progress.done === progress.total) provisionStart = mark(0);
+      if (progress.phase === "provision" && progress.done === progress.total) provisionEnd = mark(0);
       if (progress.phase !== "telemetry") return;
       if (first === undefined) first = mark(progress.done);
       else if (progress.done === progress.total) last = mark(progress.done);
@@ -69,5 +81,15 @@ export async function measure(input: Input): Promise<Output> {
           clientCpuMs: last.clientCpuMs - first.clientCpuMs,
           simCpuMs: first.simCpuMs === null || last.simCpuMs === null ? null : last.simCpuMs - first.simCpuMs,
         };
-  return { report, clientCpuMs: cpuMs() - before, telemetryWindow };
+  const provisionWindow =
+    provisionEnd === undefined
+      ? null
+      : {
+          clientCpuMs: provisionEnd.clientCpuMs - provisionStart.clientCpuMs,
+          simCpuMs:
+            provisionStart.simCpuMs === null || provisionEnd.simCpuMs === null
+              ? null
+              : provisionEnd.simCpuMs - provisionStart.simCpuMs,
+        };
+  return { report, clientCpuMs: cpuMs() - before, provisionWindow, telemetryWindow };
 }
