@@ -111,15 +111,21 @@ export async function startHubEndpoint(options: HubEndpointOptions): Promise<Hub
         return;
       }
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? "");
+      let stored: Promise<unknown> | undefined;
       try {
-        // Synchronous: telemetry is in the database before aedes sends PUBACK.
-        service.handlePublish(state.session, packet.topic, payload, packet.retain === true);
+        stored = service.handlePublish(state.session, packet.topic, payload, packet.retain === true);
       } catch (error) {
         callback(error as Error);
         return;
       }
       packet.retain = false;
-      callback(null);
+      // Telemetry is in the database before aedes sends PUBACK.
+      if (stored === undefined) callback(null);
+      else
+        stored.then(
+          () => callback(null),
+          (error: unknown) => callback(error as Error),
+        );
     },
     authorizeForward(_client, packet) {
       return (packet as { clientId?: string }).clientId === SERVER_MARK ? packet : null;

@@ -15,6 +15,7 @@ import {
 } from "./auth.ts";
 import { DirectMethods } from "./methods.ts";
 import { decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
+import { TelemetryBatch } from "./telemetry-batch.ts";
 
 /** What a device subscribed to; server messages go only to matching subscriptions. */
 export type HubSubscription = "twinResponses" | "desiredUpdates" | "methods" | "cloudToDevice";
@@ -104,12 +105,11 @@ export class HubService extends EventEmitter {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #adr: AdrService;
-  readonly #maxTelemetry: number;
+  readonly #telemetry: TelemetryBatch;
   readonly #links = new Map<string, HubLink>();
   readonly #lastConnection = new Map<string, HubConnectionEvent>();
   readonly #methods: DirectMethods;
   readonly #authenticator: HubAuthenticator;
-  #insertsSincePrune = 0;
 
   constructor(options: HubServiceOptions) {
     super();
@@ -118,7 +118,11 @@ export class HubService extends EventEmitter {
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#adr = options.adr;
-    this.#maxTelemetry = options.maxTelemetryMessages;
+    this.#telemetry = new TelemetryBatch({
+      store: this.#store,
+      maxMessages: options.maxTelemetryMessages,
+      stored: (message) => this.emit("telemetry", telemetryView(message)),
+    });
     this.#methods = new DirectMethods({
       link: (deviceId) => this.#links.get(deviceId),
       logger: this.#logger,
@@ -242,10 +246,15 @@ export class HubService extends EventEmitter {
   // --- publishes from devices -------------------------------------------------------------------
 
   /**
-   * Handles a device PUBLISH. Telemetry is stored before this returns (so QoS 1 is acknowledged only after
-   * that). Throws when the topic is not one the device may publish to (the front end then disconnects it).
+   * Handles a device PUBLISH. Telemetry resolves the returned promise once it is stored (acknowledge QoS 1 only
+   * then). Throws when the topic is not one the device may publish to (the front end then disconnects it).
    */
-  handlePublish(session: HubSession, topic: string, payload: Buffer, retain: boolean): void {
+  handlePublish(
+    session: HubSession,
+    topic: string,
+    payload: Buffer,
+    retain: boolean,
+  ): Promise<number> | undefined {
     const telemetry = TELEMETRY_TOPIC.exec(topic);
     if (telemetry !== null) {
       const target = decode(telemetry[1] ?? "");
@@ -256,8 +265,7 @@ export class HubService extends EventEmitter {
           `a device can only send telemetry as itself (devices/${session.deviceId}/messages/events/)`,
         );
       }
-      this.#storeTelemetry(session, telemetry[2] ?? "", payload, retain);
-      return;
+      return this.#storeTelemetry(session, telemetry[2] ?? "", payload, retain);
     }
     const twin = TWIN_REQUEST_TOPIC.exec(topic);
     if (twin !== null) {
@@ -291,7 +299,7 @@ export class HubService extends EventEmitter {
     return new Error(`publish to ${topic.slice(0, 200)} refused: ${why}`);
   }
 
-  #storeTelemetry(session: HubSession, bag: string, payload: Buffer, retain: boolean): void {
+  #storeTelemetry(session: HubSession, bag: string, payload: Buffer, retain: boolean): Promise<number> {
     const { system, application } = parsePropertyBag(bag);
     if (retain) application["mqtt-retain"] = "true";
     const enqueuedAt = this.#clock.now();
@@ -309,12 +317,7 @@ export class HubService extends EventEmitter {
       properties: application,
       body: Buffer.from(payload),
     };
-    const id = this.#store.addTelemetry(message);
-    if (++this.#insertsSincePrune >= 500) {
-      this.#insertsSincePrune = 0;
-      this.#store.pruneTelemetry(this.#maxTelemetry);
-    }
-    this.emit("telemetry", telemetryView({ ...message, id }));
+    return this.#telemetry.add(message);
   }
 
   // --- twins -------------------------------------------------------------------------------------
@@ -488,8 +491,9 @@ export class HubService extends EventEmitter {
     return this.#methods.invoke(deviceId, methodName, payload, options);
   }
 
-  /** Rejects every pending method call (shutdown). */
+  /** Stores the telemetry still pending and rejects every pending method call (shutdown). */
   close(): void {
+    this.#telemetry.flush();
     this.#methods.close();
     this.removeAllListeners();
   }
