@@ -11,6 +11,7 @@ import { analyse } from "./analysis.ts";
 import { capacity } from "./items/capacity.ts";
 import { csrProvision } from "./items/csr-provision.ts";
 import { keygen } from "./items/keygen.ts";
+import { memory } from "./items/memory.ts";
 import { provisionLatency } from "./items/provision-latency.ts";
 import { sorting } from "./items/sorting.ts";
 import { telemetry } from "./items/telemetry.ts";
@@ -18,7 +19,15 @@ import { machine } from "./machine.ts";
 import { markdown, textTable } from "./report.ts";
 import type { BenchItem, BenchResults, ItemResult } from "./results.ts";
 
-const ITEMS: readonly BenchItem[] = [provisionLatency, csrProvision, capacity, telemetry, keygen, sorting];
+const ITEMS: readonly BenchItem[] = [
+  provisionLatency,
+  csrProvision,
+  capacity,
+  telemetry,
+  keygen,
+  sorting,
+  memory,
+];
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
 interface Args {

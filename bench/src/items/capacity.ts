@@ -92,8 +92,13 @@ async function capacityRun(
           ? null
           : round(provisionWindow.simCpuMs / succeeded, 2),
       clientCpuMsPerRegistration:
-        provisionWindow === null || succeeded === 0 ? null : round(provisionWindow.clientCpuMs / succeeded, 2),
-      keyAndCsrMs: report.provisioning.keyGenMs === null || report.provisioning.csrMs === null ? null : round(report.provisioning.keyGenMs.mean + report.provisioning.csrMs.mean, 2),
+        provisionWindow === null || succeeded === 0
+          ? null
+          : round(provisionWindow.clientCpuMs / succeeded, 2),
+      keyAndCsrMs:
+        report.provisioning.keyGenMs === null || report.provisioning.csrMs === null
+          ? null
+          : round(report.provisioning.keyGenMs.mean + report.provisioning.csrMs.mean, 2),
       durationMs: report.provisioning.durationMs,
     },
   };

@@ -2,10 +2,16 @@
 import { readFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { type FleetOptions, type FleetReport, runFleet } from "@skittlesorter/fleet";
+import { azureIotDeviceConnector, type HubConnector } from "@skittlesorter/hub-client";
 import { processCpuMs } from "../processes.ts";
 
-export interface Input extends Omit<FleetOptions, "ca" | "onProgress" | "signal"> {
+export interface Input extends Omit<FleetOptions, "ca" | "onProgress" | "signal" | "hubConnector"> {
   caFile: string;
+  /**
+   * Telemetry goes to this port on the assigned hub's host instead of the hub's own (item 4's baseline broker),
+   * through the same official client with the same certificates.
+   */
+  hubPortOverride?: number;
   /** The simulator's process id: its CPU time is read (from /proc) over the telemetry window. */
   simPid?: number;
 }
@@ -44,8 +50,19 @@ interface Mark {
 }
 
 export async function measure(input: Input): Promise<Output> {
-  const { caFile, simPid, ...options } = input;
+  const { caFile, simPid, hubPortOverride, ...options } = input;
   const ca = await readFile(caFile, "utf8");
+  let hubConnector: HubConnector | undefined;
+  if (hubPortOverride !== undefined) {
+    const official = azureIotDeviceConnector({ ca });
+    hubConnector = {
+      connect: (credentials, connectOptions) =>
+        official.connect(
+          { ...credentials, hostName: `${credentials.hostName.replace(/:\d+$/, "")}:${hubPortOverride}` },
+          connectOptions,
+        ),
+    };
+  }
   const cpuMs = (): number => {
     const used = process.cpuUsage();
     return (used.user + used.system) / 1000;
@@ -64,6 +81,7 @@ export async function measure(input: Input): Promise<Output> {
   const report = await runFleet({
     ...options,
     ca,
+    hubConnector,
     onProgress: (progress) => {
       if (progress.phase === "keygen" && progress.done === progress.total) provisionStart = mark(0);
       if (progress.phase === "provision" && progress.done === progress.total) provisionEnd = mark(0);
