@@ -1,9 +1,37 @@
 import { join } from "node:path";
-import { processRssMiB, runClient, type SimProcess, startSimProcess } from "../processes.ts";
+import type { RunSummary } from "@skittlesorter/sorter";
+import {
+  buildPackage,
+  processRssMiB,
+  runClient,
+  runPlainScript,
+  type SimProcess,
+  startSimProcess,
+} from "../processes.ts";
 import type { BenchContext, BenchItem, Row } from "../results.ts";
 import { round } from "../stats.ts";
 import type { Input as FleetInput, Output as FleetOutput } from "./fleet.client.ts";
-import type { Input as SorterInput, Output as SorterOutput } from "./sorter-memory.client.ts";
+
+/** What sorter-memory.run.mjs takes and returns. */
+interface SorterInput {
+  idle?: boolean;
+  dataDir: string;
+  skittles: number;
+  /** \`IoTHub.Client\`; default "azure-iot-device". */
+  client?: "azure-iot-device" | "hub-mqtt";
+  /** Without it, telemetry is off. */
+  dps?: {
+    endpoint: string;
+    idScope: string;
+    groupKey: string;
+    registrationId: string;
+    trustedCaFile: string;
+  };
+}
+interface SorterOutput {
+  peakRssMiB: number;
+  summary: RunSummary | null;
+}
 
 const REGISTERED = 10_000;
 const CONNECTED = 1_000;
@@ -93,13 +121,17 @@ interface SorterMemory {
   idleMiB: number;
   offlineMiB: number;
   telemetryMiB: number;
+  hubMqttMiB: number;
   delivered: number | null;
+  hubMqttDelivered: number | null;
   sorted: number;
 }
 
 async function sorterMemory(context: BenchContext, skittles: number): Promise<SorterMemory> {
+  context.log("  compiling the sorter app (tsc -b apps/sorter), to run it as installed");
+  buildPackage("apps/sorter");
   const run = (input: SorterInput) =>
-    runClient<SorterOutput>("sorter-memory.client.ts", input, {
+    runPlainScript<SorterOutput>("sorter-memory.run.mjs", input, {
       workDir: context.workDir,
       timeoutMs: 300_000,
     });
@@ -110,24 +142,31 @@ async function sorterMemory(context: BenchContext, skittles: number): Promise<So
   try {
     const groupKey = sim.config.enrollmentGroups[0]?.primaryKey;
     if (groupKey === undefined) throw new Error("the simulator has no symmetric-key group");
-    context.log(`  the same with telemetry: DPS + CSR, the official hub client, the outbox`);
-    const online = await run({
-      dataDir: join(context.workDir, "online"),
-      skittles,
-      dps: {
-        endpoint: sim.config.dps.endpoint,
-        idScope: sim.config.idScope,
-        groupKey,
-        registrationId: "bench-sorter",
-        trustedCaFile: sim.config.trustedCaFile,
-      },
-    });
+    const online = async (client: "azure-iot-device" | "hub-mqtt") => {
+      context.log(`  the same with telemetry: DPS + CSR, IoTHub.Client ${client}, the outbox`);
+      return run({
+        dataDir: join(context.workDir, `online-${client}`),
+        skittles,
+        client,
+        dps: {
+          endpoint: sim.config.dps.endpoint,
+          idScope: sim.config.idScope,
+          groupKey,
+          registrationId: `bench-sorter-${client}`,
+          trustedCaFile: sim.config.trustedCaFile,
+        },
+      });
+    };
+    const official = await online("azure-iot-device");
+    const hubMqtt = await online("hub-mqtt");
     return {
       idleMiB: round(idle.peakRssMiB, 1),
       offlineMiB: round(offline.peakRssMiB, 1),
-      telemetryMiB: round(online.peakRssMiB, 1),
-      delivered: online.summary?.telemetry?.delivered ?? null,
-      sorted: online.summary?.sorting.sorted ?? 0,
+      telemetryMiB: round(official.peakRssMiB, 1),
+      hubMqttMiB: round(hubMqtt.peakRssMiB, 1),
+      delivered: official.summary?.telemetry?.delivered ?? null,
+      hubMqttDelivered: hubMqtt.summary?.telemetry?.delivered ?? null,
+      sorted: official.summary?.sorting.sorted ?? 0,
     };
   } finally {
     await sim.close();
@@ -169,7 +208,16 @@ export const memory: BenchItem = {
       },
       { measure: "  messages delivered", unit: "", ours: sorter.delivered, better: "higher" },
       {
-        measure: "  a client process that loads nothing (Node + the tsx loader)",
+        measure: "  the same through the package's own hub client (IoTHub.Client hub-mqtt)",
+        unit: "MiB",
+        ours: sorter.hubMqttMiB,
+        baselineName: "the same, telemetry off",
+        baseline: sorter.offlineMiB,
+        better: "lower",
+      },
+      { measure: "    messages delivered", unit: "", ours: sorter.hubMqttDelivered, better: "higher" },
+      {
+        measure: "  a Node.js process that loads nothing",
         unit: "MiB",
         ours: sorter.idleMiB,
         better: "lower",
@@ -181,7 +229,7 @@ export const memory: BenchItem = {
       details: { simulator: sim, sorter },
       notes: [
         `Simulator: one simulator process; a fleet process registers ${registered - connected} devices through DPS (symmetric key, 200 at a time), then ${connected} more that all connect to the simulator's IoT Hub at once through the official client and send 5 messages each. The simulator's RSS is read from /proc, sampled every 100 ms during the second run; its state (registrations, devices, telemetry) lives in SQLite on disk.`,
-        `Sorter: the device app (\`startSorterApp\`, what \`skittle-sorter run\` starts) on the emulated rig sorting ${skittles} skittles as fast as it can, in a process of its own: once with telemetry off, once provisioning with a fresh EC P-384 key and CSR and sending one message per skittle through the official hub client (\`IoTHub.Client\` "azure-iot-device") and the SQLite outbox. Peak RSS is the process's own \`maxRSS\`. The bench runs TypeScript sources through the tsx loader, which a production install (compiled JavaScript) does not load: the last row is what that costs every client process.`,
+        `Sorter: the device app (\`startSorterApp\`, what \`skittle-sorter run\` starts) on the emulated rig sorting ${skittles} skittles as fast as it can, in a process of its own: once with telemetry off, then provisioning with a fresh EC P-384 key and CSR and sending one message per skittle through the SQLite outbox and the official hub client (\`IoTHub.Client\` "azure-iot-device", the default), then the same through the package's own MQTT client ("hub-mqtt"). It runs as an install runs it: plain Node on the compiled JavaScript (the bench runs \`tsc -b apps/sorter\` first), without the TypeScript loader the other measuring processes use. Peak RSS is the process's own \`maxRSS\`; the last row is a Node.js process that loads nothing, for scale.`,
       ],
     };
   },
