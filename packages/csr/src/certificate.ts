@@ -308,6 +308,37 @@ export function verifyChain(
   if (chain.length === 0)
     return { valid: false, problems: ["the chain is empty: pass at least the leaf certificate"] };
 
+  let roots: Entry[] | undefined;
+  if (options.trustedRoots !== undefined) {
+    roots = [];
+    const rootSources = options.trustedRoots.flatMap((root, index): (string | Buffer)[] => {
+      if (!looksLikePem(root)) return [root];
+      try {
+        return pemBlocks(root)
+          .filter((block) => block.label === "CERTIFICATE")
+          .map((block) => block.der);
+      } catch (error) {
+        problems.push(`trusted roots entry #${index}: cannot be parsed: ${describeError(error)}`);
+        return [];
+      }
+    });
+    rootSources.forEach((root, index) => {
+      try {
+        roots?.push(
+          entry(parse(root, `Trusted root #${index}`), `trusted root #${index}`, `Trusted root #${index}`),
+        );
+      } catch (error) {
+        problems.push(`trusted root #${index}: cannot be parsed: ${describeError(error)}`);
+      }
+    });
+  }
+  problems.push(...checkEntries(chain, roots, now));
+  return { valid: problems.length === 0, problems };
+}
+
+/** The problems of a decoded chain (leaf first), anchored in `roots`, or in its self-signed last certificate. */
+function checkEntries(chain: readonly Entry[], roots: readonly Entry[] | undefined, now: number): string[] {
+  const problems: string[] = [];
   const checkValidity = (cert: Entry): void => {
     if (now < cert.notBefore.getTime()) {
       problems.push(`${cert.label}: not valid yet (valid from ${cert.notBefore.toISOString()})`);
@@ -351,44 +382,41 @@ export function verifyChain(
   }
 
   const last = chain[chain.length - 1] as Entry;
-  if (options.trustedRoots === undefined) {
+  if (roots === undefined) {
     if (!last.selfIssued || !signedBy(last, last)) {
       problems.push(
         `${last.label}: is not a self-signed root and no trusted roots were given: append the root certificate or pass trustedRoots`,
       );
     }
-  } else {
-    const roots: Entry[] = [];
-    const rootSources = options.trustedRoots.flatMap((root, index): (string | Buffer)[] => {
-      if (!looksLikePem(root)) return [root];
-      try {
-        return pemBlocks(root)
-          .filter((block) => block.label === "CERTIFICATE")
-          .map((block) => block.der);
-      } catch (error) {
-        problems.push(`trusted roots entry #${index}: cannot be parsed: ${describeError(error)}`);
-        return [];
-      }
-    });
-    rootSources.forEach((root, index) => {
-      try {
-        roots.push(
-          entry(parse(root, `Trusted root #${index}`), `trusted root #${index}`, `Trusted root #${index}`),
-        );
-      } catch (error) {
-        problems.push(`trusted root #${index}: cannot be parsed: ${describeError(error)}`);
-      }
-    });
-    const isTrusted = roots.some((root) => root.der.equals(last.der));
-    if (!isTrusted) {
-      const anchor = roots.find((root) => root.subject === last.issuer && signedBy(last, root));
-      if (anchor === undefined) {
-        problems.push(`${last.label}: is not issued by any of the trusted roots (issuer "${last.issuer}")`);
-      } else {
-        checkValidity(anchor);
-        checkLink(last, anchor, chain.length, [...chain, anchor]);
-      }
+    return problems;
+  }
+  const isTrusted = roots.some((root) => root.der.equals(last.der));
+  if (!isTrusted) {
+    const anchor = roots.find((root) => root.subject === last.issuer && signedBy(last, root));
+    if (anchor === undefined) {
+      problems.push(`${last.label}: is not issued by any of the trusted roots (issuer "${last.issuer}")`);
+    } else {
+      checkValidity(anchor);
+      checkLink(last, anchor, chain.length, [...chain, anchor]);
     }
   }
-  return { valid: problems.length === 0, problems };
+  return problems;
+}
+
+/**
+ * What `verifyChain(pems, { trustedRoots: [last] })` checks, for certificates already decoded (leaf first), with
+ * each certificate's facts: every certificate is parsed once.
+ */
+export function verifyDecodedChain(
+  decoded: readonly { der: Buffer; node: NodeX509Certificate }[],
+  now: number,
+): { certificates: CertificateFacts[]; problems: string[] } {
+  const chain = decoded.map((parsed, index) =>
+    entry(parsed, `certificate #${index}`, `Certificate #${index}`),
+  );
+  const certificates = chain.map(
+    ({ label: _label, node: _node, der: _der, keyCertSign: _keyCertSign, ...facts }) => facts,
+  );
+  const last = chain[chain.length - 1];
+  return { certificates, problems: last === undefined ? [] : checkEntries(chain, [last], now) };
 }

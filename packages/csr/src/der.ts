@@ -27,3 +27,37 @@ export function signedPart(der: Uint8Array): Uint8Array {
   if (end > outer.header + outer.length || end > der.length) throw new RangeError("truncated DER");
   return der.subarray(start, end);
 }
+
+/** One DER element: where it starts (its tag), its tag, where its contents start and end. */
+export interface DerElement {
+  tag: number;
+  start: number;
+  contentStart: number;
+  end: number;
+}
+
+/** The DER element at `offset` of `der`; throws a RangeError when it runs past `limit` (default: the end). */
+export function readElement(der: Uint8Array, offset: number, limit = der.length): DerElement {
+  const tag = der[offset];
+  if (tag === undefined) throw new RangeError("truncated DER");
+  const { header, length } = elementAt(der, offset);
+  const end = offset + header + length;
+  if (end > limit) throw new RangeError("truncated DER");
+  return { tag, start: offset, contentStart: offset + header, end };
+}
+
+/** The elements inside a constructed element, in order. */
+export function childrenOf(der: Uint8Array, parent: DerElement): DerElement[] {
+  const children: DerElement[] = [];
+  for (let offset = parent.contentStart; offset < parent.end; ) {
+    const child = readElement(der, offset, parent.end);
+    children.push(child);
+    offset = child.end;
+  }
+  return children;
+}
+
+/** The contents of an element. */
+export function contentsOf(der: Uint8Array, element: DerElement): Uint8Array {
+  return der.subarray(element.contentStart, element.end);
+}

@@ -7,6 +7,8 @@ import type { Clock } from "@skittlesorter/core";
 import { openssl, tempDir } from "@skittlesorter/test-utils";
 import { beforeAll, describe, expect, it } from "vitest";
 import { libFacts, nodeFacts } from "./certificate.ts";
+import { csrParts, decodedCsrParts } from "./csr.ts";
+import { plainCsrFields } from "./csr-fields.ts";
 import { signedPart } from "./der.ts";
 import {
   certificateFacts,
@@ -116,6 +118,45 @@ describe("CSR signatures checked with node:crypto", () => {
     }
   });
 });
+
+describe("plain CSRs read straight from the DER", () => {
+  it("give what the full decoder gives", async () => {
+    for (const keyType of ["ec-p384", "ec-p256", "rsa-2048"] as const) {
+      const csr = await createCsr("sorter-01_line.a:b", await generateKeyPair(keyType));
+      expect(plainCsrFields(csr.der)).toBeDefined();
+      const { verify: _fast, ...fast } = csrParts(csr.der);
+      const { verify: _decoded, ...decoded } = decodedCsrParts(csr.der);
+      expect({ ...fast, spki: Buffer.from(fast.spki) }).toEqual({
+        ...decoded,
+        spki: Buffer.from(decoded.spki),
+      });
+    }
+  });
+
+  it("leave other subjects, attributes and truncated input to the full decoder", async () => {
+    await using dir = await tempDir();
+    const keyFile = join(dir.path, "key.pem");
+    await writeFile(keyFile, privateKeyToPem(device.privateKey));
+    const opensslCsr = async (...args: string[]): Promise<Uint8Array> => {
+      const { stdout } = await openssl(["req", "-new", "-key", keyFile, "-outform", "PEM", ...args]);
+      return pemToDer(stdout);
+    };
+    const plain = await opensslCsr("-subj", "/CN=dev-1");
+    const withOrganization = await opensslCsr("-subj", "/CN=dev-1/O=Contoso");
+    const escaped = await opensslCsr("-subj", "/CN=a\\, b");
+    const withExtension = await opensslCsr("-subj", "/CN=dev-1", "-addext", "subjectAltName=DNS:dev-1");
+    expect(plainCsrFields(plain)?.commonName).toBe("dev-1");
+    for (const der of [withOrganization, escaped, withExtension, plain.subarray(0, plain.length - 1)]) {
+      expect(plainCsrFields(der)).toBeUndefined();
+    }
+    expect((await parseCsr(withOrganization)).subject).toBe("CN=dev-1, O=Contoso");
+    expect((await parseCsr(escaped)).commonName).toBe("a, b");
+    expect((await parseCsr(withExtension)).signatureValid).toBe(true);
+  });
+});
+
+const pemToDer = (pem: string): Uint8Array =>
+  Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
 
 /** `target`'s to-be-signed part with `donor`'s signature algorithm and signature (both DER CSRs). */
 function spliceSignature(target: Uint8Array, donor: Uint8Array): Uint8Array {
