@@ -15,6 +15,7 @@ import {
   spkiDer,
   webSigningAlgorithms,
 } from "./keys.ts";
+import { directlyEncodable, leafCertificateDer, subjectNameDer } from "./leaf-der.ts";
 import { x509 } from "./libs.ts";
 import { nodeSigningCrypto, nodeSigningKey } from "./node-signer.ts";
 import { toPem } from "./pem.ts";
@@ -93,6 +94,8 @@ function assertSerial(serial: string): string {
 
 interface LoadedIssuer {
   certificate: LibX509Certificate;
+  /** The issuer's subject Name as DER: the issuer field of what it signs. */
+  subjectDer: Buffer;
   privateKey: KeyObject;
   keyType: KeyType;
   pathLength: number | undefined;
@@ -149,6 +152,7 @@ function parseIssuer(issuer: IssuerRef): CachedIssuer {
   return {
     loaded: {
       certificate,
+      subjectDer: subjectNameDer(new Uint8Array(certificate.rawData)),
       privateKey: issuer.privateKey,
       keyType: keyTypeOf(issuer.privateKey),
       pathLength: facts.pathLength,
@@ -269,6 +273,11 @@ export async function createCertificateAuthority(
  * (DNS / IP), subject and authority key identifiers. An ECDSA P-384 issuer signs with SHA-384.
  */
 export async function issueCertificate(options: IssueCertificateOptions): Promise<string> {
+  return issueLeaf(options, { direct: true });
+}
+
+/** {@link issueCertificate}; with `direct: false` always through @peculiar/x509 (tests compare the two). */
+export async function issueLeaf(options: IssueCertificateOptions, how: { direct: boolean }): Promise<string> {
   options.signal?.throwIfAborted();
   assertCommonName(options.commonName);
   assertPositive("validityDays", options.validityDays);
@@ -310,12 +319,46 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
     }),
   ];
   if (altNames.length > 0) extensions.push(new lib.SubjectAlternativeNameExtension(altNames, false));
+  const serialNumber =
+    options.serialNumber === undefined ? randomSerial() : assertSerial(options.serialNumber);
+  const leaf = {
+    commonName: options.commonName,
+    dnsNames: options.dnsNames ?? [],
+    ipAddresses: options.ipAddresses ?? [],
+  };
+  if (how.direct && issuer.keyId !== undefined && directlyEncodable(leaf)) {
+    const now = clock.now();
+    let der: Buffer;
+    try {
+      der = leafCertificateDer({
+        ...leaf,
+        serialNumber,
+        issuerName: issuer.subjectDer,
+        issuerKeyId: Buffer.from(issuer.keyId, "hex"),
+        issuerKey: issuer.privateKey,
+        signature: issuer.keyType.startsWith("rsa-") ? "RSA" : "ECDSA",
+        hash: options.hash ?? defaultHashFor(issuer.keyType),
+        notBefore: new Date(now - BACKDATE_MS),
+        notAfter: new Date(now + options.validityDays * DAY_MS),
+        subjectSpki: spkiDer(options.publicKey),
+        criticalBasicConstraints: options.criticalBasicConstraints ?? true,
+        keyEncipherment: subjectKeyType.startsWith("rsa-"),
+        extendedKeyUsage: options.extendedKeyUsage ?? [],
+      });
+    } catch (error) {
+      throw new CsrError("ISSUER_INVALID", `Could not sign the certificate (${describeError(error)}).`, {
+        cause: error,
+      });
+    }
+    options.signal?.throwIfAborted();
+    return toPem(der, "CERTIFICATE");
+  }
   const pem = await sign({
     subject: options.commonName,
     subjectPublicKey: options.publicKey,
     issuer,
     validityDays: options.validityDays,
-    serialNumber: options.serialNumber === undefined ? randomSerial() : assertSerial(options.serialNumber),
+    serialNumber,
     extensions,
     hash: options.hash,
     clock,
