@@ -283,7 +283,6 @@ export async function issueLeaf(options: IssueCertificateOptions, how: { direct:
   assertPositive("validityDays", options.validityDays);
   const clock = options.clock ?? systemClock;
   const issuer = loadIssuer(options.issuer, clock.now());
-  const lib = x509();
   const subjectKeyType = (() => {
     try {
       return keyTypeOf(options.publicKey);
@@ -291,41 +290,18 @@ export async function issueLeaf(options: IssueCertificateOptions, how: { direct:
       throw new CsrError("CSR_UNSUPPORTED_KEY_TYPE", describeError(error), { cause: error });
     }
   })();
-  const usages = subjectKeyType.startsWith("rsa-")
-    ? lib.KeyUsageFlags.digitalSignature | lib.KeyUsageFlags.keyEncipherment
-    : lib.KeyUsageFlags.digitalSignature;
-  const extensions: Extension[] = [
-    new lib.BasicConstraintsExtension(false, undefined, options.criticalBasicConstraints ?? true),
-    new lib.KeyUsagesExtension(usages, true),
-  ];
-  if (options.extendedKeyUsage !== undefined && options.extendedKeyUsage.length > 0) {
-    extensions.push(
-      new lib.ExtendedKeyUsageExtension(
-        options.extendedKeyUsage.map((usage) => lib.ExtendedKeyUsage[usage]),
-        false,
-      ),
-    );
-  }
-  const altNames = [
-    ...(options.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
-    ...(options.ipAddresses ?? []).map((value) => {
-      if (isIP(value) === 0) {
-        throw new CsrError(
-          "INVALID_ARGUMENT",
-          `ipAddresses entry "${value}" is not an IPv4 or IPv6 address.`,
-        );
-      }
-      return { type: "ip" as const, value };
-    }),
-  ];
-  if (altNames.length > 0) extensions.push(new lib.SubjectAlternativeNameExtension(altNames, false));
-  const serialNumber =
-    options.serialNumber === undefined ? randomSerial() : assertSerial(options.serialNumber);
   const leaf = {
     commonName: options.commonName,
     dnsNames: options.dnsNames ?? [],
     ipAddresses: options.ipAddresses ?? [],
   };
+  for (const value of leaf.ipAddresses) {
+    if (isIP(value) === 0) {
+      throw new CsrError("INVALID_ARGUMENT", `ipAddresses entry "${value}" is not an IPv4 or IPv6 address.`);
+    }
+  }
+  const serialNumber =
+    options.serialNumber === undefined ? randomSerial() : assertSerial(options.serialNumber);
   if (how.direct && issuer.keyId !== undefined && directlyEncodable(leaf)) {
     const now = clock.now();
     let der: Buffer;
@@ -359,10 +335,36 @@ export async function issueLeaf(options: IssueCertificateOptions, how: { direct:
     issuer,
     validityDays: options.validityDays,
     serialNumber,
-    extensions,
+    extensions: leafExtensions(options, subjectKeyType),
     hash: options.hash,
     clock,
   });
   options.signal?.throwIfAborted();
   return pem;
+}
+
+/** The end-entity extensions as @peculiar/x509 objects (subject and authority key identifiers are added later). */
+function leafExtensions(options: IssueCertificateOptions, subjectKeyType: KeyType): Extension[] {
+  const lib = x509();
+  const usages = subjectKeyType.startsWith("rsa-")
+    ? lib.KeyUsageFlags.digitalSignature | lib.KeyUsageFlags.keyEncipherment
+    : lib.KeyUsageFlags.digitalSignature;
+  const extensions: Extension[] = [
+    new lib.BasicConstraintsExtension(false, undefined, options.criticalBasicConstraints ?? true),
+    new lib.KeyUsagesExtension(usages, true),
+  ];
+  if (options.extendedKeyUsage !== undefined && options.extendedKeyUsage.length > 0) {
+    extensions.push(
+      new lib.ExtendedKeyUsageExtension(
+        options.extendedKeyUsage.map((usage) => lib.ExtendedKeyUsage[usage]),
+        false,
+      ),
+    );
+  }
+  const altNames = [
+    ...(options.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
+    ...(options.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value })),
+  ];
+  if (altNames.length > 0) extensions.push(new lib.SubjectAlternativeNameExtension(altNames, false));
+  return extensions;
 }
