@@ -87,8 +87,10 @@ export function explainMemory(details: Details): string[] {
   const online = num(sorter.telemetryMiB);
   const idle = num(sorter.idleMiB);
   const hubMqtt = num(sorter.hubMqttMiB);
+  const smallYoung = num(sorter.smallYoungMiB);
+  const smallYoungHubMqtt = num(sorter.smallYoungHubMqttMiB);
   return [
     `The simulator starts at ${f(num(sim.idleRssMiB))} MiB and holds ${f(num(sim.peakRssMiB))} MiB at its peak with ${f(num(sim.registered))} registered devices and ${f(num(sim.connected))} connected: its state is in SQLite on disk, so registrations cost little memory; each connected device costs a TLS socket, an aedes client and its session. Much of the start figure is code: the simulator runs from TypeScript sources here, through the tsx loader (a loader thread, transpiled modules).`,
-    `The sorter holds ${f(offline)} MiB sorting offline and ${f(online)} MiB with telemetry (${f(online - offline)} MiB more), against ${f(idle)} MiB for a Node.js process that loads nothing. Through the package's own MQTT client ("hub-mqtt") instead of the official SDK it holds ${f(hubMqtt)} MiB. Telemetry loads the hub client (the official \`azure-iot-device\` SDK and its MQTT stack, or hub-mqtt on MQTT.js), the DPS client, @peculiar/x509 and node-forge for the key and CSR, and SQLite for the outbox. Fix: load what provisioning needs only while provisioning (it runs once per certificate), and prefer the client with the smaller footprint where memory matters.`,
+    `The sorter holds ${f(offline)} MiB sorting offline and ${f(online)} MiB with telemetry (${f(online - offline)} MiB more), against ${f(idle)} MiB for a Node.js process that loads nothing. Through the package's own MQTT client ("hub-mqtt") instead of the official SDK it holds ${f(hubMqtt)} MiB. Telemetry loads the hub client (the official \`azure-iot-device\` SDK and its MQTT stack, or hub-mqtt on MQTT.js), the DPS client, @peculiar/x509 for the CSR, and SQLite for the outbox. Part of it is V8's young generation: with \`node --max-semi-space-size=1\` the same run holds ${f(smallYoung)} MiB (${f(smallYoungHubMqtt)} MiB through hub-mqtt). Fix: start the sorter's service with that flag (the systemd unit's \`ExecStart\`), prefer hub-mqtt where memory matters, and load what provisioning needs (@peculiar/x509, the DPS client) only while provisioning: it runs once per certificate.`,
   ];
 }

@@ -142,13 +142,14 @@ export async function runClient<T>(
 export async function runPlainScript<T>(
   script: string,
   input: unknown,
-  options: { workDir: string; timeoutMs: number },
+  options: { workDir: string; timeoutMs: number; nodeFlags?: readonly string[] },
 ): Promise<T> {
   const stamp = `${script.replace(/\W+/g, "-")}-${Date.now()}`;
   const inputFile = join(options.workDir, `${stamp}.in.json`);
   const outputFile = join(options.workDir, `${stamp}.out.json`);
   await writeFile(inputFile, JSON.stringify(input));
-  const child = spawn(process.execPath, [join(here, "items", script), inputFile, outputFile], {
+  const args = [...(options.nodeFlags ?? []), join(here, "items", script), inputFile, outputFile];
+  const child = spawn(process.execPath, args, {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";

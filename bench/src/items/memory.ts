@@ -36,6 +36,8 @@ interface SorterOutput {
 const REGISTERED = 10_000;
 const CONNECTED = 1_000;
 const SORTED = 500;
+/** V8's young generation at its smallest: fewer scavenges' worth of memory held. */
+const SMALL_YOUNG_GENERATION = "--max-semi-space-size=1";
 
 /** Samples a process's RSS every 100 ms; `peak()` is the largest seen so far. */
 function rssSampler(pid: number): { peak(): number | null; stop(): void } {
@@ -124,16 +126,20 @@ interface SorterMemory {
   hubMqttMiB: number;
   delivered: number | null;
   hubMqttDelivered: number | null;
+  /** Node run with {@link SMALL_YOUNG_GENERATION}. */
+  smallYoungMiB: number;
+  smallYoungHubMqttMiB: number;
   sorted: number;
 }
 
 async function sorterMemory(context: BenchContext, skittles: number): Promise<SorterMemory> {
   context.log("  compiling the sorter app (tsc -b apps/sorter), to run it as installed");
   buildPackage("apps/sorter");
-  const run = (input: SorterInput) =>
+  const run = (input: SorterInput, nodeFlags: readonly string[] = []) =>
     runPlainScript<SorterOutput>("sorter-memory.run.mjs", input, {
       workDir: context.workDir,
       timeoutMs: 300_000,
+      nodeFlags,
     });
   const idle = await run({ idle: true, dataDir: join(context.workDir, "idle"), skittles });
   context.log(`  the sorter app on the emulated rig, ${skittles} skittles, telemetry off`);
@@ -142,23 +148,29 @@ async function sorterMemory(context: BenchContext, skittles: number): Promise<So
   try {
     const groupKey = sim.config.enrollmentGroups[0]?.primaryKey;
     if (groupKey === undefined) throw new Error("the simulator has no symmetric-key group");
-    const online = async (client: "azure-iot-device" | "hub-mqtt") => {
-      context.log(`  the same with telemetry: DPS + CSR, IoTHub.Client ${client}, the outbox`);
-      return run({
-        dataDir: join(context.workDir, `online-${client}`),
+    const online = async (client: "azure-iot-device" | "hub-mqtt", nodeFlags: readonly string[] = []) => {
+      const name = `${client}${nodeFlags.join("")}`.replace(/\W+/g, "-");
+      context.log(
+        `  the same with telemetry: DPS + CSR, IoTHub.Client ${client}, the outbox ${nodeFlags.join(" ")}`,
+      );
+      const input: SorterInput = {
+        dataDir: join(context.workDir, `online-${name}`),
         skittles,
         client,
         dps: {
           endpoint: sim.config.dps.endpoint,
           idScope: sim.config.idScope,
           groupKey,
-          registrationId: `bench-sorter-${client}`,
+          registrationId: `bench-sorter-${name}`,
           trustedCaFile: sim.config.trustedCaFile,
         },
-      });
+      };
+      return run(input, nodeFlags);
     };
     const official = await online("azure-iot-device");
     const hubMqtt = await online("hub-mqtt");
+    const smallYoung = await online("azure-iot-device", [SMALL_YOUNG_GENERATION]);
+    const smallYoungHubMqtt = await online("hub-mqtt", [SMALL_YOUNG_GENERATION]);
     return {
       idleMiB: round(idle.peakRssMiB, 1),
       offlineMiB: round(offline.peakRssMiB, 1),
@@ -166,6 +178,8 @@ async function sorterMemory(context: BenchContext, skittles: number): Promise<So
       hubMqttMiB: round(hubMqtt.peakRssMiB, 1),
       delivered: official.summary?.telemetry?.delivered ?? null,
       hubMqttDelivered: hubMqtt.summary?.telemetry?.delivered ?? null,
+      smallYoungMiB: round(smallYoung.peakRssMiB, 1),
+      smallYoungHubMqttMiB: round(smallYoungHubMqtt.peakRssMiB, 1),
       sorted: official.summary?.sorting.sorted ?? 0,
     };
   } finally {
@@ -216,6 +230,22 @@ export const memory: BenchItem = {
         better: "lower",
       },
       { measure: "    messages delivered", unit: "", ours: sorter.hubMqttDelivered, better: "higher" },
+      {
+        measure: `  [experiment: node ${SMALL_YOUNG_GENERATION}] official client`,
+        unit: "MiB",
+        ours: sorter.smallYoungMiB,
+        baselineName: "the same, telemetry off",
+        baseline: sorter.offlineMiB,
+        better: "lower",
+      },
+      {
+        measure: `  [experiment: node ${SMALL_YOUNG_GENERATION}] hub-mqtt`,
+        unit: "MiB",
+        ours: sorter.smallYoungHubMqttMiB,
+        baselineName: "the same, telemetry off",
+        baseline: sorter.offlineMiB,
+        better: "lower",
+      },
       {
         measure: "  a Node.js process that loads nothing",
         unit: "MiB",
