@@ -8,9 +8,18 @@
 #             the deploy tests (deploy/): `systemd-analyze verify` on the unit, shellcheck on install.sh; Debian
 #             packages systemd and shellcheck. Installed on Debian/Ubuntu only: elsewhere the deploy tests say what
 #             is missing (and, run as root with apt-get, install it themselves).
-# Anywhere else it stops, for openssl or a browser, with one line saying what to install.
+#   mosquitto (with --bench only)
+#             `pnpm bench` item 4's baseline broker; Debian package mosquitto (its binary is in /usr/sbin)
+# Anywhere else it stops, for openssl or a browser (or mosquitto with --bench), with one line saying what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bench=false
+for arg in "$@"; do
+  case $arg in
+    --bench) bench=true ;;
+    *) echo "setup-system: unknown argument $arg (only --bench: also the benchmark's tools)" >&2; exit 2 ;;
+  esac
+done
 
 is_debian_like() {
   [ -r /etc/os-release ] && grep -qiE '^(ID|ID_LIKE)=.*\b(debian|ubuntu)\b' /etc/os-release
@@ -28,6 +37,14 @@ fi
 if is_debian_like; then
   command -v systemd-analyze >/dev/null || missing+=(systemd)
   command -v shellcheck >/dev/null || missing+=(shellcheck)
+fi
+if $bench && ! command -v mosquitto >/dev/null; then
+  if is_debian_like; then
+    missing+=(mosquitto)
+  else
+    echo "setup-system: mosquitto is missing: install it (e.g. brew install mosquitto) and put it on PATH, then run the bench again." >&2
+    exit 1
+  fi
 fi
 status=0
 browser=$(node --conditions=@skittlesorter/source --import tsx scripts/find-browser.ts) || status=$?

@@ -1,3 +1,4 @@
+import { explainCapacity, explainMemory, explainTelemetry } from "./analysis-servers.ts";
 import type { BenchResults } from "./results.ts";
 
 /**
@@ -56,55 +57,8 @@ const EXPLAIN: Record<number, (details: Details, results: BenchResults) => strin
     ];
   },
 
-  3(details, results) {
-    const runs = Array.isArray(details.runs) ? (details.runs as Record<string, unknown>[]) : [];
-    const floor = (details.floor ?? {}) as Record<string, unknown>;
-    const floorPerSecond = num(floor.floorPerSecondOneCore);
-    const floorMs = num(floor.floorMs);
-    const paragraphs: string[] = [];
-    const described = runs
-      .map((run) => {
-        const perSecond = num(run.perSecond);
-        const p50 = num(at(run, "latencyMs", "p50"));
-        const concurrency = num(run.concurrency);
-        return `${f(perSecond, 1)}/s at concurrency ${f(concurrency)} (${f((perSecond / floorPerSecond) * 100, 1)} % of it; a device's p50 latency ${f(p50)} ms, so ${f(concurrency)} devices in flight allow at most ${f(concurrency / (p50 / 1000), 1)}/s)`;
-      })
-      .join(", and ");
-    const first = runs[0] ?? {};
-    const simCpu = num(first.simCpuMsPerRegistration);
-    const clientCpu = num(first.clientCpuMsPerRegistration);
-    paragraphs.push(
-      `One core could do ${f(floorPerSecond)} registrations/s if only the crypto floor counted (${f(floorMs, 2)} ms). The simulator did ${described}. Three things keep it far from that limit, each measured above.`,
-      `**Waiting.** A device holds its slot for its whole latency: the simulator's 1 s \`retry-after\` between register and poll, and queueing for the CPU of the two busy processes below (a device's p50 latency beyond the 1 s wait is ${f(num(at(first, "latencyMs", "p50")) - 1000)} ms at concurrency ${f(num(first.concurrency))}, where one device alone needs ${f(num(at(results.items.find((item) => item.id === 2)?.details, "ec-p384", "totalMs")) - 1000)} ms beyond it for its key, CSR and provisioning, item 2). Concurrency ÷ latency bounds the rate (the figures in brackets above), whatever the CPU could do. Fix: the 1 s minimum \`retry-after\` is deliberate (real DPS sends one too), so a capacity test of the simulator itself can lower it with \`skittle fleet --max-retry-after-ms 0\`; the queueing shrinks with the CPU fixes below.`,
-      `**The client is the busier process.** The fleet used ${f(clientCpu, 1)} ms of CPU per registration, the simulator ${f(simCpu, 1)} ms, on the same machine. Most of the client's share is @skittlesorter/dps-mqtt checking the issued chain (${f(num(floor.chainCheckMs), 1)} ms through @peculiar/x509's JavaScript ASN.1 parser, against ${f(num(floor.chainCheckPrimitiveMs), 1)} ms for the same checks with node:crypto's native \`X509Certificate\`) and @skittlesorter/csr creating the CSR (${f(num(floor.createCsrMs), 1)} ms against ${f(num(floor.signPrimitiveMs), 2)} ms for the signature itself). Fix: in @skittlesorter/csr, implement \`certificateFacts\` and \`verifyChain\` on node:crypto's \`X509Certificate\` (parse each certificate once; keep @peculiar/x509 only for building certificates and CSRs); for a load test of the simulator, run the fleet on another machine.`,
-      `**The simulator's own work.** ${f(simCpu, 1)} ms of CPU per registration is ${f(simCpu / floorMs, 1)}× the floor. Verifying the CSR through \`parseCsr\` (@peculiar/x509 on WebCrypto) takes ${f(num(floor.parseCsrMs), 2)} ms against ${f(num(floor.verifyPrimitiveMs), 2)} ms for the bare ECDSA verification, and signing the leaf through \`issueCertificate\` ${f(num(floor.issueCertificateMs), 2)} ms against ${f(num(floor.signPrimitiveMs), 2)} ms, because it parses the issuing CA's certificate again on every call and builds the certificate through ASN.1 schema classes; the rest is MQTT and TLS handling and the database writes of each registration (operation, registration, issued certificate, ADR device, audit events). Fix: let \`issueCertificate\` take a pre-loaded issuer (parse the policy CA once per policy, not per device), verify CSR signatures with node:crypto once @peculiar/x509 has parsed them, and batch the audit writes.`,
-    );
-    return paragraphs;
-  },
-
-  4(details, results) {
-    const perSecond = num(at(details, "telemetry", "perSecond"));
-    const p50 = num(at(details, "telemetry", "ackLatencyMs", "p50"));
-    const devices = num(details.devices);
-    const simMs = num(at(details, "simCpu", "msPerMessage"));
-    const simShare = num(at(details, "simCpu", "coreSharePercent"));
-    const clientMs = num(at(details, "clientCpu", "msPerMessage"));
-    const clientShare = num(at(details, "clientCpu", "coreSharePercent"));
-    const bound = devices / (p50 / 1000);
-    const paragraphs = [
-      `Each device waits for its PUBACK before it sends the next message, so throughput is at most ${f(devices)} devices ÷ the acknowledgement latency: ${f(devices)} ÷ ${f(p50, 1)} ms ≈ ${f(bound)}/s, close to the ${f(perSecond)}/s measured. While the messages flowed, the simulator used ${f(simMs, 3)} ms of CPU per message (${f(simShare)} % of one core) and the client process, all ${f(devices)} official device clients, ${f(clientMs, 3)} ms (${f(clientShare)} % of one core), on a machine with ${f(results.machine.cores)} cores.`,
-    ];
-    if (simShare >= 85) {
-      paragraphs.push(
-        `The simulator's JavaScript thread is the limit: it is busy nearly the whole window, so the acknowledgement latency is mostly messages queueing for it. A CPU profile of the simulator under this load (\`node --cpu-prof\` on the simulator while \`skittle fleet --telemetry 200\` runs; not part of this run) puts nearly half of its time in \`Store.addTelemetry\`: one SQLite insert per message in its own transaction (the store now prepares each statement once; that profile predates it and cut the simulator's CPU per message by about an eighth); about a quarter goes to writing each PUBACK through TLS as its own record and send; aedes' MQTT parsing and routing is a small share. Fix: in the simulator's store, insert the messages that arrive in one event-loop turn in one transaction before their PUBACKs go out (each message is still stored before it is acknowledged).`,
-      );
-    } else if (clientShare >= 85) {
-      paragraphs.push(
-        `The client process is the limit, not the simulator: the ${f(devices)} official device clients share one JavaScript thread, busy nearly the whole window, so the acknowledgement latency is mostly messages queueing for it. Fix: for a load test of the simulator, run the devices in several processes or on another machine (\`skittle fleet\` runs them in one).`,
-      );
-    }
-    return paragraphs;
-  },
+  3: explainCapacity,
+  4: explainTelemetry,
 
   5(details) {
     const paragraphs: string[] = [];
@@ -121,6 +75,8 @@ const EXPLAIN: Record<number, (details: Details, results: BenchResults) => strin
     }
     return paragraphs;
   },
+
+  7: explainMemory,
 
   6(details) {
     const skittles = num(details.skittles);

@@ -12,6 +12,7 @@ import { capacity } from "./items/capacity.ts";
 import { csrProvision } from "./items/csr-provision.ts";
 import { hubClients } from "./items/hub-clients.ts";
 import { keygen } from "./items/keygen.ts";
+import { memory } from "./items/memory.ts";
 import { provisionLatency } from "./items/provision-latency.ts";
 import { sorting } from "./items/sorting.ts";
 import { telemetry } from "./items/telemetry.ts";
@@ -27,6 +28,7 @@ const ITEMS: readonly BenchItem[] = [
   keygen,
   sorting,
   hubClients,
+  memory,
 ];
 const root = fileURLToPath(new URL("../../", import.meta.url));
 

@@ -134,3 +134,47 @@ export async function runClient<T>(
   if (code !== 0) throw new Error(`${module} failed (exit ${code}): ${stderr}`);
   return JSON.parse(await readFile(outputFile, "utf8")) as T;
 }
+
+/**
+ * Runs a plain JavaScript script of bench/src/items (`node SCRIPT INPUT.json OUTPUT.json`, no TypeScript loader,
+ * packages resolved to their compiled dist/) in a fresh process and returns its output.
+ */
+export async function runPlainScript<T>(
+  script: string,
+  input: unknown,
+  options: { workDir: string; timeoutMs: number; nodeFlags?: readonly string[] },
+): Promise<T> {
+  const stamp = `${script.replace(/\W+/g, "-")}-${Date.now()}`;
+  const inputFile = join(options.workDir, `${stamp}.in.json`);
+  const outputFile = join(options.workDir, `${stamp}.out.json`);
+  await writeFile(inputFile, JSON.stringify(input));
+  const args = [...(options.nodeFlags ?? []), join(here, "items", script), inputFile, outputFile];
+  const child = spawn(process.execPath, args, {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = tail(stderr + chunk.toString("utf8"));
+  });
+  const code = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
+    child.once("exit", (exitCode) => {
+      clearTimeout(timer);
+      resolve(exitCode);
+    });
+  });
+  if (code !== 0) throw new Error(`${script} failed (exit ${code}): ${stderr}`);
+  return JSON.parse(await readFile(outputFile, "utf8")) as T;
+}
+
+/** Compiles a workspace package and what it depends on (`tsc -b`, incremental: quick when nothing changed). */
+export function buildPackage(directory: string): void {
+  const root = join(here, "..", "..");
+  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+  try {
+    execFileSync(process.execPath, [tsc, "-b", join(root, directory)], { stdio: "pipe", cwd: root });
+  } catch (error) {
+    const output = (error as { stdout?: Buffer }).stdout?.toString("utf8") ?? String(error);
+    throw new Error(`tsc -b ${directory} failed; run \`pnpm build\` to see why: ${tail(output)}`);
+  }
+}

@@ -1,4 +1,4 @@
-import { type KeyObject, randomBytes, webcrypto } from "node:crypto";
+import { type KeyObject, randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import type { Extension, X509Certificate as LibX509Certificate } from "@peculiar/x509";
 import { type Clock, systemClock } from "@skittlesorter/core";
@@ -11,12 +11,13 @@ import {
   type KeyPair,
   type KeyType,
   keyTypeOf,
-  pkcs8Der,
   publicKeysMatch,
   spkiDer,
   webSigningAlgorithms,
 } from "./keys.ts";
-import { nodeCrypto, x509 } from "./libs.ts";
+import { directlyEncodable, leafCertificateDer, subjectNameDer } from "./leaf-der.ts";
+import { x509 } from "./libs.ts";
+import { nodeSigningCrypto, nodeSigningKey } from "./node-signer.ts";
 import { toPem } from "./pem.ts";
 
 /** A CA that signs: its certificate and private key. */
@@ -93,13 +94,45 @@ function assertSerial(serial: string): string {
 
 interface LoadedIssuer {
   certificate: LibX509Certificate;
+  /** The issuer's subject Name as DER: the issuer field of what it signs. */
+  subjectDer: Buffer;
   privateKey: KeyObject;
   keyType: KeyType;
   pathLength: number | undefined;
   keyId: string | undefined;
 }
 
+interface CachedIssuer {
+  loaded: LoadedIssuer;
+  notAfter: Date;
+  subject: string;
+}
+
+// Issuers already checked and parsed, by certificate PEM: a CA signs many leaves, and parsing its certificate
+// cost more than the signature. An entry is used only with the very key it was checked with.
+const issuerCache = new Map<string, CachedIssuer>();
+const ISSUER_CACHE_SIZE = 32;
+
 function loadIssuer(issuer: IssuerRef, clockNow: number): LoadedIssuer {
+  const cached = issuerCache.get(issuer.certificatePem);
+  const usable =
+    cached !== undefined &&
+    (cached.loaded.privateKey === issuer.privateKey || cached.loaded.privateKey.equals(issuer.privateKey));
+  const entry = usable ? cached : parseIssuer(issuer);
+  if (!usable) {
+    if (issuerCache.size >= ISSUER_CACHE_SIZE) issuerCache.delete(issuerCache.keys().next().value as string);
+    issuerCache.set(issuer.certificatePem, entry);
+  }
+  if (clockNow > entry.notAfter.getTime()) {
+    throw new CsrError(
+      "ISSUER_INVALID",
+      `the issuer "${entry.subject}" expired on ${entry.notAfter.toISOString()}: renew the CA first.`,
+    );
+  }
+  return entry.loaded;
+}
+
+function parseIssuer(issuer: IssuerRef): CachedIssuer {
   const facts = certificateFacts(issuer.certificatePem);
   const label = `the issuer "${facts.subject}"`;
   if (!facts.isCa) {
@@ -114,20 +147,19 @@ function loadIssuer(issuer: IssuerRef, clockNow: number): LoadedIssuer {
       `The issuer private key does not belong to ${label}: pass its own key.`,
     );
   }
-  if (clockNow > facts.notAfter.getTime()) {
-    throw new CsrError(
-      "ISSUER_INVALID",
-      `${label} expired on ${facts.notAfter.toISOString()}: renew the CA first.`,
-    );
-  }
   const certificate = new (x509().X509Certificate)(facts.pem);
   const ski = certificate.getExtension(x509().SubjectKeyIdentifierExtension);
   return {
-    certificate,
-    privateKey: issuer.privateKey,
-    keyType: keyTypeOf(issuer.privateKey),
-    pathLength: facts.pathLength,
-    keyId: ski?.keyId,
+    loaded: {
+      certificate,
+      subjectDer: subjectNameDer(new Uint8Array(certificate.rawData)),
+      privateKey: issuer.privateKey,
+      keyType: keyTypeOf(issuer.privateKey),
+      pathLength: facts.pathLength,
+      keyId: ski?.keyId,
+    },
+    notAfter: facts.notAfter,
+    subject: facts.subject,
   };
 }
 
@@ -142,14 +174,12 @@ async function sign(options: {
   clock: Clock;
 }): Promise<string> {
   const lib = x509();
-  const crypto = nodeCrypto();
+  const crypto = nodeSigningCrypto;
   const signer = "self" in options.issuer ? options.issuer.self.privateKey : options.issuer.privateKey;
   const signerType = keyTypeOf(signer);
   const hash = options.hash ?? defaultHashFor(signerType);
-  const { importAlgorithm, signingAlgorithm } = webSigningAlgorithms(signerType, hash);
-  const signingKey = await webcrypto.subtle.importKey("pkcs8", pkcs8Der(signer), importAlgorithm, false, [
-    "sign",
-  ]);
+  const { signingAlgorithm } = webSigningAlgorithms(signerType, hash);
+  const signingKey = nodeSigningKey(signer, hash);
   const publicKey = new Uint8Array(spkiDer(options.subjectPublicKey));
   const now = options.clock.now();
   const authorityKeyId =
@@ -243,12 +273,16 @@ export async function createCertificateAuthority(
  * (DNS / IP), subject and authority key identifiers. An ECDSA P-384 issuer signs with SHA-384.
  */
 export async function issueCertificate(options: IssueCertificateOptions): Promise<string> {
+  return issueLeaf(options, { direct: true });
+}
+
+/** {@link issueCertificate}; with `direct: false` always through @peculiar/x509 (tests compare the two). */
+export async function issueLeaf(options: IssueCertificateOptions, how: { direct: boolean }): Promise<string> {
   options.signal?.throwIfAborted();
   assertCommonName(options.commonName);
   assertPositive("validityDays", options.validityDays);
   const clock = options.clock ?? systemClock;
   const issuer = loadIssuer(options.issuer, clock.now());
-  const lib = x509();
   const subjectKeyType = (() => {
     try {
       return keyTypeOf(options.publicKey);
@@ -256,6 +290,62 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
       throw new CsrError("CSR_UNSUPPORTED_KEY_TYPE", describeError(error), { cause: error });
     }
   })();
+  const leaf = {
+    commonName: options.commonName,
+    dnsNames: options.dnsNames ?? [],
+    ipAddresses: options.ipAddresses ?? [],
+  };
+  for (const value of leaf.ipAddresses) {
+    if (isIP(value) === 0) {
+      throw new CsrError("INVALID_ARGUMENT", `ipAddresses entry "${value}" is not an IPv4 or IPv6 address.`);
+    }
+  }
+  const serialNumber =
+    options.serialNumber === undefined ? randomSerial() : assertSerial(options.serialNumber);
+  if (how.direct && issuer.keyId !== undefined && directlyEncodable(leaf)) {
+    const now = clock.now();
+    let der: Buffer;
+    try {
+      der = leafCertificateDer({
+        ...leaf,
+        serialNumber,
+        issuerName: issuer.subjectDer,
+        issuerKeyId: Buffer.from(issuer.keyId, "hex"),
+        issuerKey: issuer.privateKey,
+        signature: issuer.keyType.startsWith("rsa-") ? "RSA" : "ECDSA",
+        hash: options.hash ?? defaultHashFor(issuer.keyType),
+        notBefore: new Date(now - BACKDATE_MS),
+        notAfter: new Date(now + options.validityDays * DAY_MS),
+        subjectSpki: spkiDer(options.publicKey),
+        criticalBasicConstraints: options.criticalBasicConstraints ?? true,
+        keyEncipherment: subjectKeyType.startsWith("rsa-"),
+        extendedKeyUsage: options.extendedKeyUsage ?? [],
+      });
+    } catch (error) {
+      throw new CsrError("ISSUER_INVALID", `Could not sign the certificate (${describeError(error)}).`, {
+        cause: error,
+      });
+    }
+    options.signal?.throwIfAborted();
+    return toPem(der, "CERTIFICATE");
+  }
+  const pem = await sign({
+    subject: options.commonName,
+    subjectPublicKey: options.publicKey,
+    issuer,
+    validityDays: options.validityDays,
+    serialNumber,
+    extensions: leafExtensions(options, subjectKeyType),
+    hash: options.hash,
+    clock,
+  });
+  options.signal?.throwIfAborted();
+  return pem;
+}
+
+/** The end-entity extensions as @peculiar/x509 objects (subject and authority key identifiers are added later). */
+function leafExtensions(options: IssueCertificateOptions, subjectKeyType: KeyType): Extension[] {
+  const lib = x509();
   const usages = subjectKeyType.startsWith("rsa-")
     ? lib.KeyUsageFlags.digitalSignature | lib.KeyUsageFlags.keyEncipherment
     : lib.KeyUsageFlags.digitalSignature;
@@ -273,27 +363,8 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
   }
   const altNames = [
     ...(options.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
-    ...(options.ipAddresses ?? []).map((value) => {
-      if (isIP(value) === 0) {
-        throw new CsrError(
-          "INVALID_ARGUMENT",
-          `ipAddresses entry "${value}" is not an IPv4 or IPv6 address.`,
-        );
-      }
-      return { type: "ip" as const, value };
-    }),
+    ...(options.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value })),
   ];
   if (altNames.length > 0) extensions.push(new lib.SubjectAlternativeNameExtension(altNames, false));
-  const pem = await sign({
-    subject: options.commonName,
-    subjectPublicKey: options.publicKey,
-    issuer,
-    validityDays: options.validityDays,
-    serialNumber: options.serialNumber === undefined ? randomSerial() : assertSerial(options.serialNumber),
-    extensions,
-    hash: options.hash,
-    clock,
-  });
-  options.signal?.throwIfAborted();
-  return pem;
+  return extensions;
 }

@@ -37,7 +37,19 @@ export interface CertificateFacts {
 interface Parsed {
   der: Buffer;
   node: NodeX509Certificate;
-  lib: LibX509Certificate;
+}
+
+/** What @peculiar/x509 adds to node:crypto's view: the exact subject and issuer, pathLength, keyUsage, SAN. */
+interface NameAndExtensionFacts {
+  subject: string;
+  commonName: string | undefined;
+  issuer: string;
+  issuerCommonName: string | undefined;
+  notBefore: Date;
+  notAfter: Date;
+  pathLength: number | undefined;
+  subjectAltDnsNames: string[];
+  keyCertSign: boolean | undefined;
 }
 
 function certificateDer(input: string | Uint8Array): Buffer {
@@ -67,8 +79,61 @@ function certificateDer(input: string | Uint8Array): Buffer {
 
 function parse(input: string | Uint8Array, what = "The certificate"): Parsed {
   const der = certificateDer(input);
-  const node = parseCertificateDer(der, what);
-  let lib: Parsed["lib"];
+  return { der, node: parseCertificateDer(der, what) };
+}
+
+function hex(fingerprint: string): string {
+  return fingerprint.replaceAll(":", "").toUpperCase();
+}
+
+// One attribute per line, as node:crypto prints a name, in the plain form @peculiar/x509 would print unchanged.
+const PLAIN_NAME_LINE = /^(CN|O|OU|C|L|ST|DC)=([A-Za-z0-9_.@:/()' -]*)$/;
+
+/** `CN=a, O=b` and its CN from node:crypto's multi-line name, or undefined when it needs escaping. */
+function plainName(multiline: string): { text: string; commonName: string | undefined } | undefined {
+  const lines = multiline.split("\n");
+  let commonName: string | undefined;
+  for (const line of lines) {
+    const match = PLAIN_NAME_LINE.exec(line);
+    const value = match?.[2];
+    if (value === undefined || value.trim() !== value || value === "") return undefined;
+    if (match?.[1] === "CN") commonName ??= value;
+  }
+  return { text: lines.join(", "), commonName };
+}
+
+/**
+ * The facts of an end-entity certificate from node:crypto alone (no ASN.1 decoding in JavaScript), or undefined
+ * when the certificate is a CA or its names or SAN need the full decoder.
+ */
+export function nodeFacts(node: NodeX509Certificate): NameAndExtensionFacts | undefined {
+  if (node.ca) return undefined;
+  const subject = plainName(node.subject);
+  const issuer = plainName(node.issuer);
+  const san = node.subjectAltName;
+  if (subject === undefined || issuer === undefined || san?.includes('"') || san?.includes("\\")) {
+    return undefined;
+  }
+  const notBefore = new Date(node.validFrom);
+  const notAfter = new Date(node.validTo);
+  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) return undefined;
+  return {
+    subject: subject.text,
+    commonName: subject.commonName,
+    issuer: issuer.text,
+    issuerCommonName: issuer.commonName,
+    notBefore,
+    notAfter,
+    pathLength: undefined,
+    subjectAltDnsNames: (san?.split(", ") ?? [])
+      .filter((name) => name.startsWith("DNS:"))
+      .map((name) => name.slice(4)),
+    keyCertSign: undefined,
+  };
+}
+
+export function libFacts(der: Buffer, what: string): NameAndExtensionFacts {
+  let lib: LibX509Certificate;
   try {
     lib = new (x509().X509Certificate)(new Uint8Array(der));
   } catch (error) {
@@ -76,47 +141,77 @@ function parse(input: string | Uint8Array, what = "The certificate"): Parsed {
       cause: error,
     });
   }
-  return { der, node, lib };
-}
-
-function hex(fingerprint: string): string {
-  return fingerprint.replaceAll(":", "").toUpperCase();
-}
-
-function facts(parsed: Parsed): CertificateFacts {
-  const { node, lib, der } = parsed;
   const constraints = lib.getExtension(x509().BasicConstraintsExtension);
   const san = lib.getExtension(x509().SubjectAlternativeNameExtension);
+  const usage = lib.getExtension(x509().KeyUsagesExtension);
+  return {
+    subject: lib.subject,
+    commonName: lib.subjectName.getField("CN")[0],
+    issuer: lib.issuer,
+    issuerCommonName: lib.issuerName.getField("CN")[0],
+    notBefore: lib.notBefore,
+    notAfter: lib.notAfter,
+    pathLength: constraints?.ca ? constraints.pathLength : undefined,
+    subjectAltDnsNames:
+      san?.names.items.filter((name) => name.type === "dns").map((name) => name.value) ?? [],
+    keyCertSign: usage === null ? undefined : (usage.usages & x509().KeyUsageFlags.keyCertSign) !== 0,
+  };
+}
+
+// CA certificates are few and checked again and again (every issued chain ends in the same two): their
+// decoded facts are kept by SHA-256 fingerprint.
+const decodedCache = new Map<string, NameAndExtensionFacts>();
+const DECODED_CACHE_SIZE = 64;
+
+function decodedFacts(parsed: Parsed, what: string): NameAndExtensionFacts {
+  const fast = nodeFacts(parsed.node);
+  if (fast !== undefined) return fast;
+  const key = parsed.node.fingerprint256;
+  let decoded = decodedCache.get(key);
+  if (decoded === undefined) {
+    decoded = libFacts(parsed.der, what);
+    if (decodedCache.size >= DECODED_CACHE_SIZE)
+      decodedCache.delete(decodedCache.keys().next().value as string);
+    decodedCache.set(key, decoded);
+  }
+  return {
+    ...decoded,
+    notBefore: new Date(decoded.notBefore),
+    notAfter: new Date(decoded.notAfter),
+    subjectAltDnsNames: [...decoded.subjectAltDnsNames],
+  };
+}
+
+function facts(
+  parsed: Parsed,
+  what = "The certificate",
+): CertificateFacts & { keyCertSign: boolean | undefined } {
+  const { node, der } = parsed;
   let keyType: KeyType | "unknown";
   try {
     keyType = keyTypeOf(node.publicKey);
   } catch {
     keyType = "unknown";
   }
+  const { keyCertSign, ...decoded } = decodedFacts(parsed, what);
   return {
     pem: toPem(der, "CERTIFICATE"),
-    subject: lib.subject,
-    commonName: lib.subjectName.getField("CN")[0],
-    issuer: lib.issuer,
-    issuerCommonName: lib.issuerName.getField("CN")[0],
+    ...decoded,
     serialNumber: node.serialNumber.toUpperCase(),
-    notBefore: lib.notBefore,
-    notAfter: lib.notAfter,
     sha1Thumbprint: hex(node.fingerprint),
     sha256Thumbprint: hex(node.fingerprint256),
     keyType,
     isCa: node.ca,
-    pathLength: constraints?.ca ? constraints.pathLength : undefined,
     selfIssued: node.subject === node.issuer,
     publicKey: node.publicKey,
-    subjectAltDnsNames:
-      san?.names.items.filter((name) => name.type === "dns").map((name) => name.value) ?? [],
+    keyCertSign,
   };
 }
 
 /** Reads the facts of a certificate given as PEM (the first CERTIFICATE block), DER bytes or base64 DER. */
 export function certificateFacts(input: string | Uint8Array): CertificateFacts {
-  return facts(parse(input));
+  const { keyCertSign: _, ...result } = facts(parse(input));
+  return result;
 }
 
 /** Throws `KEY_CERT_MISMATCH` unless the private (or public) key belongs to the certificate. */
@@ -154,16 +249,13 @@ interface Entry extends CertificateFacts {
   keyCertSign: boolean | undefined;
 }
 
-function entry(parsed: Parsed, label: string): Entry {
-  const usage = parsed.lib.getExtension(x509().KeyUsagesExtension);
-  const keyCertSign = usage === null ? undefined : (usage.usages & x509().KeyUsageFlags.keyCertSign) !== 0;
-  const base = facts(parsed);
+function entry(parsed: Parsed, label: string, what: string): Entry {
+  const base = facts(parsed, what);
   return {
     ...base,
     label: `${label} (${base.commonName ? `CN=${base.commonName}` : base.subject || "no subject"})`,
     node: parsed.node,
     der: parsed.der,
-    keyCertSign,
   };
 }
 
@@ -205,7 +297,9 @@ export function verifyChain(
   if (problems.length > 0) return { valid: false, problems };
   sources.forEach((source, index) => {
     try {
-      chain.push(entry(parse(source, `Certificate #${index}`), `certificate #${index}`));
+      chain.push(
+        entry(parse(source, `Certificate #${index}`), `certificate #${index}`, `Certificate #${index}`),
+      );
     } catch (error) {
       problems.push(`certificate #${index}: cannot be parsed: ${describeError(error)}`);
     }
@@ -214,6 +308,37 @@ export function verifyChain(
   if (chain.length === 0)
     return { valid: false, problems: ["the chain is empty: pass at least the leaf certificate"] };
 
+  let roots: Entry[] | undefined;
+  if (options.trustedRoots !== undefined) {
+    roots = [];
+    const rootSources = options.trustedRoots.flatMap((root, index): (string | Buffer)[] => {
+      if (!looksLikePem(root)) return [root];
+      try {
+        return pemBlocks(root)
+          .filter((block) => block.label === "CERTIFICATE")
+          .map((block) => block.der);
+      } catch (error) {
+        problems.push(`trusted roots entry #${index}: cannot be parsed: ${describeError(error)}`);
+        return [];
+      }
+    });
+    rootSources.forEach((root, index) => {
+      try {
+        roots?.push(
+          entry(parse(root, `Trusted root #${index}`), `trusted root #${index}`, `Trusted root #${index}`),
+        );
+      } catch (error) {
+        problems.push(`trusted root #${index}: cannot be parsed: ${describeError(error)}`);
+      }
+    });
+  }
+  problems.push(...checkEntries(chain, roots, now));
+  return { valid: problems.length === 0, problems };
+}
+
+/** The problems of a decoded chain (leaf first), anchored in `roots`, or in its self-signed last certificate. */
+function checkEntries(chain: readonly Entry[], roots: readonly Entry[] | undefined, now: number): string[] {
+  const problems: string[] = [];
   const checkValidity = (cert: Entry): void => {
     if (now < cert.notBefore.getTime()) {
       problems.push(`${cert.label}: not valid yet (valid from ${cert.notBefore.toISOString()})`);
@@ -257,42 +382,41 @@ export function verifyChain(
   }
 
   const last = chain[chain.length - 1] as Entry;
-  if (options.trustedRoots === undefined) {
+  if (roots === undefined) {
     if (!last.selfIssued || !signedBy(last, last)) {
       problems.push(
         `${last.label}: is not a self-signed root and no trusted roots were given: append the root certificate or pass trustedRoots`,
       );
     }
-  } else {
-    const roots: Entry[] = [];
-    const rootSources = options.trustedRoots.flatMap((root, index): (string | Buffer)[] => {
-      if (!looksLikePem(root)) return [root];
-      try {
-        return pemBlocks(root)
-          .filter((block) => block.label === "CERTIFICATE")
-          .map((block) => block.der);
-      } catch (error) {
-        problems.push(`trusted roots entry #${index}: cannot be parsed: ${describeError(error)}`);
-        return [];
-      }
-    });
-    rootSources.forEach((root, index) => {
-      try {
-        roots.push(entry(parse(root, `Trusted root #${index}`), `trusted root #${index}`));
-      } catch (error) {
-        problems.push(`trusted root #${index}: cannot be parsed: ${describeError(error)}`);
-      }
-    });
-    const isTrusted = roots.some((root) => root.der.equals(last.der));
-    if (!isTrusted) {
-      const anchor = roots.find((root) => root.subject === last.issuer && signedBy(last, root));
-      if (anchor === undefined) {
-        problems.push(`${last.label}: is not issued by any of the trusted roots (issuer "${last.issuer}")`);
-      } else {
-        checkValidity(anchor);
-        checkLink(last, anchor, chain.length, [...chain, anchor]);
-      }
+    return problems;
+  }
+  const isTrusted = roots.some((root) => root.der.equals(last.der));
+  if (!isTrusted) {
+    const anchor = roots.find((root) => root.subject === last.issuer && signedBy(last, root));
+    if (anchor === undefined) {
+      problems.push(`${last.label}: is not issued by any of the trusted roots (issuer "${last.issuer}")`);
+    } else {
+      checkValidity(anchor);
+      checkLink(last, anchor, chain.length, [...chain, anchor]);
     }
   }
-  return { valid: problems.length === 0, problems };
+  return problems;
+}
+
+/**
+ * What `verifyChain(pems, { trustedRoots: [last] })` checks, for certificates already decoded (leaf first), with
+ * each certificate's facts: every certificate is parsed once.
+ */
+export function verifyDecodedChain(
+  decoded: readonly { der: Buffer; node: NodeX509Certificate }[],
+  now: number,
+): { certificates: CertificateFacts[]; problems: string[] } {
+  const chain = decoded.map((parsed, index) =>
+    entry(parsed, `certificate #${index}`, `Certificate #${index}`),
+  );
+  const certificates = chain.map(
+    ({ label: _label, node: _node, der: _der, keyCertSign: _keyCertSign, ...facts }) => facts,
+  );
+  const last = chain[chain.length - 1];
+  return { certificates, problems: last === undefined ? [] : checkEntries(chain, [last], now) };
 }

@@ -1,6 +1,8 @@
-import { createPublicKey, type KeyObject, webcrypto } from "node:crypto";
+import { createPublicKey, type KeyObject, verify } from "node:crypto";
 import type * as Forge from "node-forge";
 import { parseCsrDer } from "./csr-der.ts";
+import { plainCsrFields } from "./csr-fields.ts";
+import { signedPart } from "./der.ts";
 import { CsrError, describeError } from "./errors.ts";
 import {
   checkKeyPair,
@@ -8,14 +10,13 @@ import {
   type KeyPair,
   type KeyType,
   keyTypeOf,
-  pkcs8Der,
   privateKeyToPem,
   publicKeysMatch,
   publicKeyToPem,
-  spkiDer,
   webSigningAlgorithms,
 } from "./keys.ts";
 import { forge, nodeCrypto, x509 } from "./libs.ts";
+import { nodeSigningCrypto, nodeSigningKey } from "./node-signer.ts";
 import { csrDer, toPem, toWire } from "./pem.ts";
 
 /** A PKCS#10 certificate signing request in every form it is needed. */
@@ -107,14 +108,15 @@ function rsaCsrDer(commonName: string, keyPair: KeyPair): Uint8Array {
 
 async function ecCsrDer(commonName: string, keyPair: KeyPair, keyType: KeyType): Promise<Uint8Array> {
   const lib = x509();
-  const { importAlgorithm, signingAlgorithm } = webSigningAlgorithms(keyType, defaultHashFor(keyType));
-  const [privateKey, publicKey] = await Promise.all([
-    webcrypto.subtle.importKey("pkcs8", pkcs8Der(keyPair.privateKey), importAlgorithm, false, ["sign"]),
-    webcrypto.subtle.importKey("spki", spkiDer(keyPair.publicKey), importAlgorithm, true, ["verify"]),
-  ]);
+  const hash = defaultHashFor(keyType);
+  const { signingAlgorithm } = webSigningAlgorithms(keyType, hash);
+  const keys = {
+    privateKey: nodeSigningKey(keyPair.privateKey, hash),
+    publicKey: nodeSigningKey(keyPair.publicKey, hash),
+  };
   const request = await lib.Pkcs10CertificateRequestGenerator.create(
-    { name: [{ CN: [commonName] }], keys: { privateKey, publicKey }, signingAlgorithm },
-    nodeCrypto(),
+    { name: [{ CN: [commonName] }], keys, signingAlgorithm },
+    nodeSigningCrypto,
   );
   return new Uint8Array(request.rawData);
 }
@@ -157,18 +159,18 @@ const WEAK_SIGNATURE_NAMES: Readonly<Record<string, string>> = {
 export async function parseCsr(input: string | Uint8Array, options: ParseCsrOptions = {}): Promise<CsrInfo> {
   options.signal?.throwIfAborted();
   const der = csrDer(input);
-  const request = parseCsrDer(der);
+  const parts = csrParts(der);
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: Buffer.from(request.publicKey.rawData), format: "der", type: "spki" });
+    publicKey = createPublicKey({ key: Buffer.from(parts.spki), format: "der", type: "spki" });
   } catch (error) {
     throw new CsrError("CSR_INVALID", `The CSR's public key cannot be read (${describeError(error)}).`, {
       cause: error,
     });
   }
   const keyType = keyTypeOf(publicKey);
-  const algorithm = request.signatureAlgorithm as { name: string; hash?: { name?: string } };
-  const hash = algorithm.hash?.name;
+  const { algorithm } = parts;
+  const hash = algorithm.hash;
   if (hash === undefined || !ACCEPTED_SIGNATURE_HASHES.has(hash)) {
     const used =
       hash === undefined
@@ -181,7 +183,7 @@ export async function parseCsr(input: string | Uint8Array, options: ParseCsrOpti
   }
   let signatureValid: boolean;
   try {
-    signatureValid = await request.verify(nodeCrypto());
+    signatureValid = await parts.verify(publicKey, hash);
   } catch {
     signatureValid = false;
   }
@@ -193,12 +195,56 @@ export async function parseCsr(input: string | Uint8Array, options: ParseCsrOpti
     );
   }
   return {
-    commonName: request.subjectName.getField("CN")[0],
-    subject: request.subject,
+    commonName: parts.commonName,
+    subject: parts.subject,
     publicKey,
     keyType,
     signatureValid,
     pem: toPem(der, "CERTIFICATE REQUEST"),
+  };
+}
+
+/** What parseCsr needs from a CSR, however it was read. */
+interface CsrParts {
+  commonName: string | undefined;
+  subject: string;
+  spki: Uint8Array;
+  algorithm: { name: string; hash: string | undefined };
+  verify(publicKey: KeyObject, hash: string): Promise<boolean>;
+}
+
+// ECDSA and RSA PKCS#1 v1.5 signatures go to node:crypto's one-shot verify (DER ECDSA signatures as in the CSR).
+const nodeVerifiable = (name: string): boolean => name === "ECDSA" || name === "RSASSA-PKCS1-v1_5";
+const nodeHash = (hash: string): string => hash.replace("-", ""); // "SHA-384" → "SHA384"
+
+/** A plain CSR read straight from its DER; anything else decoded by @peculiar/x509. */
+export function csrParts(der: Uint8Array): CsrParts {
+  const plain = plainCsrFields(der);
+  if (plain !== undefined) {
+    return {
+      commonName: plain.commonName,
+      subject: `CN=${plain.commonName}`,
+      spki: plain.spki,
+      algorithm: plain.algorithm,
+      verify: async (publicKey, hash) => verify(nodeHash(hash), plain.signed, publicKey, plain.signature),
+    };
+  }
+  return decodedCsrParts(der);
+}
+
+/** {@link csrParts} through @peculiar/x509, for every CSR. */
+export function decodedCsrParts(der: Uint8Array): CsrParts {
+  const request = parseCsrDer(der);
+  const algorithm = request.signatureAlgorithm as { name: string; hash?: { name?: string } };
+  return {
+    commonName: request.subjectName.getField("CN")[0],
+    subject: request.subject,
+    spki: new Uint8Array(request.publicKey.rawData),
+    algorithm: { name: algorithm.name, hash: algorithm.hash?.name },
+    verify: async (publicKey, hash) =>
+      nodeVerifiable(algorithm.name)
+        ? verify(nodeHash(hash), signedPart(der), publicKey, new Uint8Array(request.signature))
+        : request.verify(nodeCrypto()),
   };
 }
 

@@ -1,9 +1,9 @@
 import type { KeyObject } from "node:crypto";
-import type { Clock } from "@skittlesorter/core";
-import { type CertificateFacts, certificateFacts, verifyChain } from "./certificate.ts";
+import { type Clock, systemClock } from "@skittlesorter/core";
+import { type CertificateFacts, verifyDecodedChain } from "./certificate.ts";
 import { describeError } from "./errors.ts";
 import { publicKeysMatch } from "./keys.ts";
-import { chainFromWire } from "./pem.ts";
+import { decodeChainFromWire } from "./pem.ts";
 
 /** A certificate chain a service issued for a CSR, leaf first (leaf → issuing CA → root). */
 export interface IssuedCertificateChain {
@@ -48,9 +48,14 @@ export function checkIssuedChain(
   let pems: string[];
   let bundle: string;
   let certificates: CertificateFacts[];
+  let chainProblems: string[];
   try {
-    ({ pems, bundle } = chainFromWire([...wire]));
-    certificates = pems.map((pem) => certificateFacts(pem));
+    const { decoded, ...wireForms } = decodeChainFromWire([...wire]);
+    ({ pems, bundle } = wireForms);
+    ({ certificates, problems: chainProblems } = verifyDecodedChain(
+      decoded,
+      (options.clock ?? systemClock).now(),
+    ));
   } catch (error) {
     const problem = `the entries are not base64 DER certificates (${describeError(error)})`;
     return { valid: false, reason: "undecodable", problems: [problem], cause: error };
@@ -71,9 +76,8 @@ export function checkIssuedChain(
     if (certificates.length < 2) {
       problems.push("the chain holds only the leaf; an issued chain runs leaf → issuing CA → root");
     } else {
-      const root = pems[pems.length - 1] as string;
-      const verdict = verifyChain(pems, { trustedRoots: [root], clock: options.clock });
-      if (!verdict.valid) problems.push(...verdict.problems);
+      // Anchored in its own last (root) certificate.
+      problems.push(...chainProblems);
     }
   }
   if (problems.length > 0) return { valid: false, reason: "rejected", problems, cause: undefined };

@@ -129,6 +129,8 @@ export function pkcs8Der(key: KeyObject): Buffer {
 
 /** True when both keys (public or private) have the same public key. */
 export function publicKeysMatch(a: KeyObject, b: KeyObject): boolean {
+  // Comparing two public keys needs no export (the common case: a certificate's key and a CSR's).
+  if (a.type === "public" && b.type === "public") return a.equals(b);
   return spkiDer(a).equals(spkiDer(b));
 }
 

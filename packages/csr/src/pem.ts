@@ -179,18 +179,28 @@ export function splitPemBundle(text: string): string[] {
  * certificate and the whole bundle (leaf first), ready to write to a file.
  */
 export function chainFromWire(chain: readonly string[]): { pems: string[]; bundle: string } {
+  const { pems, bundle } = decodeChainFromWire(chain);
+  return { pems, bundle };
+}
+
+/** {@link chainFromWire}, also returning each certificate's DER and node:crypto parse (for checking it). */
+export function decodeChainFromWire(chain: readonly string[]): {
+  pems: string[];
+  bundle: string;
+  decoded: { der: Buffer; node: X509Certificate }[];
+} {
   if (!Array.isArray(chain) || chain.length === 0) {
     throw new CsrError(
       "CHAIN_INVALID",
       "The issued certificate chain is empty: DPS returns issuedCertificateChain only when the enrollment has a credential policy and a CSR was sent.",
     );
   }
-  const pems = chain.map((entry, index) => {
+  const decoded = chain.map((entry, index) => {
     const der = certificateDerFromWire(entry, `Chain entry #${index}`, "CHAIN_INVALID");
-    parseCertificateDer(der, `Chain entry #${index}`, "CHAIN_INVALID");
-    return toPem(der, "CERTIFICATE");
+    return { der, node: parseCertificateDer(der, `Chain entry #${index}`, "CHAIN_INVALID") };
   });
-  return { pems, bundle: pems.join("") };
+  const pems = decoded.map(({ der }) => toPem(der, "CERTIFICATE"));
+  return { pems, bundle: pems.join(""), decoded };
 }
 
 /** A PEM bundle (or list of PEMs, each possibly a bundle) as the wire form: base64 DER strings in order. */

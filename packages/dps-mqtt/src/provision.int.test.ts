@@ -178,6 +178,23 @@ describe("provision over MQTT/TLS against a scripted DPS", () => {
     expect(logged).not.toContain("PRIVATE KEY");
   });
 
+  it("turns Nagle's algorithm off on its socket, so a poll is not held back behind its PUBACK", async () => {
+    const dps = await dpsWith(standardDps({ pki, pollsBeforeAssigned: 1, retryAfter: 1 }));
+    const noDelayCalls: unknown[][] = [];
+    const connect: MqttConnect = (options) => {
+      const client = mqttConnect(options);
+      const stream = client.stream as unknown as { setNoDelay(noDelay?: boolean): unknown };
+      const setNoDelay = stream.setNoDelay.bind(stream);
+      stream.setNoDelay = (...args: [boolean?]) => {
+        noDelayCalls.push(args);
+        return setNoDelay(...args);
+      };
+      return client;
+    };
+    await provision(fastOptions(dps, warpClock(0.01), { connect }));
+    expect(noDelayCalls).toEqual([[true]]);
+  });
+
   it("waits for retry-after between polls in real time", async () => {
     const dps = await dpsWith(standardDps({ pki, pollsBeforeAssigned: 1, retryAfter: 1 }));
     await provision({

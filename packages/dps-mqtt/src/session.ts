@@ -18,6 +18,16 @@ import { DPS_RESPONSE_TOPIC_FILTER, decodePayload, parseResponseTopic } from "./
  */
 export type MqttConnect = (options: IClientOptions) => MqttClient;
 
+/**
+ * Sends each packet at once. The poll follows the PUBACK of DPS's 202 immediately: with Nagle's algorithm it would
+ * wait for DPS's delayed ACK of that PUBACK (about 40 ms on Linux) before leaving. mqtt.js creates its socket in
+ * `connect` and does not pass `noDelay` on to `tls.connect`, so it is set here (a WebSocket stream has no such switch).
+ */
+function disableNagle(client: MqttClient): void {
+  const stream = client.stream as { setNoDelay?: (noDelay: boolean) => unknown } | undefined;
+  stream?.setNoDelay?.(true);
+}
+
 /** An answer matched to its request by `$rid`. */
 export interface DpsAnswer {
   topic: string;
@@ -80,6 +90,7 @@ export class DpsSession {
     } catch (error) {
       throw classifyConnectError(error, clientOptions);
     }
+    disableNagle(client);
     try {
       await abortable(waitForConnack(client), [options.signal]);
     } catch (error) {

@@ -47,8 +47,8 @@ describe.skipIf(!debianLike)("setup-system.sh on Debian/Ubuntu", () => {
     await scratch?.[Symbol.asyncDispose]();
   });
 
-  const setupSystem = () =>
-    spawnSync(join(bin, "bash"), [SCRIPT], {
+  const setupSystem = (...args: string[]) =>
+    spawnSync(join(bin, "bash"), [SCRIPT, ...args], {
       encoding: "utf8",
       env: { PATH: bin, HOME: scratch.path, STUB_CALLS: calls, CHROME_PATH: join(bin, "chromium") },
     });
@@ -75,5 +75,17 @@ describe.skipIf(!debianLike)("setup-system.sh on Debian/Ubuntu", () => {
     const result = setupSystem();
     expect(result).toMatchObject({ status: 0, stdout: "", stderr: "" });
     expect(readFileSync(calls, "utf8")).toBe("");
+  });
+
+  it("installs mosquitto for the bench with --bench only, and refuses unknown arguments", () => {
+    symlinkSync(join(bin, "apt-get"), join(bin, "shellcheck"));
+    symlinkSync(join(bin, "apt-get"), join(bin, "systemd-analyze"));
+    expect(setupSystem().status).toBe(0);
+    expect(installs()).toEqual([]);
+    expect(setupSystem("--bench").status).toBe(0);
+    expect(installs()).toEqual(["apt-get install -y -qq --no-install-recommends mosquitto"]);
+    const wrong = setupSystem("--bnech");
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain("unknown argument --bnech");
   });
 });

@@ -6,6 +6,7 @@ import type { AdrPolicy, HubDevice, LinkedHub } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
 import type { Attested } from "./attest.ts";
+import { caCertificateWire } from "./chain-wire.ts";
 
 /** The hub device identity an assignment creates (or refreshes): how it will authenticate to the hub. */
 export function hubDeviceFor(
@@ -96,7 +97,11 @@ export async function issueFromPolicy(
     via: options.via ?? "dps",
   });
   return {
-    chain: [leafPem, policy.issuingCaPem, namespace.rootCaPem].map((pem) => certificateToWire(pem)),
+    chain: [
+      certificateToWire(facts.pem),
+      caCertificateWire(policy.issuingCaPem),
+      caCertificateWire(namespace.rootCaPem),
+    ],
     serialNumber: facts.serialNumber,
     sha256Thumbprint: facts.sha256Thumbprint,
   };

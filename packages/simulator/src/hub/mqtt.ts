@@ -140,16 +140,22 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
         return;
       }
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? "");
+      let stored: Promise<unknown> | undefined;
       try {
-        // Synchronous: telemetry is in the database before aedes sends PUBACK.
         if (options.credentials?.handlePublish(state.session, packet.topic, payload) !== true)
-          service.handlePublish(state.session, packet.topic, payload, packet.retain === true);
+          stored = service.handlePublish(state.session, packet.topic, payload, packet.retain === true);
       } catch (error) {
         callback(error as Error);
         return;
       }
       packet.retain = false;
-      callback(null);
+      // Telemetry is in the database before aedes sends PUBACK.
+      if (stored === undefined) callback(null);
+      else
+        stored.then(
+          () => callback(null),
+          (error: unknown) => callback(error as Error),
+        );
     },
     authorizeForward(_client, packet) {
       const mark = (packet as { clientId?: string }).clientId ?? "";

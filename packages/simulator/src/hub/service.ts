@@ -19,6 +19,7 @@ import { DirectMethods } from "./methods.ts";
 import { ModuleRegistry, moduleKey } from "./modules.ts";
 import { HubSessions } from "./sessions.ts";
 import { connectionAuthMethod, decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
+import { TelemetryBatch } from "./telemetry-batch.ts";
 import { answerTwinRequest, checkTwinPatch, emptyTwin, MAX_TWIN_BYTES, patchedTwin } from "./twins.ts";
 
 /** What a device subscribed to; server messages go only to matching subscriptions. */
@@ -96,7 +97,7 @@ export class HubService extends EventEmitter {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #adr: AdrService;
-  readonly #maxTelemetry: number;
+  readonly #telemetry: TelemetryBatch;
   readonly #links = new Map<string, HubLink>();
   readonly #lastConnection = new Map<string, HubConnectionEvent>();
   readonly #methods: DirectMethods;
@@ -105,7 +106,6 @@ export class HubService extends EventEmitter {
   readonly sessions: HubSessions;
   readonly cloudToDevice: CloudToDevice;
   readonly modules: ModuleRegistry;
-  #insertsSincePrune = 0;
 
   constructor(options: HubServiceOptions) {
     super();
@@ -114,7 +114,11 @@ export class HubService extends EventEmitter {
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#adr = options.adr;
-    this.#maxTelemetry = options.maxTelemetryMessages;
+    this.#telemetry = new TelemetryBatch({
+      store: this.#store,
+      maxMessages: options.maxTelemetryMessages,
+      stored: (message) => this.emit("telemetry", telemetryView(message)),
+    });
     this.#methods = new DirectMethods({
       link: (deviceId) => this.#links.get(deviceId),
       logger: this.#logger,
@@ -262,10 +266,15 @@ export class HubService extends EventEmitter {
   // --- publishes from devices -------------------------------------------------------------------
 
   /**
-   * Handles a device PUBLISH. Telemetry is stored before this returns (so QoS 1 is acknowledged only after
-   * that). Throws when the topic is not one the device may publish to (the front end then disconnects it).
+   * Handles a device PUBLISH. Telemetry resolves the returned promise once it is stored (acknowledge QoS 1 only
+   * then). Throws when the topic is not one the device may publish to (the front end then disconnects it).
    */
-  handlePublish(session: HubSession, topic: string, payload: Buffer, retain: boolean): void {
+  handlePublish(
+    session: HubSession,
+    topic: string,
+    payload: Buffer,
+    retain: boolean,
+  ): Promise<number> | undefined {
     const telemetry = TELEMETRY_TOPIC.exec(topic);
     if (telemetry !== null) {
       const module = telemetry[2] === undefined ? undefined : decode(telemetry[2]);
@@ -277,8 +286,7 @@ export class HubService extends EventEmitter {
           `a device or module can only send telemetry as itself (devices/${session.deviceId}${own}/messages/events/)`,
         );
       }
-      this.#storeTelemetry(session, telemetry[3] ?? "", payload, retain);
-      return;
+      return this.#storeTelemetry(session, telemetry[3] ?? "", payload, retain);
     }
     const twin = TWIN_REQUEST_TOPIC.exec(topic);
     if (twin !== null) {
@@ -312,7 +320,7 @@ export class HubService extends EventEmitter {
     return new Error(`publish to ${topic.slice(0, 200)} refused: ${why}`);
   }
 
-  #storeTelemetry(session: HubSession, bag: string, payload: Buffer, retain: boolean): void {
+  #storeTelemetry(session: HubSession, bag: string, payload: Buffer, retain: boolean): Promise<number> {
     const { system, application } = parsePropertyBag(bag);
     if (retain) application["mqtt-retain"] = "true";
     const enqueuedAt = this.#clock.now();
@@ -331,12 +339,7 @@ export class HubService extends EventEmitter {
       properties: application,
       body: Buffer.from(payload),
     };
-    const id = this.#store.addTelemetry(message);
-    if (++this.#insertsSincePrune >= 500) {
-      this.#insertsSincePrune = 0;
-      this.#store.pruneTelemetry(this.#maxTelemetry);
-    }
-    this.emit("telemetry", telemetryView({ ...message, id }));
+    return this.#telemetry.add(message);
   }
 
   // --- twins -------------------------------------------------------------------------------------
@@ -474,8 +477,9 @@ export class HubService extends EventEmitter {
     return this.#methods.invoke(moduleKey(deviceId, moduleId), methodName, payload, options);
   }
 
-  /** Rejects every pending method call (shutdown). */
+  /** Stores the telemetry still pending and rejects every pending method call (shutdown). */
   close(): void {
+    this.#telemetry.flush();
     this.#methods.close();
     this.removeAllListeners();
   }

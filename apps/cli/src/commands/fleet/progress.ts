@@ -1,6 +1,7 @@
 import type { FleetPhase, FleetProgress } from "@skittlesorter/fleet";
 
 const LABELS: Record<FleetPhase, string> = {
+  keygen: "keys + CSRs ",
   provision: "provisioning",
   connect: "connecting  ",
   telemetry: "telemetry   ",
