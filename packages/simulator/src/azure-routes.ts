@@ -35,7 +35,7 @@ export function registerAzureRoutes(router: Router, deps: AzureRoutesDeps): void
     clock: context.clock,
     hubs: () => services.hub.localHubs(),
   });
-  registerHubServiceApi(router, { context, hub: services.hub, authorize: authorizeHubService });
+  registerHubServiceApi(router, { hub: services.hub, authorize: authorizeHubService });
   registerModuleRoutes(router, { hub: services.hub, authorize: authorizeHubService });
   registerDpsServiceRoutes(router, context);
 }

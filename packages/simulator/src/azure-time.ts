@@ -4,3 +4,11 @@
 export function azureTimestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$10000Z");
 }
+
+/** .NET ticks (100 ns since 0001-01-01) at the Unix epoch. */
+const EPOCH_TICKS = 621_355_968_000_000_000n;
+
+/** `ms` (epoch milliseconds) in .NET ticks, as IoT Hub writes generation ids. */
+export function azureTicks(ms: number): string {
+  return String(BigInt(Math.trunc(ms)) * 10_000n + EPOCH_TICKS);
+}

@@ -1,9 +1,7 @@
 // What the dashboard (portal) needs beyond the plain resources: device search and paging, one vocabulary for the
 // device authentication type, enabling and disabling a device, and filtered audit events.
-import type { AdrService } from "../adr/service.ts";
 import type { HubService } from "../hub/service.ts";
 import { HttpError, type RouteRequest, type Router } from "../net/http.ts";
-import type { SimContext } from "../state/context.ts";
 import type { HubDevice } from "../state/model.ts";
 import { bad, object } from "./validate.ts";
 
@@ -54,18 +52,18 @@ export function devicePage(
 }
 
 export interface PortalRoutesOptions {
-  context: SimContext;
   hub: HubService;
-  adr: AdrService;
 }
 
-/** `PATCH /admin/devices/:id` with `{"status": "enabled" | "disabled"}`: a disabled device is disconnected and refused. */
+/**
+ * `PATCH /admin/devices/:id` with `{"status": "enabled" | "disabled"}`, through the hub's device registry as the service
+ * API's `PUT /devices/{id}` goes: a disabled device is disconnected and refused, and its ADR record follows.
+ */
 export function registerPortalRoutes(router: Router, options: PortalRoutesOptions): void {
-  const { context, hub, adr } = options;
+  const { hub } = options;
   router.add("PATCH", "/admin/devices/:id", (request) => {
     const deviceId = request.params.id ?? "";
-    const device = hub.device(deviceId);
-    if (device === undefined) {
+    if (hub.device(deviceId) === undefined) {
       throw new HttpError(404, "DEVICE_NOT_FOUND", `No device "${deviceId}" in the simulator's hub.`);
     }
     const body = object(request.body, "The body");
@@ -79,23 +77,7 @@ export function registerPortalRoutes(router: Router, options: PortalRoutesOption
         'Send {"status": "enabled"} or {"status": "disabled"}; nothing else can be changed here.',
       );
     }
-    const enabled = status === "enabled";
-    // ADR manages the identity when it has a record (its change reaches the hub through onDeviceChange).
-    const record = adr.forDeviceId(deviceId);
-    if (record !== undefined && (record.properties.enabled !== false) !== enabled) {
-      adr.save({ ...record, properties: { ...record.properties, enabled } }, "admin", record);
-    }
-    const current = hub.device(deviceId) ?? device;
-    if (current.status !== status) {
-      context.store.putDevice({ ...current, status, updated: context.nowIso() });
-      if (!enabled) hub.disconnect(deviceId, "device disabled");
-    }
-    context.store.addEvent(
-      context.nowIso(),
-      enabled ? "hub.deviceEnabled" : "hub.deviceDisabled",
-      deviceId,
-      {},
-    );
+    hub.registry.setStatus(deviceId, status, "admin");
     return { status: 204 };
   });
 }

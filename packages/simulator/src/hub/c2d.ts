@@ -2,6 +2,7 @@
 // `devices/{id}/messages/devicebound/{property bag}` at QoS 1. A PUBACK completes a message (MQTT devices cannot
 // reject or abandon). Lifecycle and limits as IoT Hub documents them (iot-hub-devguide-messages-c2d).
 import type { Clock, Logger } from "@skittlesorter/core";
+import { azureTimestamp } from "../azure-time.ts";
 import { serviceError } from "../errors.ts";
 import type { Store } from "../state/store.ts";
 import type { HubLink } from "./service.ts";
@@ -139,7 +140,7 @@ export class CloudToDevice {
   }
 
   #iso(at = this.#clock.now()): string {
-    return new Date(at).toISOString();
+    return azureTimestamp(at);
   }
 
   /** Queues a message for `deviceId` of `hub` and delivers it at once when the device listens. */

@@ -181,6 +181,8 @@ export class CertificateRenewals {
   #accept(record: RenewalRecord, csr: string): void {
     const { clock } = this.#options;
     record.correlationId = randomUUID();
+    // Three fractional digits, unlike IoT Hub's other time stamps: the Java device SDK's CertificateSigningErrorInfo
+    // quotes IoT Hub's answer as "operationExpires": "2025-06-09T17:31:31.426Z".
     record.operationExpires = new Date(clock.now() + OPERATION_LIFETIME_MS).toISOString();
     const pending: Pending = { record, timer: undefined };
     this.#pending.set(record.deviceId, pending);

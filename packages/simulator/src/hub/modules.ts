@@ -2,6 +2,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Clock } from "@skittlesorter/core";
 import { mergePatch } from "@skittlesorter/core";
+import { azureTicks, azureTimestamp } from "../azure-time.ts";
 import { serviceError } from "../errors.ts";
 import { isObject } from "../state/json.ts";
 import type { HubDevice, Twin } from "../state/model.ts";
@@ -97,6 +98,7 @@ export class ModuleRegistry {
   readonly #clock: Clock;
   readonly #device: (deviceId: string) => HubDevice | undefined;
   readonly #link: (key: string) => HubLink | undefined;
+  readonly #forgetSession: (clientId: string) => void;
   readonly #changed: (event: {
     deviceId: string;
     moduleId: string;
@@ -110,6 +112,8 @@ export class ModuleRegistry {
     clock: Clock;
     device: (deviceId: string) => HubDevice | undefined;
     link: (key: string) => HubLink | undefined;
+    /** Forgets the persistent MQTT session of a deleted module. */
+    forgetSession: (clientId: string) => void;
     twinChanged: (event: {
       deviceId: string;
       moduleId: string;
@@ -122,11 +126,12 @@ export class ModuleRegistry {
     this.#clock = options.clock;
     this.#device = options.device;
     this.#link = options.link;
+    this.#forgetSession = options.forgetSession;
     this.#changed = options.twinChanged;
   }
 
   #now(): string {
-    return new Date(this.#clock.now()).toISOString();
+    return azureTimestamp(this.#clock.now());
   }
 
   #requireDevice(deviceId: string): HubDevice {
@@ -206,8 +211,7 @@ export class ModuleRegistry {
       moduleId,
       managedBy: typeof input.managedBy === "string" ? input.managedBy : (existing?.managedBy ?? ""),
       authentication: authenticationFrom(input.authentication, existing?.authentication),
-      generationId:
-        existing?.generationId ?? String(Date.now() * 10_000 + Math.floor(Math.random() * 10_000)),
+      generationId: existing?.generationId ?? azureTicks(this.#clock.now()),
       etag: randomUUID(),
       created: existing?.created ?? now,
       updated: now,
@@ -238,7 +242,21 @@ export class ModuleRegistry {
     if (ifMatch !== undefined) this.#checkEtag(ifMatch, existing.etag, `module "${moduleId}"`);
     this.#store.prepare("DELETE FROM modules WHERE device_id = ? AND module_id = ?").run(deviceId, moduleId);
     this.#store.addEvent(this.#now(), "hub.moduleDeleted", moduleKey(deviceId, moduleId));
-    this.#link(moduleKey(deviceId, moduleId))?.close("module deleted");
+    this.#gone(deviceId, moduleId, "module deleted");
+  }
+
+  /** Deletes every module of a device that is being deleted (no events: the device's deletion records it). */
+  deleteAll(deviceId: string): void {
+    const rows = this.#store
+      .prepare("DELETE FROM modules WHERE device_id = ? RETURNING module_id")
+      .all(deviceId) as { module_id: string }[];
+    for (const row of rows) this.#gone(deviceId, row.module_id, "device deleted");
+  }
+
+  #gone(deviceId: string, moduleId: string, reason: string): void {
+    const key = moduleKey(deviceId, moduleId);
+    this.#link(key)?.close(reason);
+    this.#forgetSession(key);
   }
 
   #checkEtag(ifMatch: string, etag: string, what: string): void {

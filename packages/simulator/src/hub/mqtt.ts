@@ -125,37 +125,7 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
       callback(null, granted);
     },
     authorizePublish(client, packet, callback) {
-      if (client === null) {
-        callback(null);
-        return;
-      }
-      const state = states.get(client);
-      if (state === undefined) {
-        callback(new Error("not connected"));
-        return;
-      }
-      if (packet.qos === 2) {
-        logger.warn("IoT Hub does not support QoS 2; disconnecting", { deviceId: state.session.deviceId });
-        callback(new Error("QoS 2 is not supported"));
-        return;
-      }
-      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? "");
-      let stored: Promise<unknown> | undefined;
-      try {
-        if (options.credentials?.handlePublish(state.session, packet.topic, payload) !== true)
-          stored = service.handlePublish(state.session, packet.topic, payload, packet.retain === true);
-      } catch (error) {
-        callback(error as Error);
-        return;
-      }
-      packet.retain = false;
-      // Telemetry is in the database before aedes sends PUBACK.
-      if (stored === undefined) callback(null);
-      else
-        stored.then(
-          () => callback(null),
-          (error: unknown) => callback(error as Error),
-        );
+      authorizeDevicePublish(states, options, client, packet, callback);
     },
     authorizeForward(_client, packet) {
       const mark = (packet as { clientId?: string }).clientId ?? "";
@@ -175,6 +145,51 @@ export async function createHubBackend(options: HubEndpointOptions): Promise<Mqt
     },
     broker,
   };
+}
+
+/**
+ * A device's PUBLISH: renewal requests go to the credentials service, the rest to the hub service. QoS 1 telemetry is
+ * acknowledged (the callback) only once it is in the database.
+ */
+function authorizeDevicePublish(
+  states: WeakMap<Client, ClientState>,
+  options: HubEndpointOptions,
+  client: Client | null,
+  packet: PublishPacket,
+  callback: (error?: Error | null) => void,
+): void {
+  if (client === null) {
+    callback(null);
+    return;
+  }
+  const state = states.get(client);
+  if (state === undefined) {
+    callback(new Error("not connected"));
+    return;
+  }
+  if (packet.qos === 2) {
+    options.logger.warn("IoT Hub does not support QoS 2; disconnecting", {
+      deviceId: state.session.deviceId,
+    });
+    callback(new Error("QoS 2 is not supported"));
+    return;
+  }
+  const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? "");
+  let stored: Promise<unknown> | undefined;
+  try {
+    if (options.credentials?.handlePublish(state.session, packet.topic, payload) !== true)
+      stored = options.service.handlePublish(state.session, packet.topic, payload, packet.retain === true);
+  } catch (error) {
+    callback(error as Error);
+    return;
+  }
+  packet.retain = false;
+  if (stored === undefined) callback(null);
+  else
+    stored.then(
+      () => callback(null),
+      (error: unknown) => callback(error as Error),
+    );
 }
 
 /** Runs what waited for the PUBACK of packet `packetId`. */

@@ -2,6 +2,8 @@
 // DPS assignments write), with etags, generated keys and status.
 import { createHash, randomBytes } from "node:crypto";
 import type { Clock } from "@skittlesorter/core";
+import type { AdrService } from "../adr/service.ts";
+import { azureTicks, azureTimestamp } from "../azure-time.ts";
 import { serviceError } from "../errors.ts";
 import { isObject } from "../state/json.ts";
 import type { HubDevice } from "../state/model.ts";
@@ -12,8 +14,6 @@ import type { HubService } from "./service.ts";
 const DEVICE_ID = /^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$/;
 /** Thumbprints as IoT Hub takes them: SHA-1 (40) or SHA-256 (64) hex digits. */
 const THUMBPRINT = /^(?:[0-9A-F]{40}|[0-9A-F]{64})$/;
-/** .NET ticks (100 ns since 0001-01-01) at the Unix epoch: IoT Hub's generation ids are tick counts. */
-const EPOCH_TICKS = 621_355_968_000_000_000n;
 
 const invalid = (message: string) => serviceError("SIM_INVALID_REQUEST", "ArgumentInvalid", message);
 const newDeviceKey = (): string => randomBytes(32).toString("base64");
@@ -30,7 +30,7 @@ export function checkDeviceId(deviceId: unknown): string {
 
 /** The device's generation id: fixed while the identity lives, new when it is deleted and created again. */
 export function generationIdOf(device: HubDevice): string {
-  return String(BigInt(Date.parse(device.created)) * 10_000n + EPOCH_TICKS);
+  return azureTicks(Date.parse(device.created));
 }
 
 /** The device's etag: changes whenever its identity (status, authentication) changes. */
@@ -114,22 +114,70 @@ function authenticationOf(
   );
 }
 
+export type DeviceStatus = HubDevice["status"];
+
 export interface DeviceRegistryOptions {
   store: Store;
   clock: Clock;
   hub: HubService;
+  adr: AdrService;
 }
 
-/** Device identities of the simulator's own hub(s). */
+/**
+ * Device identities of the simulator's own hub(s): the one domain path for the service REST API, the admin API and
+ * ADR's changes alike.
+ */
 export class DeviceRegistry {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #hub: HubService;
+  readonly #adr: AdrService;
 
   constructor(options: DeviceRegistryOptions) {
     this.#store = options.store;
     this.#clock = options.clock;
     this.#hub = options.hub;
+    this.#adr = options.adr;
+  }
+
+  #now(): string {
+    return azureTimestamp(this.#clock.now());
+  }
+
+  /** The status IoT Hub reports: disabled when the identity or its ADR record is (the hub refuses it either way). */
+  statusOf(device: HubDevice): DeviceStatus {
+    return device.status === "enabled" && this.#adr.isEnabled(device.deviceId) ? "enabled" : "disabled";
+  }
+
+  /**
+   * Enables or disables a device, whoever asks (`by`: the service API, the admin API, ADR). The hub identity and its
+   * ADR record change together; a disabled device is disconnected, and refused when it connects again.
+   */
+  setStatus(deviceId: string, status: DeviceStatus, by: string): HubDevice {
+    const device = this.get(deviceId);
+    if (device.status === status) {
+      this.#statusApplied(device, by, false);
+      return device;
+    }
+    const now = this.#now();
+    const updated: HubDevice = { ...device, status, statusUpdated: now, updated: now };
+    this.#store.putDevice(updated);
+    this.#statusApplied(updated, by, true);
+    return updated;
+  }
+
+  /** After the identity's status is stored: its ADR record follows, a disabled device goes, the change is recorded. */
+  #statusApplied(device: HubDevice, by: string, changed: boolean): void {
+    const enabled = device.status === "enabled";
+    const record = this.#adr.forDeviceId(device.deviceId);
+    const adrChanges = record !== undefined && (record.properties.enabled !== false) !== enabled;
+    // ADR tells the hub about the change it saves; the identity already matches it, so nothing happens twice.
+    if (adrChanges) this.#adr.save({ ...record, properties: { ...record.properties, enabled } }, by, record);
+    if (!changed && !adrChanges) return;
+    if (!enabled) this.#hub.disconnect(device.deviceId, "device disabled");
+    this.#store.addEvent(this.#now(), enabled ? "hub.deviceEnabled" : "hub.deviceDisabled", device.deviceId, {
+      by,
+    });
   }
 
   /** Every device of the local hubs, by id. */
@@ -154,7 +202,7 @@ export class DeviceRegistry {
    * Creates (no `If-Match`) or updates (`If-Match` `*` or the device's etag) a device from an IoT Hub device body.
    * Disabling a device closes its connection; the hub then refuses it until it is enabled again.
    */
-  put(deviceId: string, body: unknown, ifMatch: string | undefined): HubDevice {
+  put(deviceId: string, body: unknown, ifMatch: string | undefined, by = "service-api"): HubDevice {
     checkDeviceId(deviceId);
     if (!isObject(body))
       throw invalid('Send the device as a JSON object: {"deviceId": "…", "authentication": {…}}.');
@@ -176,7 +224,7 @@ export class DeviceRegistry {
     const [hub] = this.#hub.localHubs();
     if (hub === undefined)
       throw serviceError("SIM_NOT_FOUND", "IotHubNotFound", "The simulator serves no hub.");
-    const now = new Date(this.#clock.now()).toISOString();
+    const now = this.#now();
     const device: HubDevice = {
       ...existing,
       hub: existing?.hub ?? hub.name,
@@ -189,25 +237,32 @@ export class DeviceRegistry {
     };
     if (statusReason === undefined) delete device.statusReason;
     else device.statusReason = statusReason;
-    if (existing?.status !== status) device.statusUpdated = now;
+    const statusChanged = existing !== undefined && existing.status !== status;
+    if (existing === undefined || statusChanged) device.statusUpdated = now;
     this.#store.putDevice(device);
     this.#store.addEvent(now, existing === undefined ? "hub.deviceCreated" : "hub.deviceUpdated", deviceId, {
       status,
       authentication: device.authentication.type,
     });
-    if (status === "disabled") this.#hub.disconnect(deviceId, "device disabled");
+    if (existing !== undefined) this.#statusApplied(device, by, statusChanged);
     return device;
   }
 
-  /** Deletes the device and its twin, and closes its connection. */
-  delete(deviceId: string, ifMatch: string | undefined): void {
+  /**
+   * Deletes the device with everything that hangs on it: its twin, its modules, their persistent MQTT sessions and
+   * its cloud-to-device queue; closes its connections.
+   */
+  delete(deviceId: string, ifMatch: string | undefined, by = "service-api"): void {
     const device = this.get(deviceId);
     this.#checkPrecondition(deviceId, device, ifMatch ?? "*");
     this.#store.transaction(() => {
       this.#store.deleteDevice(device.hub, deviceId);
       this.#store.deleteTwin(device.hub, deviceId);
+      this.#hub.modules.deleteAll(deviceId);
+      this.#hub.cloudToDevice.purge(deviceId);
     });
-    this.#store.addEvent(new Date(this.#clock.now()).toISOString(), "hub.deviceDeleted", deviceId, {});
+    this.#hub.sessions.forget(deviceId);
+    this.#store.addEvent(this.#now(), "hub.deviceDeleted", deviceId, { by });
     this.#hub.disconnect(deviceId, "device deleted");
   }
 

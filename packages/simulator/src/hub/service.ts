@@ -17,6 +17,7 @@ import { CloudToDevice } from "./c2d.ts";
 import type { CredentialsSubscription as Credentials } from "./credentials.ts";
 import { DirectMethods } from "./methods.ts";
 import { ModuleRegistry, moduleKey } from "./modules.ts";
+import { DeviceRegistry } from "./registry.ts";
 import { HubSessions } from "./sessions.ts";
 import { connectionAuthMethod, decode, parsePropertyBag, telemetryView } from "./telemetry.ts";
 import { TelemetryBatch } from "./telemetry-batch.ts";
@@ -106,6 +107,8 @@ export class HubService extends EventEmitter {
   readonly sessions: HubSessions;
   readonly cloudToDevice: CloudToDevice;
   readonly modules: ModuleRegistry;
+  /** Device identities: the one path for creating, enabling, disabling and deleting devices. */
+  readonly registry: DeviceRegistry;
 
   constructor(options: HubServiceOptions) {
     super();
@@ -132,8 +135,10 @@ export class HubService extends EventEmitter {
       ...options,
       device: (deviceId) => this.device(deviceId),
       link,
+      forgetSession: (clientId) => this.sessions.forget(clientId),
       twinChanged: (event) => this.emit("twin", event),
     });
+    this.registry = new DeviceRegistry({ ...options, hub: this });
     this.#authenticator = new HubAuthenticator({
       store: this.#store,
       clock: this.#clock,
@@ -144,19 +149,11 @@ export class HubService extends EventEmitter {
     // ADR manages the hub identities: disabling or deleting a device there applies here.
     this.#adr.onDeviceChange((change) => {
       const device = this.device(change.deviceId);
-      if (device !== undefined && change.deleted) {
-        this.#store.deleteDevice(device.hub, device.deviceId);
-        this.#store.deleteTwin(device.hub, device.deviceId);
-        this.cloudToDevice.purge(device.deviceId);
-      } else if (device !== undefined && (device.status === "enabled") !== change.enabled) {
-        this.#store.putDevice({
-          ...device,
-          status: change.enabled ? "enabled" : "disabled",
-          updated: this.#now(),
-        });
+      if (device === undefined) return;
+      if (change.deleted) this.registry.delete(device.deviceId, "*", "adr");
+      else if ((device.status === "enabled") !== change.enabled) {
+        this.registry.setStatus(device.deviceId, change.enabled ? "enabled" : "disabled", "adr");
       }
-      if (change.enabled && !change.deleted) return;
-      this.disconnect(change.deviceId, change.deleted ? "device deleted" : "device disabled");
     });
   }
 

@@ -18,9 +18,22 @@ interface SessionDoc {
 /** The subscriptions of persistent (`clean: false`) sessions, by MQTT client id. */
 export class HubSessions {
   readonly #store: Store;
+  /** Drops a client's subscriptions from the running broker (set by {@link hubPersistence}). */
+  #dropLive: (clientId: string) => void = () => {};
 
   constructor(store: Store) {
     this.#store = store;
+  }
+
+  /** Forgets the session of an identity that was deleted, in the database and in the running broker. */
+  forget(clientId: string): void {
+    this.clear(clientId);
+    this.#dropLive(clientId);
+  }
+
+  /** Called once by the broker's persistence: how to drop a client's subscriptions from the running broker. */
+  onForget(dropLive: (clientId: string) => void): void {
+    this.#dropLive = dropLive;
   }
 
   list(): SessionDoc[] {
@@ -83,6 +96,10 @@ export function hubPersistence(
   // CommonJS: at run time the default export is the factory itself (its typings describe an ES module).
   const inner = (aedesPersistence.default as unknown as () => object)();
   const persistence = Object.create(inner) as Record<string, unknown>;
+  // Without this, a device deleted and created again would find its old subscriptions (sessionPresent = 1).
+  sessions.onForget((clientId) => {
+    void callInner(inner, "cleanSubscriptions", { id: clientId });
+  });
   const overrides = {
     async setup(broker: unknown): Promise<void> {
       await callInner(inner, "setup", broker);

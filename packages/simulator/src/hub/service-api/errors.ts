@@ -1,5 +1,6 @@
 // IoT Hub's error answers on its service REST API, in the legacy shape the official service SDKs parse.
 import { randomBytes } from "node:crypto";
+import { azureTimestamp } from "../../azure-time.ts";
 import { isSimulatorError, type SimulatorErrorCode } from "../../errors.ts";
 import {
   HttpError,
@@ -70,7 +71,7 @@ export function methodErrorAnswer(
     trackingId: trackingId(now),
     message,
     info,
-    timestampUtc: now.toISOString(),
+    timestampUtc: azureTimestamp(now.getTime()),
   };
   return {
     status,

@@ -1,15 +1,13 @@
 // IoT Hub's service REST API as the official `azure-iothub` package calls it (api-version 2021-04-12): device
 // identities, twins and direct methods, SAS-authenticated with the hub's iothubowner policy.
 import type { RouteHandler, RouteRequest, RouteResponse, Router } from "../../net/http.ts";
-import type { SimContext } from "../../state/context.ts";
 import { deviceDocument, twinDocument } from "../documents.ts";
-import { DeviceRegistry, ifMatchOf } from "../registry.ts";
+import { ifMatchOf } from "../registry.ts";
 import type { HubService } from "../service.ts";
 import { parseMethodRequest, parseTwinPatch, twinReplacement } from "../service-requests.ts";
 import { iotHubRoute, methodErrorAnswer } from "./errors.ts";
 
 export interface ServiceApiOptions {
-  context: SimContext;
   hub: HubService;
   /** Refuses a request that is not authorized (see `createServiceAuthorizer`). */
   authorize: (request: RouteRequest) => unknown;
@@ -26,8 +24,8 @@ function timeSpan(ms: number): string {
 
 /** Registers `/devices/…`, `/twins/…` and `/twins/{id}/methods` on the HTTPS router. */
 export function registerHubServiceApi(router: Router, options: ServiceApiOptions): void {
-  const { context, hub } = options;
-  const registry = new DeviceRegistry({ store: context.store, clock: context.clock, hub });
+  const { hub } = options;
+  const { registry } = hub;
   const route = (method: string, path: string, handler: RouteHandler) =>
     router.add(method, path, iotHubRoute(options.authorize, handler));
 
