@@ -70,3 +70,51 @@ describe("azureIotDeviceConnector close", () => {
     expect(desired).toEqual([]);
   });
 });
+
+describe("azureIotDeviceConnector operations waiting when the connection ends", () => {
+  // The SDK never settles a twin request whose answer is lost with the connection: before the fix only the operation
+  // timeout ended such a report (HUB_TIMEOUT), and the sorter's reports on its next connection waited behind it.
+  const connectWithReportInFlight = async (tag: string) => {
+    const credentials = devices.sas as HubCredentials;
+    const harness = await simHarness(simHub, connector(), credentials);
+    const connection = await azureIotDeviceConnector({
+      ca: simHub.ca,
+      connectTimeoutMs: 20_000,
+      operationTimeoutMs: 20_000,
+    }).connect(credentials);
+    await connection.reportTwin({ lostAnswer: tag });
+    simHub.holdHubReplies();
+    const settled: string[] = [];
+    const report = connection.reportTwin({ lostAnswer: `${tag} held` });
+    report.catch(() => undefined).finally(() => settled.push("report"));
+    // The hub applied the patch; its answer is held back.
+    await waitUntil(async () => (await harness.reported()).lostAnswer === `${tag} held`);
+    return { connection, report, settled };
+  };
+
+  it("reject with HUB_UNREACHABLE when the connection is lost", async () => {
+    const { connection, report } = await connectWithReportInFlight("lost");
+    try {
+      simHub.interrupt();
+      await expect(report).rejects.toMatchObject({ code: "HUB_UNREACHABLE" });
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("reject with HUB_CLOSED before close() resolves", async () => {
+    const { connection, report, settled } = await connectWithReportInFlight("closed");
+    try {
+      await connection.close();
+      settled.push("close");
+      await expect(report).rejects.toMatchObject({ code: "HUB_CLOSED" });
+      expect(settled).toEqual(["report", "close"]);
+    } finally {
+      simHub.interrupt();
+    }
+  });
+});
+
+async function waitUntil(probe: () => Promise<boolean>): Promise<void> {
+  while (!(await probe())) await new Promise((resolve) => setTimeout(resolve, 20));
+}

@@ -126,6 +126,11 @@ class AzureConnection implements HubConnection {
   #closed = false;
   /** Why the connection broke. The SDK would silently reconnect on the next send: a broken connection stays broken. */
   #broken: HubClientError | undefined;
+  /**
+   * Aborted when the connection breaks or is closed. The SDK never settles a twin request whose answer was lost with
+   * the connection (it forgets nothing, and fails nothing, on a disconnect): waiting operations reject at once.
+   */
+  readonly #ended = new AbortController();
 
   constructor(
     client: Client,
@@ -218,6 +223,7 @@ class AzureConnection implements HubConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#disconnectListeners.clear();
+    this.#ended.abort(closedError(this.deviceId));
     // A twin request still in flight would make the SDK open a new connection after ours is closed, and keep the
     // process alive: let it settle first (bounded like any operation).
     const inFlight = [this.#twin, this.#desired].filter((request) => request !== undefined);
@@ -233,14 +239,16 @@ class AzureConnection implements HubConnection {
   #ensureOpen(signal: AbortSignal | undefined): void {
     signal?.throwIfAborted();
     if (this.#closed) throw closedError(this.deviceId);
-    if (this.#broken !== undefined) {
-      throw hubError(
-        "HUB_UNREACHABLE",
-        `The connection of "${this.deviceId}" to ${this.#credentials.hostName} was lost (${this.#broken.code}); open a new one.`,
-        this.#credentials,
-        { cause: this.#broken, reason: this.#broken.reason },
-      );
-    }
+    if (this.#broken !== undefined) throw this.#lostError(this.#broken);
+  }
+
+  #lostError(broken: HubClientError): HubClientError {
+    return hubError(
+      "HUB_UNREACHABLE",
+      `The connection of "${this.deviceId}" to ${this.#credentials.hostName} was lost (${broken.code}); open a new one.`,
+      this.#credentials,
+      { cause: broken, reason: broken.reason },
+    );
   }
 
   /**
@@ -276,7 +284,7 @@ class AzureConnection implements HubConnection {
 
   async #operation<T>(operation: Promise<T>, what: string, signal: AbortSignal | undefined): Promise<T> {
     try {
-      return await bounded(operation, {
+      return await bounded(this.#untilEnded(operation), {
         timeoutMs: this.#operationTimeoutMs,
         signal,
         timeoutError: () =>
@@ -298,12 +306,31 @@ class AzureConnection implements HubConnection {
     }
   }
 
+  /** Settles like `operation`, or rejects with the reason the connection ended first. Leaves no listener behind. */
+  async #untilEnded<T>(operation: Promise<T>): Promise<T> {
+    const ended = this.#ended.signal;
+    let onEnded: (() => void) | undefined;
+    try {
+      return await Promise.race([
+        operation,
+        new Promise<never>((_, reject) => {
+          onEnded = () => reject(ended.reason);
+          if (ended.aborted) onEnded();
+          else ended.addEventListener("abort", onEnded, { once: true });
+        }),
+      ]);
+    } finally {
+      if (onEnded !== undefined) ended.removeEventListener("abort", onEnded);
+    }
+  }
+
   #break(error: unknown, what: string): void {
     if (this.#closed || this.#broken !== undefined) return;
     const classified = isHubClientError(error)
       ? error
       : classifyAzureIotError(error, this.#credentials, what, "HUB_UNREACHABLE");
     this.#broken = classified;
+    this.#ended.abort(this.#lostError(classified));
     this.#logger.warn("IoT Hub connection lost", { deviceId: this.deviceId, code: classified.code });
     for (const listener of [...this.#disconnectListeners]) listener(classified);
   }

@@ -98,9 +98,12 @@ export interface HubConnection {
   onDesired(listener: DesiredListener): () => void;
   /** Answers direct method `name` (a later handler for the same name replaces the earlier one). */
   onMethod(name: string, handler: MethodHandler): void;
-  /** The connection broke (the hub went away, or refused the device); called at most once, never after `close()`. */
+  /**
+   * The connection broke (the hub went away, or refused the device); called at most once, never after `close()`.
+   * Operations still waiting for an answer reject then, without waiting for their timeout.
+   */
   onDisconnect(listener: (error: HubClientError) => void): () => void;
-  /** Disconnects. Idempotent; later operations reject with `HUB_CLOSED`. */
+  /** Disconnects. Idempotent; operations still waiting, and later ones, reject with `HUB_CLOSED`. */
   close(): Promise<void>;
   /**
    * Present when the connector can renew the certificate through the hub (feature-detect:

@@ -21,13 +21,19 @@ export interface SimHub {
   provisionDevice(registrationId: string, type: HubCredentials["type"]): Promise<HubCredentials>;
   /** Cuts every connection through the proxy. */
   interrupt(): void;
+  /** Holds back, until the next interrupt, what the hub sends on the open connections (answers that never come). */
+  holdHubReplies(): void;
   admin<T>(method: string, path: string, body?: unknown): Promise<T>;
   close(): Promise<void>;
 }
 
-/** A TCP proxy to `port` on loopback that can destroy every connection it carries. */
-async function tcpProxy(port: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
+/** A TCP proxy to `port` on loopback that can destroy every connection it carries, or hold back the hub's replies. */
+async function tcpProxy(
+  port: number,
+): Promise<{ port: number; cut(): void; holdReplies(): void; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
+  /** The hub's end of each connection, with the device's end it pipes to. */
+  const upstreams = new Map<Socket, Socket>();
   const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -37,6 +43,8 @@ async function tcpProxy(port: number): Promise<{ port: number; cut(): void; clos
     const upstream = new (client.constructor as typeof Socket)();
     track(client);
     track(upstream);
+    upstreams.set(upstream, client);
+    upstream.on("close", () => upstreams.delete(upstream));
     upstream.connect(port, "127.0.0.1");
     client.pipe(upstream).pipe(client);
     const cutBoth = (): void => {
@@ -53,6 +61,12 @@ async function tcpProxy(port: number): Promise<{ port: number; cut(): void; clos
   return {
     port: (server.address() as AddressInfo).port,
     cut,
+    holdReplies: () => {
+      for (const [upstream, client] of upstreams) {
+        upstream.unpipe(client);
+        upstream.pause();
+      }
+    },
     close: async () => {
       cut();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -101,6 +115,7 @@ export async function startSimHub(): Promise<SimHub> {
       };
     },
     interrupt: () => proxy.cut(),
+    holdHubReplies: () => proxy.holdReplies(),
     async admin<T>(method: string, path: string, body?: unknown): Promise<T> {
       const response = await fetch(`${sim.config.http.url}${path}`, {
         method,
