@@ -18,7 +18,7 @@ import {
   parseRequestTopic,
   throttled,
 } from "./protocol.ts";
-import { nextRegistration } from "./registration-record.ts";
+import { attestationSection, nextRegistration } from "./registration-record.ts";
 import { parseRegisterBody, parseRegisterCsr } from "./request.ts";
 import { applyTwinAction } from "./twins.ts";
 
@@ -64,7 +64,7 @@ export interface DpsServiceOptions {
 
 const OPERATION_RETENTION_MS = 24 * 60 * 60 * 1000;
 
-/** The rows one request stores, written together in one transaction before it is answered. */
+/** The rows one registration stores, written together before it is answered. */
 type Writes = (() => void)[];
 
 /** The DPS registration engine: attestation, enrollment, allocation, certificate issuance, operations. */
@@ -372,7 +372,7 @@ export class DpsService {
       certificateIssued: issued !== undefined,
     });
     const state: Record<string, unknown> = {
-      ...this.#attestationSection(attested),
+      ...attestationSection(attested),
       registrationId,
       createdDateTimeUtc: registration.createdDateTimeUtc,
       assignedHub: hub.hostname,
@@ -409,7 +409,7 @@ export class DpsService {
       operationId,
       status,
       registrationState: {
-        ...this.#attestationSection(attested),
+        ...attestationSection(attested),
         registrationId,
         createdDateTimeUtc: registration.createdDateTimeUtc,
         status,
@@ -477,16 +477,6 @@ export class DpsService {
         error: (error as Error).message,
       });
     }
-  }
-
-  #attestationSection(attested: Attested): Record<string, unknown> {
-    const groupId = attested.enrollment.kind === "group" ? { enrollmentGroupId: attested.enrollment.id } : {};
-    if (attested.type === "symmetricKey") return { symmetricKey: groupId };
-    const x509: Record<string, unknown> = { ...groupId };
-    if (attested.certificateInfo !== undefined) x509.certificateInfo = attested.certificateInfo;
-    if (attested.signingCertificateInfo !== undefined)
-      x509.signingCertificateInfo = attested.signingCertificateInfo;
-    return { x509 };
   }
 
   #event(kind: string, subject: string, details: Record<string, unknown>): void {
