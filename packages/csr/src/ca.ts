@@ -278,6 +278,20 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
 
 /** {@link issueCertificate}; with `direct: false` always through @peculiar/x509 (tests compare the two). */
 export async function issueLeaf(options: IssueCertificateOptions, how: { direct: boolean }): Promise<string> {
+  const issued = await issueLeafDer(options, how);
+  return "pem" in issued ? issued.pem : toPem(issued.der, "CERTIFICATE");
+}
+
+/** A leaf encoded directly (its DER and the fields it was built from), or the PEM @peculiar/x509 made. */
+export type IssuedLeaf =
+  | { der: Buffer; serialHex: string; commonName: string; notBefore: Date; notAfter: Date }
+  | { pem: string };
+
+/** Issues the leaf of {@link issueLeaf}, keeping what a caller would otherwise parse back out of it. */
+export async function issueLeafDer(
+  options: IssueCertificateOptions,
+  how: { direct: boolean },
+): Promise<IssuedLeaf> {
   options.signal?.throwIfAborted();
   assertCommonName(options.commonName);
   assertPositive("validityDays", options.validityDays);
@@ -305,6 +319,8 @@ export async function issueLeaf(options: IssueCertificateOptions, how: { direct:
   if (how.direct && issuer.keyId !== undefined && directlyEncodable(leaf)) {
     const now = clock.now();
     let der: Buffer;
+    const notBefore = new Date(now - BACKDATE_MS);
+    const notAfter = new Date(now + options.validityDays * DAY_MS);
     try {
       der = leafCertificateDer({
         ...leaf,
@@ -314,8 +330,8 @@ export async function issueLeaf(options: IssueCertificateOptions, how: { direct:
         issuerKey: issuer.privateKey,
         signature: issuer.keyType.startsWith("rsa-") ? "RSA" : "ECDSA",
         hash: options.hash ?? defaultHashFor(issuer.keyType),
-        notBefore: new Date(now - BACKDATE_MS),
-        notAfter: new Date(now + options.validityDays * DAY_MS),
+        notBefore,
+        notAfter,
         subjectSpki: spkiDer(options.publicKey),
         criticalBasicConstraints: options.criticalBasicConstraints ?? true,
         keyEncipherment: subjectKeyType.startsWith("rsa-"),
@@ -327,7 +343,7 @@ export async function issueLeaf(options: IssueCertificateOptions, how: { direct:
       });
     }
     options.signal?.throwIfAborted();
-    return toPem(der, "CERTIFICATE");
+    return { der, serialHex: serialNumber, commonName: options.commonName, notBefore, notAfter };
   }
   const pem = await sign({
     subject: options.commonName,
@@ -340,7 +356,7 @@ export async function issueLeaf(options: IssueCertificateOptions, how: { direct:
     clock,
   });
   options.signal?.throwIfAborted();
-  return pem;
+  return { pem };
 }
 
 /** The end-entity extensions as @peculiar/x509 objects (subject and authority key identifiers are added later). */

@@ -259,12 +259,26 @@ function entry(parsed: Parsed, label: string, what: string): Entry {
   };
 }
 
+// CA certificates signed by their issuer, as "child SHA-256|issuer SHA-256": every issued chain repeats the same
+// issuing CA and root, whose signatures need verifying once per process, not once per chain.
+const verifiedCaLinks = new Set<string>();
+const VERIFIED_CA_LINKS_SIZE = 64;
+
 function signedBy(child: Entry, parent: Entry): boolean {
+  const link = child.isCa ? `${child.node.fingerprint256}|${parent.node.fingerprint256}` : undefined;
+  if (link !== undefined && verifiedCaLinks.has(link)) return true;
+  let valid: boolean;
   try {
-    return child.node.verify(parent.publicKey);
+    valid = child.node.verify(parent.publicKey);
   } catch {
-    return false;
+    valid = false;
   }
+  if (valid && link !== undefined) {
+    if (verifiedCaLinks.size >= VERIFIED_CA_LINKS_SIZE)
+      verifiedCaLinks.delete(verifiedCaLinks.values().next().value as string);
+    verifiedCaLinks.add(link);
+  }
+  return valid;
 }
 
 /**

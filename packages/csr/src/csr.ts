@@ -13,6 +13,7 @@ import {
   privateKeyToPem,
   publicKeysMatch,
   publicKeyToPem,
+  rememberSpki,
   webSigningAlgorithms,
 } from "./keys.ts";
 import { forge, nodeCrypto, x509 } from "./libs.ts";
@@ -83,7 +84,19 @@ export async function createCsr(
     ? rsaCsrDer(commonName, keyPair)
     : await ecCsrDer(commonName, keyPair, keyType);
   options.signal?.throwIfAborted();
-  return { pem: toPem(der, "CERTIFICATE REQUEST"), der, wire: toWire(der), commonName, keyType };
+  const wire = toWire(der);
+  rememberBuiltHere(wire);
+  return { pem: toPem(der, "CERTIFICATE REQUEST"), der, wire, commonName, keyType };
+}
+
+// The wire forms of CSRs this process built and signed (createCsr): checking one before it is sent
+// (checkCsrFor) needs no signature verification, since the same bytes were just signed with the caller's key.
+const builtHere = new Set<string>();
+const BUILT_HERE_SIZE = 16_384;
+
+function rememberBuiltHere(wire: string): void {
+  if (builtHere.size >= BUILT_HERE_SIZE) builtHere.delete(builtHere.values().next().value as string);
+  builtHere.add(wire);
 }
 
 function rsaCsrDer(commonName: string, keyPair: KeyPair): Uint8Array {
@@ -157,6 +170,15 @@ const WEAK_SIGNATURE_NAMES: Readonly<Record<string, string>> = {
  * signature with a hash weaker than SHA-256 (SHA-1, MD5) with `CSR_WEAK_SIGNATURE`.
  */
 export async function parseCsr(input: string | Uint8Array, options: ParseCsrOptions = {}): Promise<CsrInfo> {
+  return readCsr(input, options, false);
+}
+
+/** {@link parseCsr}; with `signedHere` the signature of a CSR this process built is known to verify. */
+async function readCsr(
+  input: string | Uint8Array,
+  options: ParseCsrOptions,
+  signedHere: boolean,
+): Promise<CsrInfo> {
   options.signal?.throwIfAborted();
   const der = csrDer(input);
   const parts = csrParts(der);
@@ -168,6 +190,7 @@ export async function parseCsr(input: string | Uint8Array, options: ParseCsrOpti
       cause: error,
     });
   }
+  rememberSpki(publicKey, parts.spki);
   const keyType = keyTypeOf(publicKey);
   const { algorithm } = parts;
   const hash = algorithm.hash;
@@ -183,7 +206,7 @@ export async function parseCsr(input: string | Uint8Array, options: ParseCsrOpti
   }
   let signatureValid: boolean;
   try {
-    signatureValid = await parts.verify(publicKey, hash);
+    signatureValid = signedHere || (await parts.verify(publicKey, hash));
   } catch {
     signatureValid = false;
   }
@@ -272,7 +295,8 @@ export async function checkCsrFor(
 ): Promise<CsrForCheck> {
   let info: CsrInfo;
   try {
-    info = await parseCsr(input, { signal: options.signal });
+    const signedHere = typeof input === "string" && builtHere.has(input);
+    info = await readCsr(input, { signal: options.signal }, signedHere);
   } catch (error) {
     options.signal?.throwIfAborted();
     return {

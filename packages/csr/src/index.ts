@@ -35,6 +35,11 @@ export {
   writePrivateKeyFile,
 } from "./files.ts";
 export {
+  type IssuedCertificate,
+  type IssuedCertificateFacts,
+  issueCertificateWithFacts,
+} from "./issued.ts";
+export {
   type CheckIssuedChainOptions,
   checkIssuedChain,
   type IssuedCertificateChain,

@@ -116,7 +116,25 @@ export function publicKeyOf(key: KeyObject): KeyObject {
 
 /** SPKI DER of the public half of a key. */
 export function spkiDer(key: KeyObject): Buffer {
-  return publicKeyOf(key).export({ type: "spki", format: "der" });
+  return knownSpki.get(key) ?? publicKeyOf(key).export({ type: "spki", format: "der" });
+}
+
+// The SPKI DER a public key was read from (e.g. a CSR's), so that spkiDer need not export it again. Only the
+// encodings node:crypto itself exports are kept: a named P-384 or P-256 curve and an uncompressed point.
+const knownSpki = new WeakMap<KeyObject, Buffer>();
+const CANONICAL_EC_SPKI = [
+  { prefix: Buffer.from("3076301006072a8648ce3d020106052b8104002203620004", "hex"), length: 120 },
+  { prefix: Buffer.from("3059301306072a8648ce3d020106082a8648ce3d03010703420004", "hex"), length: 91 },
+];
+
+/** Remembers the SPKI DER `key` was created from (with `createPublicKey`), when it is the canonical encoding. */
+export function rememberSpki(key: KeyObject, spki: Uint8Array): void {
+  if (key.type !== "public") return;
+  const canonical = CANONICAL_EC_SPKI.some(
+    ({ prefix, length }) =>
+      spki.length === length && Buffer.from(spki.buffer, spki.byteOffset, prefix.length).equals(prefix),
+  );
+  if (canonical) knownSpki.set(key, Buffer.from(spki));
 }
 
 /** PKCS#8 DER of a private key. */

@@ -52,3 +52,29 @@ describe("provision option checks (before any connection)", () => {
     await expect(provision({ ...base, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
   });
 });
+
+describe("TLS context", () => {
+  /** The options of the first connection `provision` opens (it fails at once: no DPS behind it). */
+  async function firstConnectOptions(options: Partial<ProvisionOptions>): Promise<Record<string, unknown>> {
+    let seen: Record<string, unknown> | undefined;
+    const connect: MqttConnect = (clientOptions) => {
+      seen ??= clientOptions as Record<string, unknown>;
+      throw new Error("no DPS here");
+    };
+    await provision({ ...base, ...options, connect, timeoutMs: 50 }).catch(() => undefined);
+    if (seen === undefined) throw new Error("provision did not connect");
+    return seen;
+  }
+
+  it("is built once per trusted CA and reused by later provisioning runs", async () => {
+    const rootA = "-----BEGIN CERTIFICATE-----\nnot parsed until use\n-----END CERTIFICATE-----\n";
+    const first = await firstConnectOptions({ ca: rootA });
+    const second = await firstConnectOptions({ ca: rootA });
+    expect(first.ca).toBe(rootA);
+    expect(first.secureContext).toBeDefined();
+    expect(second.secureContext).toBe(first.secureContext);
+    const other = await firstConnectOptions({ ca: `${rootA}\n` });
+    expect(other.secureContext).not.toBe(first.secureContext);
+    expect((await firstConnectOptions({})).secureContext).toBeUndefined();
+  });
+});

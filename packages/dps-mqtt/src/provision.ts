@@ -1,4 +1,5 @@
 import type { KeyObject } from "node:crypto";
+import { createSecureContext, type SecureContext } from "node:tls";
 import { type Attestation, mqttCredentials } from "@skittlesorter/attestation";
 import {
   type Clock,
@@ -431,7 +432,8 @@ function clientOptionsFor(settings: Settings): IClientOptions {
     username,
     auth: settings.attestation.kind === "x509" ? "x509" : "sas",
   });
-  const options: IClientOptions = {
+  // mqtt.js hands every option to tls.connect, secureContext included (its types leave it out).
+  const options: IClientOptions & { secureContext?: SecureContext } = {
     protocol: settings.transport,
     host: settings.host,
     port: settings.port,
@@ -451,8 +453,30 @@ function clientOptionsFor(settings: Settings): IClientOptions {
   if (credentials.password !== undefined) options.password = credentials.password;
   if (credentials.cert !== undefined) options.cert = credentials.cert;
   if (credentials.key !== undefined) options.key = credentials.key;
-  if (settings.ca !== undefined) options.ca = settings.ca;
+  if (settings.ca !== undefined) {
+    options.ca = settings.ca;
+    if (options.cert === undefined && options.key === undefined) {
+      options.secureContext = trustContext(settings.ca);
+    }
+  }
   return options;
+}
+
+// One TLS context per trusted-CA text: building it parses every CA certificate, which cost as much as a
+// signature on each connection of a fleet that provisions many devices against the same DPS.
+const trustContexts = new Map<string, SecureContext>();
+const TRUST_CONTEXTS_SIZE = 16;
+
+function trustContext(ca: NonNullable<IClientOptions["ca"]>): SecureContext {
+  const key = Array.isArray(ca) ? ca.map((entry) => entry.toString()).join("\n") : ca.toString();
+  let context = trustContexts.get(key);
+  if (context === undefined) {
+    context = createSecureContext({ ca });
+    if (trustContexts.size >= TRUST_CONTEXTS_SIZE)
+      trustContexts.delete(trustContexts.keys().next().value as string);
+    trustContexts.set(key, context);
+  }
+  return context;
 }
 
 async function resolveSettings(options: ProvisionOptions): Promise<Settings> {

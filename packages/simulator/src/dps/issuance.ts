@@ -1,8 +1,8 @@
 // What an assignment creates: the device's identity in the hub, and its certificate when it sent a CSR.
 import type { Clock } from "@skittlesorter/core";
-import { type CsrInfo, certificateFacts, certificateToWire, issueCertificate } from "@skittlesorter/csr";
+import { type CsrInfo, issueCertificateWithFacts } from "@skittlesorter/csr";
 import { azureTimestamp } from "../azure-time.ts";
-import type { AdrPolicy, HubDevice, LinkedHub } from "../state/model.ts";
+import type { AdrPolicy, HubDevice, IssuedCertificate, LinkedHub } from "../state/model.ts";
 import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
 import type { Attested } from "./attest.ts";
@@ -49,6 +49,15 @@ export function hubDeviceFor(
   return device;
 }
 
+/** A certificate issued from a credential policy: its wire chain, and the record and event that store it. */
+export interface PolicyIssuance {
+  chain: string[];
+  serialNumber: string;
+  sha256Thumbprint: string;
+  record: IssuedCertificate;
+  event: { at: string; details: Record<string, unknown> };
+}
+
 /**
  * Issues a device certificate for `csr` from the credential policy's CA; records it. Resolves to the wire chain.
  * `commonName` defaults to the registration id (DPS); `via` names who asked in the audit event (default DPS).
@@ -61,11 +70,29 @@ export async function issueFromPolicy(
   deviceId: string,
   options: { commonName?: string | undefined; via?: "dps" | "hub" | undefined } = {},
 ): Promise<{ chain: string[]; serialNumber: string; sha256Thumbprint: string }> {
+  const issuance = await signFromPolicy(context, policy, csr, registrationId, deviceId, options);
+  context.store.transaction(() => recordIssuance(context.store, issuance));
+  const { chain, serialNumber, sha256Thumbprint } = issuance;
+  return { chain, serialNumber, sha256Thumbprint };
+}
+
+/**
+ * {@link issueFromPolicy} without storing anything: the caller stores the issuance with {@link recordIssuance},
+ * in the same transaction as the rest of what it answers. The leaf's facts come from issuing it, not parsing it.
+ */
+export async function signFromPolicy(
+  context: { store: Store; clock: Clock; keys: KeyVault },
+  policy: AdrPolicy,
+  csr: CsrInfo,
+  registrationId: string,
+  deviceId: string,
+  options: { commonName?: string | undefined; via?: "dps" | "hub" | undefined } = {},
+): Promise<PolicyIssuance> {
   const { store, clock } = context;
   const namespace = store.getMeta<{ rootCaPem: string }>("adrNamespace");
   if (namespace === undefined) throw new Error("ADR namespace missing from the store");
   const privateKey = await context.keys.key(policy.keyFile);
-  const leafPem = await issueCertificate({
+  const { pem, wire, facts } = await issueCertificateWithFacts({
     publicKey: csr.publicKey,
     commonName: options.commonName ?? registrationId,
     issuer: { certificatePem: policy.issuingCaPem, privateKey },
@@ -74,35 +101,45 @@ export async function issueFromPolicy(
     hash: "SHA-384",
     clock,
   });
-  const facts = certificateFacts(leafPem);
-  store.addIssuedCertificate({
-    serialNumber: facts.serialNumber,
-    registrationId,
-    deviceId,
-    policy: policy.name,
-    subject: facts.subject,
-    sha1Thumbprint: facts.sha1Thumbprint,
-    sha256Thumbprint: facts.sha256Thumbprint,
-    notBefore: facts.notBefore.toISOString(),
-    notAfter: facts.notAfter.toISOString(),
-    keyType: csr.keyType,
-    certificatePem: facts.pem,
-    created: azureTimestamp(clock.now()),
-  });
-  store.addEvent(azureTimestamp(clock.now()), "certificate.issued", registrationId, {
-    serialNumber: facts.serialNumber,
-    policy: policy.name,
-    keyType: csr.keyType,
-    notAfter: facts.notAfter.toISOString(),
-    via: options.via ?? "dps",
-  });
+  const at = azureTimestamp(clock.now());
   return {
-    chain: [
-      certificateToWire(facts.pem),
-      caCertificateWire(policy.issuingCaPem),
-      caCertificateWire(namespace.rootCaPem),
-    ],
+    chain: [wire, caCertificateWire(policy.issuingCaPem), caCertificateWire(namespace.rootCaPem)],
     serialNumber: facts.serialNumber,
     sha256Thumbprint: facts.sha256Thumbprint,
+    record: {
+      serialNumber: facts.serialNumber,
+      registrationId,
+      deviceId,
+      policy: policy.name,
+      subject: facts.subject,
+      sha1Thumbprint: facts.sha1Thumbprint,
+      sha256Thumbprint: facts.sha256Thumbprint,
+      notBefore: facts.notBefore.toISOString(),
+      notAfter: facts.notAfter.toISOString(),
+      keyType: csr.keyType,
+      certificatePem: pem,
+      created: at,
+    },
+    event: {
+      at,
+      details: {
+        serialNumber: facts.serialNumber,
+        policy: policy.name,
+        keyType: csr.keyType,
+        notAfter: facts.notAfter.toISOString(),
+        via: options.via ?? "dps",
+      },
+    },
   };
+}
+
+/** Stores an issued certificate and its audit event (call inside a transaction). */
+export function recordIssuance(store: Store, issuance: PolicyIssuance): void {
+  store.addIssuedCertificate(issuance.record);
+  store.addEvent(
+    issuance.event.at,
+    "certificate.issued",
+    issuance.record.registrationId,
+    issuance.event.details,
+  );
 }

@@ -36,3 +36,14 @@ export function nextRegistration(
   delete registration.payload;
   return registration;
 }
+
+/** The attestation part of a registration state, as DPS reports it. */
+export function attestationSection(attested: Attested): Record<string, unknown> {
+  const groupId = attested.enrollment.kind === "group" ? { enrollmentGroupId: attested.enrollment.id } : {};
+  if (attested.type === "symmetricKey") return { symmetricKey: groupId };
+  const x509: Record<string, unknown> = { ...groupId };
+  if (attested.certificateInfo !== undefined) x509.certificateInfo = attested.certificateInfo;
+  if (attested.signingCertificateInfo !== undefined)
+    x509.signingCertificateInfo = attested.signingCertificateInfo;
+  return { x509 };
+}

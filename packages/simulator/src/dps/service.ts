@@ -6,7 +6,7 @@ import type { Enrollment, HubDevice, LinkedHub, Operation, Registration, Setting
 import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
 import { type Attested, attest, type Credentials } from "./attest.ts";
-import { hubDeviceFor, issueFromPolicy } from "./issuance.ts";
+import { hubDeviceFor, type PolicyIssuance, recordIssuance, signFromPolicy } from "./issuance.ts";
 import { place, type TwinAction } from "./placement.ts";
 import {
   API_VERSIONS,
@@ -18,7 +18,7 @@ import {
   parseRequestTopic,
   throttled,
 } from "./protocol.ts";
-import { nextRegistration } from "./registration-record.ts";
+import { attestationSection, nextRegistration } from "./registration-record.ts";
 import { parseRegisterBody, parseRegisterCsr } from "./request.ts";
 import { applyTwinAction } from "./twins.ts";
 
@@ -63,6 +63,9 @@ export interface DpsServiceOptions {
 }
 
 const OPERATION_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** The rows one registration stores, written together before it is answered. */
+type Writes = (() => void)[];
 
 /** The DPS registration engine: attestation, enrollment, allocation, certificate issuance, operations. */
 export class DpsService {
@@ -232,9 +235,9 @@ export class DpsService {
       body.csr === undefined ? undefined : await parseRegisterCsr(body.csr, session.registrationId, settings);
 
     const now = clock.now();
-    store.pruneOperations(now - OPERATION_RETENTION_MS);
     const operationId = `${(randomBytes(1)[0] ?? 0) % 10}.${randomBytes(8).toString("hex")}.${randomUUID()}`;
-    const final = await this.#assign(session, attested, csr, operationId, body.payload);
+    const writes: Writes = [];
+    const final = await this.#assign(session, attested, csr, { operationId, writes }, body.payload);
     const operation: Operation = {
       operationId,
       registrationId: session.registrationId,
@@ -243,7 +246,12 @@ export class DpsService {
       status: 200,
       response: final,
     };
-    store.putOperation(operation);
+    // Everything the registration stores, in one transaction, committed before the answer goes out.
+    store.transaction(() => {
+      store.pruneOperations(now - OPERATION_RETENTION_MS);
+      for (const write of writes) write();
+      store.putOperation(operation);
+    });
     return {
       status: 202,
       body: { operationId, status: "assigning" },
@@ -288,7 +296,7 @@ export class DpsService {
     session: DeviceSession,
     attested: Attested,
     csr: CsrInfo | undefined,
-    operationId: string,
+    { operationId, writes }: { operationId: string; writes: Writes },
     requestPayload: unknown,
   ): Promise<Record<string, unknown>> {
     const { store, clock } = this.#options;
@@ -300,7 +308,7 @@ export class DpsService {
       enrollment.kind === "individual" ? (enrollment.deviceId ?? registrationId) : registrationId;
     const registration = nextRegistration(previous, registrationId, attested, nowIso);
     const fail = (status: "failed" | "disabled", errorCode: number, message: string) =>
-      this.#fail(registration, attested, operationId, { status, errorCode, message });
+      this.#fail(registration, attested, { operationId, writes }, { status, errorCode, message });
 
     if (!enrollment.enabled) {
       return fail(
@@ -322,7 +330,7 @@ export class DpsService {
     if (!("hub" in placement)) return fail("failed", placement.errorCode, placement.message);
     const { hub, substatus } = placement;
 
-    const issued = await this.#issueFor(csr, enrollment, registrationId, deviceId);
+    const issued = await this.#issueFor(csr, enrollment, { registrationId, deviceId, writes });
     if (typeof issued === "string") return fail("failed", 404300, issued);
 
     registration.status = "assigned";
@@ -343,8 +351,10 @@ export class DpsService {
       issued?.sha256Thumbprint,
       nowIso,
     );
-    this.#commit(previous, device, registration, { hub, enrollment, twin: placement.twin });
-    this.#event("registration.assigned", registrationId, {
+    writes.push(() =>
+      this.#commit(previous, device, registration, { hub, enrollment, twin: placement.twin }),
+    );
+    const assignedEvent = {
       enrollment: enrollment.id,
       enrollmentKind: enrollment.kind,
       attestation: attested.type,
@@ -353,7 +363,8 @@ export class DpsService {
       substatus,
       issuedCertificateSerial: issued?.serialNumber,
       payloadReceived: requestPayload !== undefined,
-    });
+    };
+    writes.push(() => this.#event("registration.assigned", registrationId, assignedEvent));
     this.#options.logger.info("registration assigned", {
       registrationId,
       hub: hub.name,
@@ -361,7 +372,7 @@ export class DpsService {
       certificateIssued: issued !== undefined,
     });
     const state: Record<string, unknown> = {
-      ...this.#attestationSection(attested),
+      ...attestationSection(attested),
       registrationId,
       createdDateTimeUtc: registration.createdDateTimeUtc,
       assignedHub: hub.hostname,
@@ -380,7 +391,7 @@ export class DpsService {
   #fail(
     registration: Registration,
     attested: Attested,
-    operationId: string,
+    { operationId, writes }: { operationId: string; writes: Writes },
     failure: { status: "failed" | "disabled"; errorCode: number; message: string },
   ): Record<string, unknown> {
     const { status, errorCode, message } = failure;
@@ -389,14 +400,16 @@ export class DpsService {
     registration.status = status;
     registration.errorCode = errorCode;
     registration.errorMessage = message;
-    this.#options.store.putRegistration(registration);
-    this.#event(`registration.${status}`, registrationId, { enrollment, message });
+    writes.push(() => {
+      this.#options.store.putRegistration(registration);
+      this.#event(`registration.${status}`, registrationId, { enrollment, message });
+    });
     this.#options.logger.info(`registration ${status}`, { registrationId, enrollment });
     return {
       operationId,
       status,
       registrationState: {
-        ...this.#attestationSection(attested),
+        ...attestationSection(attested),
         registrationId,
         createdDateTimeUtc: registration.createdDateTimeUtc,
         status,
@@ -415,15 +428,12 @@ export class DpsService {
   async #issueFor(
     csr: CsrInfo | undefined,
     enrollment: Enrollment,
-    registrationId: string,
-    deviceId: string,
-  ): Promise<{ chain: string[]; serialNumber: string; sha256Thumbprint: string } | string | undefined> {
+    { registrationId, deviceId, writes }: { registrationId: string; deviceId: string; writes: Writes },
+  ): Promise<PolicyIssuance | string | undefined> {
     if (csr === undefined) return undefined;
     if (enrollment.credentialPolicy === undefined) {
-      this.#event("registration.csrIgnored", registrationId, {
-        enrollment: enrollment.id,
-        reason: "the enrollment has no credential policy",
-      });
+      const details = { enrollment: enrollment.id, reason: "the enrollment has no credential policy" };
+      writes.push(() => this.#event("registration.csrIgnored", registrationId, details));
       return undefined;
     }
     const policy = this.#options.store.getPolicy(this.#options.adrNamespace, enrollment.credentialPolicy);
@@ -433,10 +443,12 @@ export class DpsService {
         `"${this.#options.adrNamespace}"; create it or change the enrollment.`
       );
     }
-    return issueFromPolicy(this.#options, policy, csr, registrationId, deviceId);
+    const issuance = await signFromPolicy(this.#options, policy, csr, registrationId, deviceId);
+    writes.push(() => recordIssuance(this.#options.store, issuance));
+    return issuance;
   }
 
-  /** Stores the device and registration together (moving the device off its previous hub), then tells ADR. */
+  /** Stores the device and registration (moving the device off its previous hub), then tells ADR; in a transaction. */
   #commit(
     previous: Registration | undefined,
     device: HubDevice,
@@ -448,32 +460,23 @@ export class DpsService {
       previous?.hub !== undefined && previous.deviceId !== undefined
         ? { hub: previous.hub, deviceId: previous.deviceId }
         : undefined;
-    store.transaction(() => {
-      if (from !== undefined && from.hub !== device.hub) store.deleteDevice(from.hub, from.deviceId);
-      store.putDevice(device);
-      store.putRegistration(registration);
-      applyTwinAction(store, assigned.twin, device, from, registration.lastUpdatedDateTimeUtc);
-    });
+    if (from !== undefined && from.hub !== device.hub) store.deleteDevice(from.hub, from.deviceId);
+    store.putDevice(device);
+    store.putRegistration(registration);
+    applyTwinAction(store, assigned.twin, device, from, registration.lastUpdatedDateTimeUtc);
     try {
       const { registrationId } = registration;
       const { hub, enrollment } = assigned;
-      this.#options.onAssigned?.({ registrationId, deviceId: device.deviceId, hub, enrollment });
+      // Its own savepoint: a failing hook leaves the registration stored and none of its own writes.
+      store.transaction(() =>
+        this.#options.onAssigned?.({ registrationId, deviceId: device.deviceId, hub, enrollment }),
+      );
     } catch (error) {
       this.#options.logger.error("after-assignment hook failed", {
         registrationId: registration.registrationId,
         error: (error as Error).message,
       });
     }
-  }
-
-  #attestationSection(attested: Attested): Record<string, unknown> {
-    const groupId = attested.enrollment.kind === "group" ? { enrollmentGroupId: attested.enrollment.id } : {};
-    if (attested.type === "symmetricKey") return { symmetricKey: groupId };
-    const x509: Record<string, unknown> = { ...groupId };
-    if (attested.certificateInfo !== undefined) x509.certificateInfo = attested.certificateInfo;
-    if (attested.signingCertificateInfo !== undefined)
-      x509.signingCertificateInfo = attested.signingCertificateInfo;
-    return { x509 };
   }
 
   #event(kind: string, subject: string, details: Record<string, unknown>): void {

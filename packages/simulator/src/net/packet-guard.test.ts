@@ -1,5 +1,24 @@
+import { Duplex } from "node:stream";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { MqttPacketSizeGuard } from "./packet-guard.ts";
+import { guardConnection, MqttPacketSizeGuard } from "./packet-guard.ts";
+
+/** A connection that records each write it is asked to make (one entry per write, its chunks joined). */
+function recordingSocket(): { socket: Duplex; writes: string[] } {
+  const writes: string[] = [];
+  const socket = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      writes.push(chunk.toString());
+      callback();
+    },
+    writev(chunks, callback) {
+      writes.push(chunks.map(({ chunk }) => (chunk as Buffer).toString()).join(""));
+      callback();
+    },
+  });
+  return { socket, writes };
+}
 
 /** A PUBLISH fixed header declaring `length` remaining bytes, then `body` bytes. */
 function packet(length: number, body = length): Buffer {
@@ -34,5 +53,28 @@ describe("MqttPacketSizeGuard", () => {
   it("reports a corrupt remaining length", () => {
     const guard = new MqttPacketSizeGuard(1000);
     expect(guard.feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff]))).toBe(-1);
+  });
+});
+
+describe("guardConnection writes", () => {
+  it("sends what the broker writes in one event-loop turn as one write (a PUBACK and the answer after it)", async () => {
+    const { socket, writes } = recordingSocket();
+    const conn = guardConnection(socket, 1000, () => {});
+    conn.write(Buffer.from("puback"));
+    conn.write(Buffer.from("publish-header"));
+    conn.write(Buffer.from("publish-body"));
+    await nextTurn();
+    expect(writes).toEqual(["pubackpublish-headerpublish-body"]);
+    conn.write(Buffer.from("next"));
+    await nextTurn();
+    expect(writes).toEqual(["pubackpublish-headerpublish-body", "next"]);
+  });
+
+  it("still sends what was written before the connection is destroyed (a CONNACK refusing it)", () => {
+    const { socket, writes } = recordingSocket();
+    const conn = guardConnection(socket, 1000, () => {});
+    conn.write(Buffer.from("connack"));
+    conn.destroy();
+    expect(writes).toEqual(["connack"]);
   });
 });

@@ -58,22 +58,48 @@ export function guardConnection(
   onOversize: (declaredBytes: number) => void,
 ): Duplex {
   const guard = new MqttPacketSizeGuard(maxPacketBytes);
+  // Whatever the broker writes in one event-loop turn (e.g. a PUBACK and the answer it publishes) leaves as one
+  // socket write, so one TLS record, instead of one per packet or per piece of a packet.
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    socket.uncork();
+  };
+  const send = (chunks: readonly Buffer[], callback: (error?: Error | null) => void): void => {
+    if (socket.destroyed) {
+      callback();
+      return;
+    }
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      setImmediate(uncork);
+    }
+    let flowing = true;
+    for (const chunk of chunks) flowing = socket.write(chunk);
+    if (flowing) callback();
+    else socket.once("drain", () => callback());
+  };
   const wrapper = new Duplex({
     read() {
       socket.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
-      if (socket.destroyed) {
-        callback();
-        return;
-      }
-      socket.write(chunk, (error) => callback(error ?? null));
+      send([chunk], callback);
+    },
+    writev(chunks, callback) {
+      send(
+        chunks.map(({ chunk }) => chunk as Buffer),
+        callback,
+      );
     },
     final(callback) {
       socket.end();
       callback();
     },
     destroy(error, callback) {
+      // What was written before (e.g. a CONNACK refusing the connection) still goes out first.
+      if (corked) uncork();
       socket.destroy();
       callback(error);
     },
