@@ -495,6 +495,8 @@ await step("adr-client lists the provisioned devices from the simulator's ADR RE
     namespace: sim.adr.namespace,
     credential: staticTokenCredential(sim.adr.token),
     baseUrl: sim.adr.baseUrl,
+    // ADR is served over HTTPS with the simulator's own root, as Azure serves ARM over TLS.
+    ca: sim.trustedCa,
   });
   const names = [];
   for await (const device of adr.listDevices()) names.push(device.name);
