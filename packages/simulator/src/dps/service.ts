@@ -7,6 +7,7 @@ import type { Store } from "../state/store.ts";
 import type { KeyVault } from "../state/vault.ts";
 import { type Attested, attest, type Credentials } from "./attest.ts";
 import { hubDeviceFor, type PolicyIssuance, recordIssuance, signFromPolicy } from "./issuance.ts";
+import { MinuteWindow } from "./minute-window.ts";
 import { place, type TwinAction } from "./placement.ts";
 import {
   API_VERSIONS,
@@ -70,8 +71,10 @@ type Writes = (() => void)[];
 /** The DPS registration engine: attestation, enrollment, allocation, certificate issuance, operations. */
 export class DpsService {
   readonly #options: DpsServiceOptions;
-  /** Authenticated register requests in the last minute (epoch ms), for the optional quota. */
-  #recent: number[] = [];
+  /** Authenticated register requests in the last minute, for the optional quota. */
+  readonly #recent = new MinuteWindow();
+  /** When operations past their retention were last deleted (epoch ms); once a minute is often enough. */
+  #prunedAt = Number.NEGATIVE_INFINITY;
   /** Failed authentications in the last minute (epoch ms) per remote address, limited apart from the quota. */
   #failures = new Map<string, number[]>();
 
@@ -166,15 +169,15 @@ export class DpsService {
   #throttle(): void {
     const limit = this.#options.settings().registrationsPerMinute;
     const now = this.#options.clock.now();
-    this.#recent = this.#recent.filter((at) => at > now - MINUTE_MS);
-    if (limit > 0 && this.#recent.length >= limit) {
+    const recent = this.#recent.count(now);
+    if (limit > 0 && recent >= limit) {
       throw throttled(
         `Too many registrations: the quota is ${limit} per minute`,
-        this.#recent[0] ?? now,
+        this.#recent.oldest() ?? now,
         now,
       );
     }
-    this.#recent.push(now);
+    this.#recent.add(now);
   }
 
   /**
@@ -248,7 +251,10 @@ export class DpsService {
     };
     // Everything the registration stores, in one transaction, committed before the answer goes out.
     store.transaction(() => {
-      store.pruneOperations(now - OPERATION_RETENTION_MS);
+      if (now - this.#prunedAt >= MINUTE_MS) {
+        store.pruneOperations(now - OPERATION_RETENTION_MS);
+        this.#prunedAt = now;
+      }
       for (const write of writes) write();
       store.putOperation(operation);
     });

@@ -67,6 +67,33 @@ describe("Store", () => {
     after.close();
   });
 
+  it("runs each transaction as a whole: committed together, rolled back on a throw, nested ones as savepoints", () => {
+    const store = Store.open(IN_MEMORY);
+    const answer = store.transaction(() => {
+      store.setMeta("a", 1);
+      store.setMeta("b", 2);
+      return "done";
+    });
+    expect(answer).toBe("done");
+    expect(() =>
+      store.transaction(() => {
+        store.setMeta("a", 10);
+        throw new Error("boom");
+      }),
+    ).toThrow("boom");
+    store.transaction(() => {
+      store.setMeta("b", 20);
+      expect(() =>
+        store.transaction(() => {
+          store.setMeta("c", 30);
+          throw new Error("inner");
+        }),
+      ).toThrow("inner");
+    });
+    expect([store.getMeta("a"), store.getMeta("b"), store.getMeta("c")]).toEqual([1, 20, undefined]);
+    store.close();
+  });
+
   it("opens an in-memory database, migrated like a file", () => {
     const store = Store.open(IN_MEMORY);
     store.setMeta("k", 1);

@@ -32,9 +32,12 @@ export class Store {
   readonly #statements = new Map<string, Database.Statement>();
   #closed = false;
   readonly #eventListeners = new Set<(event: AuditEvent) => void>();
+  /** One transaction wrapper for every call: better-sqlite3 builds four wrappers per `db.transaction(fn)`. */
+  readonly #inTransaction: (fn: () => unknown) => unknown;
 
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.#inTransaction = db.transaction((fn: () => unknown) => fn());
   }
 
   /**
@@ -103,7 +106,7 @@ export class Store {
   }
   /** Runs `fn` in one transaction. */
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    return this.#inTransaction(fn) as T;
   }
 
   /** Flushes the WAL into the main file and closes. Idempotent. */
