@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RunSummary } from "@skittlesorter/sorter";
 import {
@@ -36,8 +37,17 @@ interface SorterOutput {
 const REGISTERED = 10_000;
 const CONNECTED = 1_000;
 const SORTED = 500;
-/** V8's young generation at its smallest: fewer scavenges' worth of memory held. */
-const SMALL_YOUNG_GENERATION = "--max-semi-space-size=1";
+const SORTER_BIN = new URL("../../../apps/sorter/bin/skittle-sorter.js", import.meta.url);
+const SHEBANG = "#!/usr/bin/env -S node";
+
+/** The node flags `skittle-sorter` starts with: the bin's shebang (the systemd unit's ExecStart runs the bin). */
+function sorterNodeFlags(): string[] {
+  const shebang = readFileSync(SORTER_BIN, "utf8").split("\n")[0] ?? "";
+  if (shebang === "#!/usr/bin/env node") return [];
+  if (!shebang.startsWith(`${SHEBANG} `))
+    throw new Error(`unexpected shebang in ${SORTER_BIN.pathname}: ${shebang}`);
+  return shebang.slice(SHEBANG.length).trim().split(/\s+/);
+}
 
 /** Samples a process's RSS every 100 ms; `peak()` is the largest seen so far. */
 function rssSampler(pid: number): { peak(): number | null; stop(): void } {
@@ -126,32 +136,38 @@ interface SorterMemory {
   hubMqttMiB: number;
   delivered: number | null;
   hubMqttDelivered: number | null;
-  /** Node run with {@link SMALL_YOUNG_GENERATION}. */
-  smallYoungMiB: number;
-  smallYoungHubMqttMiB: number;
+  /** The node flags of the runs above: those `skittle-sorter` starts with. */
+  nodeFlags: string[];
+  /** The same runs on plain `node`, without {@link nodeFlags}. */
+  plainNodeMiB: number;
+  plainNodeHubMqttMiB: number;
   sorted: number;
 }
 
 async function sorterMemory(context: BenchContext, skittles: number): Promise<SorterMemory> {
   context.log("  compiling the sorter app (tsc -b apps/sorter), to run it as installed");
   buildPackage("apps/sorter");
-  const run = (input: SorterInput, nodeFlags: readonly string[] = []) =>
+  const shipped = sorterNodeFlags();
+  const run = (input: SorterInput, nodeFlags: readonly string[] = shipped) =>
     runPlainScript<SorterOutput>("sorter-memory.run.mjs", input, {
       workDir: context.workDir,
       timeoutMs: 300_000,
       nodeFlags,
     });
-  const idle = await run({ idle: true, dataDir: join(context.workDir, "idle"), skittles });
+  const idle = await run({ idle: true, dataDir: join(context.workDir, "idle"), skittles }, []);
   context.log(`  the sorter app on the emulated rig, ${skittles} skittles, telemetry off`);
   const offline = await run({ dataDir: join(context.workDir, "offline"), skittles });
   const sim = await startSimProcess({ dataDir: join(context.workDir, "sorter-sim"), assignmentDelayMs: 0 });
   try {
     const groupKey = sim.config.enrollmentGroups[0]?.primaryKey;
     if (groupKey === undefined) throw new Error("the simulator has no symmetric-key group");
-    const online = async (client: "azure-iot-device" | "hub-mqtt", nodeFlags: readonly string[] = []) => {
-      const name = `${client}${nodeFlags.join("")}`.replace(/\W+/g, "-");
+    const online = async (
+      client: "azure-iot-device" | "hub-mqtt",
+      nodeFlags: readonly string[] = shipped,
+    ) => {
+      const name = `${client}${nodeFlags === shipped ? "" : "-plain-node"}`;
       context.log(
-        `  the same with telemetry: DPS + CSR, IoTHub.Client ${client}, the outbox ${nodeFlags.join(" ")}`,
+        `  the same with telemetry: DPS + CSR, IoTHub.Client ${client}, the outbox, node ${nodeFlags.join(" ")}`,
       );
       const input: SorterInput = {
         dataDir: join(context.workDir, `online-${name}`),
@@ -169,8 +185,8 @@ async function sorterMemory(context: BenchContext, skittles: number): Promise<So
     };
     const official = await online("azure-iot-device");
     const hubMqtt = await online("hub-mqtt");
-    const smallYoung = await online("azure-iot-device", [SMALL_YOUNG_GENERATION]);
-    const smallYoungHubMqtt = await online("hub-mqtt", [SMALL_YOUNG_GENERATION]);
+    const plainNode = await online("azure-iot-device", []);
+    const plainNodeHubMqtt = await online("hub-mqtt", []);
     return {
       idleMiB: round(idle.peakRssMiB, 1),
       offlineMiB: round(offline.peakRssMiB, 1),
@@ -178,8 +194,9 @@ async function sorterMemory(context: BenchContext, skittles: number): Promise<So
       hubMqttMiB: round(hubMqtt.peakRssMiB, 1),
       delivered: official.summary?.telemetry?.delivered ?? null,
       hubMqttDelivered: hubMqtt.summary?.telemetry?.delivered ?? null,
-      smallYoungMiB: round(smallYoung.peakRssMiB, 1),
-      smallYoungHubMqttMiB: round(smallYoungHubMqtt.peakRssMiB, 1),
+      nodeFlags: shipped,
+      plainNodeMiB: round(plainNode.peakRssMiB, 1),
+      plainNodeHubMqttMiB: round(plainNodeHubMqtt.peakRssMiB, 1),
       sorted: official.summary?.sorting.sorted ?? 0,
     };
   } finally {
@@ -231,17 +248,17 @@ export const memory: BenchItem = {
       },
       { measure: "    messages delivered", unit: "", ours: sorter.hubMqttDelivered, better: "higher" },
       {
-        measure: `  [experiment: node ${SMALL_YOUNG_GENERATION}] official client`,
+        measure: "  [experiment: plain `node`, without the bin's flags] official client",
         unit: "MiB",
-        ours: sorter.smallYoungMiB,
+        ours: sorter.plainNodeMiB,
         baselineName: "the same, telemetry off",
         baseline: sorter.offlineMiB,
         better: "lower",
       },
       {
-        measure: `  [experiment: node ${SMALL_YOUNG_GENERATION}] hub-mqtt`,
+        measure: "  [experiment: plain `node`, without the bin's flags] hub-mqtt",
         unit: "MiB",
-        ours: sorter.smallYoungHubMqttMiB,
+        ours: sorter.plainNodeHubMqttMiB,
         baselineName: "the same, telemetry off",
         baseline: sorter.offlineMiB,
         better: "lower",
@@ -259,7 +276,7 @@ export const memory: BenchItem = {
       details: { simulator: sim, sorter },
       notes: [
         `Simulator: one simulator process; a fleet process registers ${registered - connected} devices through DPS (symmetric key, 200 at a time), then ${connected} more that all connect to the simulator's IoT Hub at once through the official client and send 5 messages each. The simulator's RSS is read from /proc, sampled every 100 ms during the second run; its state (registrations, devices, telemetry) lives in SQLite on disk.`,
-        `Sorter: the device app (\`startSorterApp\`, what \`skittle-sorter run\` starts) on the emulated rig sorting ${skittles} skittles as fast as it can, in a process of its own: once with telemetry off, then provisioning with a fresh EC P-384 key and CSR and sending one message per skittle through the SQLite outbox and the official hub client (\`IoTHub.Client\` "azure-iot-device", the default), then the same through the package's own MQTT client ("hub-mqtt"). It runs as an install runs it: plain Node on the compiled JavaScript (the bench runs \`tsc -b apps/sorter\` first), without the TypeScript loader the other measuring processes use. Peak RSS is the process's own \`maxRSS\`; the last row is a Node.js process that loads nothing, for scale.`,
+        `Sorter: the device app (\`startSorterApp\`, what \`skittle-sorter run\` starts) on the emulated rig sorting ${skittles} skittles as fast as it can, in a process of its own: once with telemetry off, then provisioning with a fresh EC P-384 key and CSR and sending one message per skittle through the SQLite outbox and the official hub client (\`IoTHub.Client\` "azure-iot-device", the default), then the same through the package's own MQTT client ("hub-mqtt"). It runs as an install runs it: Node on the compiled JavaScript (the bench runs \`tsc -b apps/sorter\` first), without the TypeScript loader the other measuring processes use, and with the node flags \`skittle-sorter\` starts with (\`${sorter.nodeFlags.join(" ") || "none"}\`, read from the shebang of apps/sorter/bin/skittle-sorter.js, which the systemd unit's \`ExecStart\` runs). The bench does not run the bin itself: it starts a script that calls \`startSorterApp\` as \`skittle-sorter run\` does, with those flags. The telemetry-off row (the baseline) uses them too; the experiment rows run the same on plain \`node\`. Peak RSS is the process's own \`maxRSS\`; the last row is a Node.js process that loads nothing, for scale.`,
       ],
     };
   },

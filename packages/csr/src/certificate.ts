@@ -1,6 +1,7 @@
 import type { KeyObject, X509Certificate as NodeX509Certificate } from "node:crypto";
 import type { X509Certificate as LibX509Certificate } from "@peculiar/x509";
 import { type Clock, systemClock } from "@skittlesorter/core";
+import { caExtensionFacts } from "./ca-extensions.ts";
 import { CsrError, describeError } from "./errors.ts";
 import { type KeyType, keyTypeOf, publicKeysMatch } from "./keys.ts";
 import { x509 } from "./libs.ts";
@@ -103,11 +104,13 @@ function plainName(multiline: string): { text: string; commonName: string | unde
 }
 
 /**
- * The facts of an end-entity certificate from node:crypto alone (no ASN.1 decoding in JavaScript), or undefined
- * when the certificate is a CA or its names or SAN need the full decoder.
+ * The facts of a certificate from node:crypto alone (no ASN.1 decoding in JavaScript), or undefined when its
+ * names or SAN need the full decoder. A CA's path length and keyCertSign are read from its `der`; without it, CAs
+ * are left to the full decoder too.
  */
-export function nodeFacts(node: NodeX509Certificate): NameAndExtensionFacts | undefined {
-  if (node.ca) return undefined;
+export function nodeFacts(node: NodeX509Certificate, der?: Uint8Array): NameAndExtensionFacts | undefined {
+  const ca = node.ca ? (der === undefined ? undefined : caExtensionFacts(der)) : NOT_A_CA;
+  if (ca === undefined) return undefined;
   const subject = plainName(node.subject);
   const issuer = plainName(node.issuer);
   const san = node.subjectAltName;
@@ -124,13 +127,16 @@ export function nodeFacts(node: NodeX509Certificate): NameAndExtensionFacts | un
     issuerCommonName: issuer.commonName,
     notBefore,
     notAfter,
-    pathLength: undefined,
+    pathLength: ca.pathLength,
     subjectAltDnsNames: (san?.split(", ") ?? [])
       .filter((name) => name.startsWith("DNS:"))
       .map((name) => name.slice(4)),
-    keyCertSign: undefined,
+    keyCertSign: ca.keyCertSign,
   };
 }
+
+// keyCertSign is read only for issuers, so an end-entity certificate's is left out.
+const NOT_A_CA = { pathLength: undefined, keyCertSign: undefined } as const;
 
 export function libFacts(der: Buffer, what: string): NameAndExtensionFacts {
   let lib: LibX509Certificate;
@@ -164,7 +170,7 @@ const decodedCache = new Map<string, NameAndExtensionFacts>();
 const DECODED_CACHE_SIZE = 64;
 
 function decodedFacts(parsed: Parsed, what: string): NameAndExtensionFacts {
-  const fast = nodeFacts(parsed.node);
+  const fast = nodeFacts(parsed.node, parsed.der);
   if (fast !== undefined) return fast;
   const key = parsed.node.fingerprint256;
   let decoded = decodedCache.get(key);

@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject, verify } from "node:crypto";
 import type * as Forge from "node-forge";
+import { directlyEncodableCsr, ecCsrDer } from "./csr-build.ts";
 import { parseCsrDer } from "./csr-der.ts";
 import { plainCsrFields } from "./csr-fields.ts";
 import { signedPart } from "./der.ts";
@@ -14,6 +15,7 @@ import {
   publicKeysMatch,
   publicKeyToPem,
   rememberSpki,
+  spkiDer,
   webSigningAlgorithms,
 } from "./keys.ts";
 import { forge, nodeCrypto, x509 } from "./libs.ts";
@@ -68,8 +70,8 @@ function assertCommonName(commonName: unknown): asserts commonName is string {
 
 /**
  * Creates a PKCS#10 CSR whose subject is only `CN=<commonName>` (no extensions), signed with the key
- * pair: SHA-384 for P-384 keys, SHA-256 otherwise. RSA CSRs are built with node-forge, EC CSRs with
- * @peculiar/x509 on Node's WebCrypto. For DPS certificate issuance the common name must equal the
+ * pair: SHA-384 for P-384 keys, SHA-256 otherwise. RSA CSRs are built with node-forge, EC CSRs directly in DER
+ * with node:crypto (through @peculiar/x509 when the name has quotes, backslashes or a leading "#"). For DPS certificate issuance the common name must equal the
  * registration id.
  */
 export async function createCsr(
@@ -82,7 +84,9 @@ export async function createCsr(
   const keyType = checkKeyPair(keyPair);
   const der = keyType.startsWith("rsa-")
     ? rsaCsrDer(commonName, keyPair)
-    : await ecCsrDer(commonName, keyPair, keyType);
+    : directlyEncodableCsr(commonName)
+      ? ecCsrDer(commonName, spkiDer(keyPair.publicKey), keyPair.privateKey, defaultHashFor(keyType))
+      : await peculiarEcCsrDer(commonName, keyPair, keyType);
   options.signal?.throwIfAborted();
   const wire = toWire(der);
   rememberBuiltHere(wire);
@@ -119,7 +123,7 @@ function rsaCsrDer(commonName: string, keyPair: KeyPair): Uint8Array {
   return new Uint8Array(Buffer.from(bytes, "binary"));
 }
 
-async function ecCsrDer(commonName: string, keyPair: KeyPair, keyType: KeyType): Promise<Uint8Array> {
+async function peculiarEcCsrDer(commonName: string, keyPair: KeyPair, keyType: KeyType): Promise<Uint8Array> {
   const lib = x509();
   const hash = defaultHashFor(keyType);
   const { signingAlgorithm } = webSigningAlgorithms(keyType, hash);

@@ -105,6 +105,56 @@ describe("end-entity facts from node:crypto", () => {
   });
 });
 
+describe("CA facts from node:crypto and the DER", () => {
+  it.each([
+    [
+      "pathlen 0, keyCertSign",
+      ["basicConstraints=critical,CA:TRUE,pathlen:0", "keyUsage=critical,keyCertSign,cRLSign"],
+    ],
+    ["pathlen 300, no keyUsage", ["basicConstraints=critical,CA:TRUE,pathlen:300"]],
+    ["no pathlen, keyCertSign alone", ["basicConstraints=CA:TRUE", "keyUsage=keyCertSign"]],
+    [
+      "SAN and every key usage",
+      [
+        "basicConstraints=CA:TRUE,pathlen:2",
+        "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment,keyAgreement,keyCertSign,cRLSign,encipherOnly,decipherOnly",
+        "subjectAltName=DNS:ca.example",
+      ],
+    ],
+  ])("agree with the full decoder (%s)", async (_, extensions) => {
+    await using dir = await tempDir();
+    const keyFile = join(dir.path, "ca.key");
+    await writeFile(keyFile, privateKeyToPem(device.privateKey));
+    // No configuration file: the certificate has exactly the extensions given.
+    const { stdout: pem } = await openssl([
+      "req",
+      "-x509",
+      "-config",
+      "/dev/null",
+      "-key",
+      keyFile,
+      "-subj",
+      "/CN=Openssl CA/O=Test",
+      "-days",
+      "2",
+      ...extensions.flatMap((extension) => ["-addext", extension]),
+    ]);
+    const node = new X509Certificate(pem);
+    const der = Buffer.from(node.raw);
+    expect(node.ca).toBe(true);
+    expect(nodeFacts(node, der)).toEqual(libFacts(der, "CA"));
+  });
+
+  it("agree with the full decoder for the CAs this package makes", async () => {
+    for (const certificatePem of [ca.certificatePem, other.certificatePem]) {
+      const node = new X509Certificate(certificatePem);
+      const der = Buffer.from(node.raw);
+      expect(nodeFacts(node, der)).toEqual(libFacts(der, "CA"));
+      expect(nodeFacts(node, der)?.keyCertSign).toBe(true);
+    }
+  });
+});
+
 describe("CSR signatures checked with node:crypto", () => {
   it("hold for every key type and fail for a CSR signed by another key", async () => {
     for (const keyType of ["ec-p384", "ec-p256", "rsa-2048"] as const) {

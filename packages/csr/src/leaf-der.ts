@@ -6,7 +6,7 @@ import { createHash, type KeyObject, sign } from "node:crypto";
 import { isIPv4 } from "node:net";
 import { childrenOf, contentsOf, readElement } from "./der.ts";
 
-const tlv = (tag: number, ...contents: Uint8Array[]): Buffer => {
+export const tlv = (tag: number, ...contents: Uint8Array[]): Buffer => {
   const body = Buffer.concat(contents);
   const length = body.length;
   let header: number[];
@@ -16,7 +16,7 @@ const tlv = (tag: number, ...contents: Uint8Array[]): Buffer => {
   else header = [tag, 0x83, length >> 16, (length >> 8) & 0xff, length & 0xff];
   return Buffer.concat([Buffer.from(header), body]);
 };
-const sequence = (...contents: Uint8Array[]): Buffer => tlv(0x30, ...contents);
+export const sequence = (...contents: Uint8Array[]): Buffer => tlv(0x30, ...contents);
 const hexBytes = (hex: string): Buffer => Buffer.from(hex, "hex");
 const oid = (hex: string): Buffer => tlv(0x06, hexBytes(hex));
 const octets = (bytes: Uint8Array): Buffer => tlv(0x04, bytes);
@@ -35,7 +35,7 @@ const OIDS = {
 } as const;
 
 /** AlgorithmIdentifier of each signature this builder makes. */
-const SIGNATURE_ALGORITHMS = {
+export const SIGNATURE_ALGORITHMS = {
   "ECDSA SHA-256": sequence(oid("2a8648ce3d040302")),
   "ECDSA SHA-384": sequence(oid("2a8648ce3d040303")),
   "RSA SHA-256": sequence(oid("2a864886f70d01010b"), hexBytes("0500")),
@@ -56,7 +56,7 @@ function time(date: Date): Buffer {
 }
 
 /** A subject name `CN=<commonName>`, with the string type @peculiar/x509 picks. */
-function commonNameSubject(commonName: string): Buffer {
+export function commonNameSubject(commonName: string): Buffer {
   const printable = /^[A-Za-z0-9 '()+,-./:=?]*$/.test(commonName);
   const value = tlv(printable ? 0x13 : 0x0c, Buffer.from(commonName, "utf8"));
   return sequence(tlv(0x31, sequence(oid(OIDS.commonName), value)));

@@ -148,6 +148,8 @@ describe("provision over MQTT/TLS against a scripted DPS", () => {
 
     // The wire: one connection, client id, username, SAS password, fresh $rid per request.
     expect(dps.connections).toHaveLength(1);
+    // Without mqtt-packet's process-wide cache of 65,536 number buffers.
+    expect(rec.clients[0]?.options.writeCache).toBe(false);
     const [connection] = dps.connections;
     expect(connection?.clientId).toBe(registrationId);
     expect(connection?.username).toBe(

@@ -448,6 +448,9 @@ function clientOptionsFor(settings: Settings): IClientOptions {
     rejectUnauthorized: true,
     resubscribe: false,
     queueQoSZero: false,
+    // mqtt-packet's number cache is 65,536 two-byte Buffers (about 6 MiB of heap), kept for the process's life
+    // to save an allocation per packet id: not worth it at a device's message rate.
+    writeCache: false,
   };
   if (settings.transport === "wss") options.path = DPS_WEBSOCKET_PATH;
   if (credentials.password !== undefined) options.password = credentials.password;

@@ -1,5 +1,6 @@
 // The official-SDK adapter against skittle-sim's IoT Hub (real MQTT over TLS on loopback), X.509 and SAS.
 
+import { createRequire } from "node:module";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectErrorCases } from "./connect-errors.test-support.ts";
 import { azureIotDeviceConnector, type HubCredentials } from "./index.ts";
@@ -118,3 +119,23 @@ describe("azureIotDeviceConnector operations waiting when the connection ends", 
 async function waitUntil(probe: () => Promise<boolean>): Promise<void> {
   while (!(await probe())) await new Promise((resolve) => setTimeout(resolve, 20));
 }
+
+describe("azureIotDeviceConnector memory", () => {
+  /** The mqtt-packet the SDK's MQTT.js writes with, found as the adapter finds it. */
+  const sdkPacketNumbers = () => {
+    const fromSdk = createRequire(createRequire(import.meta.url).resolve("azure-iot-mqtt-base"));
+    const fromMqtt = createRequire(fromSdk.resolve("mqtt"));
+    return fromMqtt("mqtt-packet/numbers") as { cache: Record<number, Buffer> };
+  };
+
+  it("sends without filling mqtt-packet's cache of 65,536 number buffers", async () => {
+    const connection = await connector().connect(devices.sas as HubCredentials);
+    try {
+      await connection.send({ body: "one" });
+      await connection.send({ body: "two" });
+    } finally {
+      await connection.close();
+    }
+    expect(Object.keys(sdkPacketNumbers().cache)).toHaveLength(0);
+  });
+});

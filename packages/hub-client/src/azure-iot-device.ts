@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import type { Logger, OperationOptions } from "@skittlesorter/core";
 import type { Client, Twin } from "azure-iot-device";
 import { classifyAzureIotError } from "./azure-iot-errors.ts";
@@ -36,9 +37,31 @@ const loadSdk = (): Promise<[DeviceSdk, MqttSdk, MqttBaseSdk]> => {
     import("azure-iot-device").then((module) => module.default),
     import("azure-iot-device-mqtt").then((module) => module.default),
     import("azure-iot-mqtt-base").then((module) => module.default),
-  ]);
+  ]).then((loaded) => {
+    skipPacketNumberCache();
+    return loaded;
+  });
   return sdk;
 };
+
+/**
+ * The SDK's MQTT.js 4 has no `writeCache` option: on its first packet its mqtt-packet fills a cache of 65,536
+ * two-byte Buffers (about 6 MiB of heap, kept for the process's life) to save one allocation per packet id.
+ * mqtt-packet's documented `writeToStream.cacheNumbers = false` turns that off (numbers are then written as
+ * sent); the bytes on the wire are the same. Best effort: with another layout of node_modules nothing changes.
+ */
+export function skipPacketNumberCache(): boolean {
+  try {
+    const fromSdk = createRequire(createRequire(import.meta.url).resolve("azure-iot-mqtt-base"));
+    const fromMqtt = createRequire(fromSdk.resolve("mqtt"));
+    const packets = fromMqtt("mqtt-packet") as { writeToStream?: { cacheNumbers?: boolean } };
+    if (packets.writeToStream === undefined) return false;
+    packets.writeToStream.cacheNumbers = false;
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** No retries inside the SDK: the caller decides when to reconnect (and whether to provision again). */
 const NO_RETRY = { shouldRetry: () => false, nextRetryTimeout: () => -1 };

@@ -185,6 +185,15 @@ describe("connect", () => {
     expect(record?.payload.toString()).toBe('{"colour":"red"}');
   });
 
+  it("writes packets without mqtt-packet's process-wide cache of 65,536 number buffers", async () => {
+    const hub = await hubWith({ requestCert: true });
+    const rec = recorder();
+    const options = optionsFor(hub, await x509Credentials(), warpClock(0.01), { connect: rec.connect });
+    const client = await connected(options);
+    await client.sendTelemetry("{}");
+    expect(rec.clients[0]?.options.writeCache).toBe(false);
+  });
+
   it("connects with a SAS token made from the device key, and never logs it", async () => {
     const hub = await hubWith();
     const { logger, text } = captureLogger();

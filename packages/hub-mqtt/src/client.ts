@@ -591,6 +591,9 @@ export class HubClient {
       rejectUnauthorized: true,
       resubscribe: false,
       queueQoSZero: false,
+      // mqtt-packet's number cache is 65,536 two-byte Buffers (about 6 MiB of heap), kept for the process's life
+      // to save an allocation per packet id: not worth it at a device's message rate.
+      writeCache: false,
     };
     if (s.transport === "wss") options.path = HUB_WEBSOCKET_PATH;
     if (s.ca !== undefined) options.ca = s.ca;
