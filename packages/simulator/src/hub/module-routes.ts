@@ -11,8 +11,9 @@ import {
 } from "../net/http.ts";
 import { isObject } from "../state/json.ts";
 import { type HubModule, type ModuleTwin, moduleKey } from "./modules.ts";
-import { HUB_LIMITS, type HubService } from "./service.ts";
+import type { HubService } from "./service.ts";
 import { iotHubAnswerOf, methodErrorAnswer } from "./service-api/errors.ts";
+import { parseMethodRequest, parseTwinPatch } from "./service-requests.ts";
 
 export interface ModuleRoutesOptions {
   hub: HubService;
@@ -90,72 +91,6 @@ export function moduleTwinView(hub: HubService, twin: ModuleTwin): Record<string
       },
     },
   };
-}
-
-/** `{methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds}` as IoT Hub takes it. */
-function methodRequest(body: unknown): {
-  methodName: string;
-  payload: unknown;
-  responseTimeoutMs: number;
-  connectTimeoutMs: number;
-} {
-  if (!isObject(body)) {
-    throw bad(
-      'Send {"methodName": "…", "payload"?: any JSON, "responseTimeoutInSeconds"?: 5-300, "connectTimeoutInSeconds"?: 0-300}.',
-    );
-  }
-  const { methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds } = body;
-  if (typeof methodName !== "string" || !/^[^/#+?\s]{1,100}$/.test(methodName)) {
-    throw bad('"methodName" must be 1-100 characters without "/", "#", "+", "?" or spaces.');
-  }
-  if (Buffer.byteLength(JSON.stringify(payload ?? null)) > HUB_LIMITS.maxMethodPayloadBytes) {
-    throw bad(`"payload" is over ${HUB_LIMITS.maxMethodPayloadBytes} bytes of JSON.`);
-  }
-  const seconds = (value: unknown, name: string, min: number, fallback: number): number => {
-    if (value === undefined || value === null) return fallback;
-    if (
-      typeof value !== "number" ||
-      !Number.isInteger(value) ||
-      value < min ||
-      value > HUB_LIMITS.maxMethodTimeoutSeconds
-    ) {
-      throw bad(
-        `"${name}" must be a whole number of seconds from ${min} to ${HUB_LIMITS.maxMethodTimeoutSeconds}.`,
-      );
-    }
-    return value;
-  };
-  return {
-    methodName,
-    payload,
-    responseTimeoutMs:
-      seconds(
-        responseTimeoutInSeconds,
-        "responseTimeoutInSeconds",
-        HUB_LIMITS.minMethodTimeoutSeconds,
-        HUB_LIMITS.defaultMethodTimeoutSeconds,
-      ) * 1000,
-    connectTimeoutMs: seconds(connectTimeoutInSeconds, "connectTimeoutInSeconds", 0, 0) * 1000,
-  };
-}
-
-/** The twin patch of a PATCH body: `{properties: {desired}}` and/or `{tags}`. */
-function twinPatch(body: unknown): { desired?: unknown; tags?: unknown } {
-  if (!isObject(body)) throw bad('Send {"properties": {"desired": {…}}} and/or {"tags": {…}}.');
-  const { properties, tags } = body;
-  if (
-    properties !== undefined &&
-    (!isObject(properties) || Object.keys(properties).some((key) => key !== "desired"))
-  ) {
-    throw bad(
-      'Only "properties.desired" and "tags" can be patched; reported properties come from the module.',
-    );
-  }
-  const desired = isObject(properties) ? properties.desired : undefined;
-  if (desired === undefined && tags === undefined) {
-    throw bad('Nothing to change: send {"properties": {"desired": {…}}} and/or {"tags": {…}}.');
-  }
-  return { ...(desired === undefined ? {} : { desired }), ...(tags === undefined ? {} : { tags }) };
 }
 
 /** IoT Hub's error answer: methods get the nested JSON with 404103/504101, the rest `{"Message": "ErrorCode:…"}`. */
@@ -274,7 +209,12 @@ function addModuleRoutes(
     twinPath,
     wrap((request) => {
       const { deviceId, moduleId } = ids(request);
-      const twin = hub.modules.patchTwin(deviceId, moduleId, twinPatch(request.body), ifMatchOf(request));
+      const twin = hub.modules.patchTwin(
+        deviceId,
+        moduleId,
+        parseTwinPatch(request.body),
+        ifMatchOf(request),
+      );
       return { body: moduleTwinView(hub, twin), headers: { etag: `"${twin.etag}"` } };
     }),
   );
@@ -283,7 +223,7 @@ function addModuleRoutes(
     methodsPath,
     wrap(async (request) => {
       const { deviceId, moduleId } = ids(request);
-      const call = methodRequest(request.body);
+      const call = parseMethodRequest(request.body);
       const answer = await hub.invokeModuleMethod(deviceId, moduleId, call.methodName, call.payload, call);
       return { body: answer };
     }),
