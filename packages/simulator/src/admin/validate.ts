@@ -1,6 +1,6 @@
 // Checks of admin API request bodies and headers, answered 400 (or 412/428 for etags) with a message naming the fix.
 import { validateRegistrationId } from "@skittlesorter/attestation";
-import { HttpError, type RouteRequest } from "../net/http.ts";
+import { ifMatchOf as etagOf, HttpError, type RouteRequest } from "../net/http.ts";
 
 export const bad = (code: string, message: string): HttpError => new HttpError(400, code, message);
 
@@ -62,8 +62,7 @@ export function resourceName(value: string, what: string): string {
 
 /** The `If-Match` etag of a request (weak marker and quotes removed), or undefined. */
 export function ifMatchOf(request: RouteRequest): string | undefined {
-  const header = request.headers["if-match"];
-  return typeof header === "string" ? header.replace(/^W\//, "").replace(/^"(.*)"$/, "$1") : undefined;
+  return etagOf(request.headers["if-match"]);
 }
 
 export function checkEtag(

@@ -4,6 +4,7 @@
 import { isSimulatorError } from "../errors.ts";
 import {
   HttpError,
+  ifMatchOf,
   includeSecrets,
   type RouteRequest,
   type RouteResponse,
@@ -22,11 +23,6 @@ export interface ModuleRoutesOptions {
 }
 
 const bad = (message: string): HttpError => new HttpError(400, "ArgumentInvalid", message);
-
-function ifMatchOf(request: RouteRequest): string | undefined {
-  const value = request.headers["if-match"];
-  return typeof value === "string" && value !== "" ? value : undefined;
-}
 
 /** IoT Hub's REST shape of a module identity; the admin API adds what the connection subscribed to. */
 export function moduleView(
@@ -180,7 +176,7 @@ function addModuleRoutes(
       }
       // The admin API creates or replaces; the service API follows IoT Hub (If-Match updates, none creates).
       const ifMatch =
-        ifMatchOf(request) ??
+        ifMatchOf(request.headers["if-match"]) ??
         (prefix === "" || hub.modules.get(deviceId, moduleId) === undefined ? undefined : "*");
       const { module } = hub.modules.put(deviceId, moduleId, body, ifMatch);
       return { body: moduleView(hub, module, true, prefix !== "") };
@@ -191,7 +187,7 @@ function addModuleRoutes(
     modulePath,
     wrap((request) => {
       const { deviceId, moduleId } = ids(request);
-      hub.modules.delete(deviceId, moduleId, ifMatchOf(request));
+      hub.modules.delete(deviceId, moduleId, ifMatchOf(request.headers["if-match"]));
       return { status: 204 };
     }),
   );
@@ -213,7 +209,7 @@ function addModuleRoutes(
         deviceId,
         moduleId,
         parseTwinPatch(request.body),
-        ifMatchOf(request),
+        ifMatchOf(request.headers["if-match"]),
       );
       return { body: moduleTwinView(hub, twin), headers: { etag: `"${twin.etag}"` } };
     }),

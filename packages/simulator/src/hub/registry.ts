@@ -40,16 +40,6 @@ export function deviceEtagOf(device: HubDevice): string {
   return createHash("sha256").update(identity).digest().subarray(0, 8).toString("base64");
 }
 
-/** `"etag"`, `W/"etag"` or `*` as sent in `If-Match` → the bare etag (or `*`); undefined when absent. */
-export function ifMatchOf(header: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || value.trim() === "") return undefined;
-  return value
-    .trim()
-    .replace(/^W\//, "")
-    .replace(/^"(.*)"$/, "$1");
-}
-
 function thumbprint(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null || value === "") return undefined;
   const normalized = typeof value === "string" ? value.replaceAll(":", "").toUpperCase() : "";

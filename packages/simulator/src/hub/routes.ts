@@ -8,6 +8,7 @@ import {
 import type { AdrService } from "../adr/service.ts";
 import {
   HttpError,
+  ifMatchOf,
   includeSecrets,
   type RouteRequest,
   type RouteResponse,
@@ -16,7 +17,6 @@ import {
 import type { SimContext } from "../state/context.ts";
 import type { AuditEvent, HubDevice } from "../state/model.ts";
 import { twinDocument } from "./documents.ts";
-import { ifMatchOf } from "./registry.ts";
 import type { HubConnectionEvent, HubService } from "./service.ts";
 import { parseMethodRequest, parseTwinPatch } from "./service-requests.ts";
 import { type TelemetryView, telemetryView } from "./telemetry.ts";

@@ -371,3 +371,13 @@ export function includeSecrets(request: RouteRequest): boolean {
     `"includeSecrets" must be true or false, got "${value.slice(0, 64)}".`,
   );
 }
+
+/** `"etag"`, `W/"etag"` or `*` as sent in `If-Match` → the bare etag (or `*`); undefined when absent. */
+export function ifMatchOf(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.trim() === "") return undefined;
+  return value
+    .trim()
+    .replace(/^W\//, "")
+    .replace(/^"(.*)"$/, "$1");
+}

@@ -1,7 +1,13 @@
 // The DPS service REST API (api-version 2021-10-01) on the HTTPS router: enrollment groups, individual
 // enrollments, registration states, queries and bulk operations, SAS-authenticated with provisioningserviceowner.
 import { serviceError } from "../../errors.ts";
-import type { RouteHandler, RouteRequest, RouteResponse, Router } from "../../net/http.ts";
+import {
+  ifMatchOf,
+  type RouteHandler,
+  type RouteRequest,
+  type RouteResponse,
+  type Router,
+} from "../../net/http.ts";
 import type { SimContext } from "../../state/context.ts";
 import type { Enrollment, EnrollmentKind, Registration } from "../../state/model.ts";
 import { buildEnrollment } from "../enrollment-spec.ts";
@@ -16,10 +22,8 @@ const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
 
 /** The etag of `If-Match` as the SDK sends it (verbatim, maybe quoted). */
 export function ifMatch(request: RouteRequest): Precondition {
-  const header = request.headers["if-match"];
-  return typeof header === "string" && header !== ""
-    ? { ifMatch: header.replace(/^W\//, "").replace(/^"(.*)"$/, "$1") }
-    : {};
+  const etag = ifMatchOf(request.headers["if-match"]);
+  return etag === undefined ? {} : { ifMatch: etag };
 }
 
 /** The DPS service of one simulator: its routes share the enrollment service with the admin API. */

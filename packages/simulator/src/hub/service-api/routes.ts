@@ -1,8 +1,13 @@
 // IoT Hub's service REST API as the official `azure-iothub` package calls it (api-version 2021-04-12): device
 // identities, twins and direct methods, SAS-authenticated with the hub's iothubowner policy.
-import type { RouteHandler, RouteRequest, RouteResponse, Router } from "../../net/http.ts";
+import {
+  ifMatchOf,
+  type RouteHandler,
+  type RouteRequest,
+  type RouteResponse,
+  type Router,
+} from "../../net/http.ts";
 import { deviceDocument, twinDocument } from "../documents.ts";
-import { ifMatchOf } from "../registry.ts";
 import type { HubService } from "../service.ts";
 import { parseMethodRequest, parseTwinPatch, twinReplacement } from "../service-requests.ts";
 import { iotHubRoute, methodErrorAnswer } from "./errors.ts";
