@@ -1,13 +1,10 @@
 import { validateRegistrationId } from "@skittlesorter/attestation";
 import type { Logger } from "@skittlesorter/core";
-import { Aedes, type AuthenticateError, type Client, type PublishPacket } from "aedes";
 import { type MqttBackend, startMqttListeners } from "../net/mqtt-listeners.ts";
 import type { TlsMaterial } from "../state/pki.ts";
+import { DeviceBroker, type DeviceConnection } from "./broker.ts";
 import { DpsErrorCode, DpsFailure, parseUserName, RESPONSE_TOPIC_FILTER, responseTopic } from "./protocol.ts";
 import type { DeviceSession, DpsAnswer, DpsService } from "./service.ts";
-
-/** Marks packets the simulator sends, the only ones forwarded to devices. */
-const SERVER_MARK = "$skittle-sim";
 
 export interface DpsEndpointOptions {
   host: string;
@@ -40,10 +37,6 @@ export function asciiJson(value: unknown): string {
   );
 }
 
-function connackError(returnCode: 1 | 2 | 3 | 4 | 5, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
-}
-
 /** The DPS device endpoint: MQTT over TLS on `port`, MQTT over WebSocket (TLS) on `wsPort` at `/$iothub/websocket`. */
 export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<DpsEndpoint> {
   return startMqttListeners({ ...options, ...(await createDpsBackend(options)) });
@@ -52,80 +45,55 @@ export async function startDpsEndpoint(options: DpsEndpointOptions): Promise<Dps
 /** The DPS device broker, without listeners: edge mode hands it the connections whose CONNECT is for DPS. */
 export async function createDpsBackend(options: DpsEndpointOptions): Promise<MqttBackend> {
   const { service, logger } = options;
-  const sessions = new WeakMap<Client, SessionState>();
   const peers = new WeakMap<object, { chain: Buffer[]; remoteAddress: string | undefined }>();
 
-  const deliver = (client: Client, answer: DpsAnswer): void =>
-    deliverAnswer(sessions, logger, client, answer);
-
-  const broker = await Aedes.createBroker({
-    maxClientsIdLength: 256,
-    connectTimeout: 10_000,
-    authenticate(client, username, password, done) {
-      const parsed = parseUserName(username);
+  const broker = new DeviceBroker<SessionState>({
+    label: "DPS",
+    logger,
+    maxClientIdLength: 256,
+    connectTimeoutMs: 10_000,
+    connect(conn, packet) {
+      const parsed = parseUserName(packet.username);
       if (parsed === undefined) {
-        logger.info("DPS connection refused: bad user name", { clientId: client.id });
-        done(connackError(4, "bad user name"), false);
-        return;
+        logger.info("DPS connection refused: bad user name", { clientId: packet.clientId });
+        return { returnCode: 4, reason: "bad user name" };
       }
       let registrationId: string;
       try {
         registrationId = validateRegistrationId(parsed.registrationId);
       } catch {
-        done(connackError(2, "invalid registration id"), false);
-        return;
+        return { returnCode: 2, reason: "invalid registration id" };
       }
-      if ((client.id ?? "").toLowerCase() !== registrationId) {
+      if (packet.clientId.toLowerCase() !== registrationId) {
         logger.info("DPS connection refused: client id differs from the registration id", {
-          clientId: client.id,
+          clientId: packet.clientId,
         });
-        done(connackError(2, "client id must be the registration id"), false);
-        return;
+        return { returnCode: 2, reason: "client id must be the registration id" };
       }
-      sessions.set(
-        client,
-        newSession(parsed, registrationId, password, peers.get(client.conn), service.idScope),
-      );
-      done(null, true);
+      return {
+        session: newSession(parsed, registrationId, packet.password, peers.get(conn), service.idScope),
+      };
     },
-    authorizeSubscribe(client, subscription, callback) {
-      const session = sessions.get(client);
-      if (session === undefined || subscription.topic !== RESPONSE_TOPIC_FILTER) {
-        logger.debug("DPS subscription refused", { clientId: client.id, topic: subscription.topic });
-        callback(null, null);
-        return;
+    subscribe(session, topic, requestedQos) {
+      if (topic !== RESPONSE_TOPIC_FILTER) {
+        logger.debug("DPS subscription refused", { registrationId: session.registrationId, topic });
+        return undefined;
       }
-      const qos: 0 | 1 = subscription.qos === 0 ? 0 : 1;
-      session.subscribedQos = qos;
-      callback(null, { ...subscription, qos });
+      session.subscribedQos = requestedQos === 0 ? 0 : 1;
+      return session.subscribedQos;
     },
-    authorizePublish(client, packet, callback) {
-      if (client === null) {
-        callback(null);
-        return;
-      }
-      // Requests are consumed here, never routed to other clients (authorizeForward drops them).
-      packet.retain = false;
-      callback(null);
-      const session = sessions.get(client);
-      if (session === undefined) return;
-      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? "");
-      void service.handle(session, packet.topic, payload).then(
+    unsubscribe(session, topic) {
+      if (topic === RESPONSE_TOPIC_FILTER) session.subscribedQos = undefined;
+    },
+    publish(connection, topic, payload) {
+      // Requests are consumed here, never routed to other clients.
+      service.handle(connection.session, topic, payload).then(
         (answer) => {
-          if (answer !== undefined) deliver(client, answer);
+          if (answer !== undefined) deliverAnswer(logger, connection, answer);
         },
         (error: unknown) => logger.error("DPS request handler failed", { error: (error as Error)?.message }),
       );
     },
-    authorizeForward(_client, packet) {
-      return (packet as { clientId?: string }).clientId === SERVER_MARK ? packet : null;
-    },
-  });
-  broker.on("clientError", (client, error) => {
-    logger.debug("DPS client error", { clientId: client?.id, error: error.message });
-  });
-  broker.on("connectionError", (client, error) => {
-    logger.debug("DPS connection error", { clientId: client?.id, error: error.message });
   });
 
   return {
@@ -137,32 +105,17 @@ export async function createDpsBackend(options: DpsEndpointOptions): Promise<Mqt
   };
 }
 
-/** Publishes an answer on the client's `$dps/registrations/res/#` subscription (dropped without one). */
-function deliverAnswer(
-  sessions: WeakMap<Client, SessionState>,
-  logger: Logger,
-  client: Client,
-  answer: DpsAnswer,
-): void {
-  const session = sessions.get(client);
-  if (session?.subscribedQos === undefined || client.closed) {
+/** Publishes an answer on the connection's `$dps/registrations/res/#` subscription (dropped without one). */
+function deliverAnswer(logger: Logger, connection: DeviceConnection<SessionState>, answer: DpsAnswer): void {
+  const qos = connection.session.subscribedQos;
+  if (qos === undefined || connection.closed) {
     logger.debug("DPS answer dropped: the client is not subscribed to $dps/registrations/res/#", {
-      clientId: client.id,
+      clientId: connection.clientId,
     });
     return;
   }
-  const packet = {
-    cmd: "publish",
-    topic: responseTopic(answer.status, answer.rid, answer.retryAfterSeconds),
-    payload: Buffer.from(asciiJson(answer.body), "utf8"),
-    qos: session.subscribedQos,
-    retain: false,
-    dup: false,
-    clientId: SERVER_MARK,
-  } as PublishPacket & { clientId: string };
-  client.publish(packet, (error) => {
-    if (error) logger.debug("DPS answer not delivered", { clientId: client.id, error: error.message });
-  });
+  const topic = responseTopic(answer.status, answer.rid, answer.retryAfterSeconds);
+  connection.publish(topic, Buffer.from(asciiJson(answer.body), "utf8"), qos);
 }
 
 /** A connection's session; a wrong ID scope is kept as the problem every request is answered with. */

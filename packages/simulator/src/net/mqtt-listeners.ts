@@ -4,7 +4,6 @@ import type { AddressInfo, Server, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from "node:tls";
 import type { Logger } from "@skittlesorter/core";
-import type { Aedes } from "aedes";
 import { createWebSocketStream, WebSocketServer } from "ws";
 import type { TlsMaterial } from "../state/pki.ts";
 import { guardConnection } from "./packet-guard.ts";
@@ -13,12 +12,18 @@ export const WEBSOCKET_PATH = "/$iothub/websocket";
 
 export type MqttTransport = "mqtt" | "mqtt-ws";
 
+/** Serves MQTT connections from their first byte: aedes, or the DPS endpoint's own server. */
+export interface MqttBroker {
+  handle(conn: Duplex, request?: IncomingMessage): unknown;
+  close(callback: () => void): void;
+}
+
 /** What serves accepted MQTT connections: a broker, told first about each connection's peer. */
 export interface MqttBackend {
   /** Names the endpoint in logs and errors, e.g. "DPS" or "IoT Hub". */
   label: string;
   /** Serves every accepted connection; closed with the listeners (and when they cannot start). */
-  broker: Aedes;
+  broker: MqttBroker;
   /**
    * Called before the broker sees a connection: the client certificate chain it presented, how it came, and the
    * peer's IP address.
