@@ -132,14 +132,34 @@ describe("configuration schema", () => {
     expect(config.rig.sequence).toEqual(["Red", "Green"]);
     expect(config.adr?.deviceUpdate?.attributes).toEqual({ site: "lab", shelf: 3, spare: null });
     expect(config.adr?.deviceUpdate?.tags).toEqual({ owner: "me" });
+    const named = resolveConfig({
+      ...offline,
+      Adr: {
+        ...adr,
+        DeviceUpdate: {
+          Enabled: true,
+          Attributes: '{"constructor": "c", "prototype": 1, "__proto__": {"x": 1}}',
+          Tags: { constructor: "t" },
+        },
+      },
+    });
+    expect(Object.entries(named.adr?.deviceUpdate?.attributes ?? {})).toEqual([
+      ["constructor", "c"],
+      ["prototype", 1],
+    ]);
+    expect(Object.entries(named.adr?.deviceUpdate?.tags ?? {})).toEqual([["constructor", "t"]]);
     expect(
       problems({
         MockMode: { MockColorSequence: '["Red", 3' },
-        Adr: { ...adr, DeviceUpdate: { Attributes: { site: { room: 1 }, shelf: 3 }, Tags: { owner: 1 } } },
+        Adr: {
+          ...adr,
+          DeviceUpdate: { Attributes: { site: { room: 1 }, shelf: 3, constructor: [] }, Tags: { owner: 1 } },
+        },
       }),
     ).toEqual([
       "MockMode.MockColorSequence: must be an array of colour names.",
       "Adr.DeviceUpdate.Attributes.site: attribute values must be strings, numbers, booleans or null.",
+      "Adr.DeviceUpdate.Attributes.constructor: attribute values must be strings, numbers, booleans or null.",
       "Adr.DeviceUpdate.Tags.owner: tag values must be strings.",
     ]);
     expect(

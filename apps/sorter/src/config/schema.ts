@@ -87,9 +87,17 @@ function allOptional<const T extends v.ObjectEntries>(entries: T): AllOptional<T
 /** An optional section: an object with only these keys, each optional. */
 const section = <const T extends v.ObjectEntries>(entries: T) =>
   v.optional(v.pipe(objectValue("object"), v.strictObject(allOptional(entries))));
-/** A map of names to values (valibot's records skip "__proto__", "prototype" and "constructor" keys). */
+/**
+ * A map of names to values. Not through v.record, which skips "constructor" and "prototype" keys: here they are plain
+ * data (an ADR attribute may be called that). "__proto__" is left out, as JSON.parse makes it an own key.
+ */
 const record = <T extends v.GenericSchema<unknown, unknown>>(value: T) =>
-  v.pipe(objectValue("record"), v.record(v.string(), value));
+  v.pipe(
+    objectValue("record"),
+    v.transform((object) => new Map(Object.entries(object).filter(([key]) => key !== "__proto__"))),
+    v.map(v.string(), value),
+    v.transform((entries) => Object.fromEntries(entries)),
+  );
 
 const servoSchema = section({
   Channel: int,
