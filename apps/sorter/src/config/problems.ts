@@ -1,8 +1,8 @@
-import type { z } from "zod";
+import type * as v from "valibot";
 import type { ConfigProblem } from "../errors.ts";
 import { objectShape, schemaAt } from "./schema.ts";
 
-// Zod issues → problems with fixes.
+// Schema issues → problems with fixes.
 
 /** Keys whose values are secrets: never echoed in messages. */
 const SECRET_KEYS = new Set([
@@ -12,25 +12,35 @@ const SECRET_KEYS = new Set([
   "deviceconnectionstring",
 ]);
 
-export function problemsFromIssue(issue: z.core.$ZodIssue): ConfigProblem[] {
-  const path = issue.path.map(String).join(".") || "(file)";
-  if (issue.code === "unrecognized_keys") {
-    return issue.keys.map((key) => {
-      const full = path === "(file)" ? key : `${path}.${key}`;
-      const known = Object.keys(objectShape(schemaAt(issue.path)) ?? {});
-      const suggestion = closest(key, known);
+export type ConfigIssue = v.BaseIssue<unknown>;
+
+/**
+ * The key paths an issue is about: the value's, or for an unknown key every unknown key of that object (valibot
+ * names only the first, and one run should list them all).
+ */
+export function issuePaths(issue: ConfigIssue): PropertyKey[][] {
+  const unknown = unknownKeys(issue);
+  return unknown === undefined ? [keyPath(issue)] : unknown.keys.map((key) => [...unknown.objectPath, key]);
+}
+
+export function problemsFromIssue(issue: ConfigIssue): ConfigProblem[] {
+  const unknown = unknownKeys(issue);
+  if (unknown !== undefined) {
+    return unknown.keys.map((key) => {
+      const suggestion = closest(key, unknown.known);
       return {
-        path: full,
+        path: [...unknown.objectPath, key].map(String).join("."),
         message: "is not a known key.",
         fix:
           suggestion === undefined
-            ? `remove it (known keys here: ${known.join(", ")}), or prefix it with "_" to keep it as a comment.`
+            ? `remove it (known keys here: ${unknown.known.join(", ")}), or prefix it with "_" to keep it as a comment.`
             : `did you mean "${suggestion}"? Rename it, or prefix it with "_" to keep it as a comment.`,
       };
     });
   }
-  const last = String(issue.path.at(-1) ?? "").toLowerCase();
-  const secret = SECRET_KEYS.has(last);
+  const keys = keyPath(issue).map(String);
+  const path = keys.join(".") || "(file)";
+  const secret = SECRET_KEYS.has((keys.at(-1) ?? "").toLowerCase());
   const message = issue.message.endsWith(".") ? issue.message : `${issue.message}.`;
   return [
     {
@@ -39,6 +49,22 @@ export function problemsFromIssue(issue: z.core.$ZodIssue): ConfigProblem[] {
       fix: FIXES[path] ?? "see the configuration keys table in apps/sorter/README.md.",
     },
   ];
+}
+
+const keyPath = (issue: ConfigIssue): PropertyKey[] =>
+  (issue.path ?? []).map((item) => item.key as PropertyKey);
+
+/** For an unknown-key issue: the object's path, its keys the schema does not know, and those it knows. */
+function unknownKeys(
+  issue: ConfigIssue,
+): { objectPath: PropertyKey[]; keys: string[]; known: string[] } | undefined {
+  const last = issue.path?.at(-1);
+  if (issue.type !== "strict_object" || issue.expected !== "never" || last?.origin !== "key")
+    return undefined;
+  const objectPath = keyPath(issue).slice(0, -1);
+  const known = Object.keys(objectShape(schemaAt(objectPath)) ?? {});
+  const keys = Object.keys(last.input as object).filter((key) => !known.includes(key));
+  return { objectPath, keys, known };
 }
 
 function closest(key: string, candidates: readonly string[]): string | undefined {

@@ -1,4 +1,5 @@
 import { dirname, resolve } from "node:path";
+import * as v from "valibot";
 import { ConfigError, type ConfigProblem } from "../errors.ts";
 import { resolveAdr } from "./adr.ts";
 import { canonicalizeKeys, emptyStringsToUndefined, stripComments, substituteTokens } from "./appsettings.ts";
@@ -12,7 +13,7 @@ import {
   resolveRig,
   resolveSensor,
 } from "./hardware.ts";
-import { problemsFromIssue } from "./problems.ts";
+import { issuePaths, problemsFromIssue } from "./problems.ts";
 import { type RawConfig, rawConfigSchema } from "./schema.ts";
 import { resolveCredentials, resolveDataDir, resolveOutbox } from "./storage.ts";
 import { resolveTelemetry } from "./telemetry.ts";
@@ -36,22 +37,19 @@ export function resolveConfig(input: unknown, options: ResolveConfigOptions = {}
   tree = applyEnvOverrides(tree, options.env ?? {}, problems);
   tree = emptyStringsToUndefined(tree) as Record<string, unknown>;
 
-  let parsed = rawConfigSchema.safeParse(tree);
+  let parsed = v.safeParse(rawConfigSchema, tree);
   if (!parsed.success) {
     // Report the type problems, then drop the offending values and check the rest too, so that one run lists
     // every problem.
-    for (const issue of parsed.error.issues) {
+    for (const issue of parsed.issues) {
       problems.push(...problemsFromIssue(issue));
-      removeAt(
-        tree,
-        issue.code === "unrecognized_keys" ? issue.keys.map((key) => [...issue.path, key]) : [issue.path],
-      );
+      removeAt(tree, issuePaths(issue));
     }
-    parsed = rawConfigSchema.safeParse(tree);
+    parsed = v.safeParse(rawConfigSchema, tree);
   }
   if (parsed.success) {
-    const registrationId = parsed.data.IoTHub?.DpsProvisioning?.RegistrationId;
-    const data = substituteTokens(parsed.data, registrationId) as RawConfig;
+    const registrationId = parsed.output.IoTHub?.DpsProvisioning?.RegistrationId;
+    const data = substituteTokens(parsed.output, registrationId) as RawConfig;
     const known = new Set(problems.map((problem) => problem.path));
     const semantic: ConfigProblem[] = [];
     const config = buildConfig(data, { ...options, configDir, file }, semantic);
