@@ -76,7 +76,7 @@ const EXPLAIN: Record<number, (details: Details, results: BenchResults) => strin
     return paragraphs;
   },
 
-  7: explainMemory,
+  8: explainMemory,
 
   6(details) {
     const skittles = num(details.skittles);
