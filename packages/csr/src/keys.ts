@@ -84,6 +84,18 @@ export function publicKeyToPem(key: KeyObject): string {
 
 /** The {@link KeyType} of a public or private key; throws `CSR_UNSUPPORTED_KEY_TYPE` for anything else. */
 export function keyTypeOf(key: KeyObject): KeyType {
+  let type = keyTypes.get(key);
+  if (type === undefined) {
+    type = readKeyType(key);
+    keyTypes.set(key, type);
+  }
+  return type;
+}
+
+/** Key types already read: `asymmetricKeyDetails` asks OpenSSL each time, and a CSR's key is read when parsed and again when issued for. */
+const keyTypes = new WeakMap<KeyObject, KeyType>();
+
+function readKeyType(key: KeyObject): KeyType {
   const details = key.asymmetricKeyDetails;
   if (key.asymmetricKeyType === "ec") {
     if (details?.namedCurve === "secp384r1") return "ec-p384";
