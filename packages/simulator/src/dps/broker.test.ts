@@ -178,6 +178,21 @@ describe("DeviceBroker", () => {
     },
   );
 
+  it("ignores whatever follows a refused CONNECT, even a good CONNECT in the same read", async () => {
+    const { port } = await startBroker();
+    const device = await client(port);
+    device.socket.write(
+      Buffer.concat([
+        generate(connectPacket("dev-11", { username: "nope" })),
+        generate(connectPacket("dev-11")),
+      ]),
+    );
+    await device.closed;
+    expect(
+      device.received.map((packet) => [packet.cmd, (packet as { returnCode?: number }).returnCode]),
+    ).toEqual([["connack", 4]]);
+  });
+
   it("answers an MQTT version it does not speak with return code 1 (unacceptable protocol version)", async () => {
     const { port } = await startBroker();
     const device = await client(port);

@@ -87,23 +87,30 @@ export class DeviceBroker<Session> {
     }
     this.#conns.add(conn);
     let connection: DeviceConnection<Session> | undefined;
+    /** Set once the first packet was not an acceptable CONNECT: what follows it (even in the same read) is ignored. */
+    let refused = false;
     let keepAlive: NodeJS.Timeout | undefined;
     const connectTimer = setTimeout(() => conn.destroy(), this.#options.connectTimeoutMs);
     const packets = parser({ protocolVersion: 4 });
     packets.on("packet", (packet: Packet) => {
-      if (conn.destroyed) return;
+      if (conn.destroyed || refused) return;
       keepAlive?.refresh();
       if (connection !== undefined) {
         this.#onPacket(conn, connection, packet);
         return;
       }
       clearTimeout(connectTimer);
-      connection = packet.cmd === "connect" ? this.#onConnect(conn, packet) : undefined;
-      if (connection === undefined) {
-        this.#refuse(conn, `${packet.cmd} before an accepted CONNECT`);
+      if (packet.cmd !== "connect") {
+        refused = true;
+        this.#refuse(conn, `${packet.cmd} before CONNECT`);
         return;
       }
-      const keepalive = (packet as IConnectPacket).keepalive ?? 0;
+      connection = this.#onConnect(conn, packet);
+      if (connection === undefined) {
+        refused = true;
+        return;
+      }
+      const keepalive = packet.keepalive ?? 0;
       // MQTT 3.1.1 §3.1.2.10: nothing from the client for one and a half keep-alive periods ends the connection.
       if (keepalive > 0) keepAlive = setTimeout(() => conn.destroy(), keepalive * 1500);
     });
