@@ -1,6 +1,5 @@
-import { access, mkdir, stat } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { validateRegistrationId } from "@skittlesorter/attestation";
 import type { CommandGroup } from "@skittlesorter/cli-shell";
 import { CliError, usageError } from "@skittlesorter/cli-shell";
 import {
@@ -13,6 +12,8 @@ import {
   writePrivateKeyFile,
 } from "@skittlesorter/csr";
 import { Option } from "commander";
+import { pathExists } from "../../path-exists.ts";
+import { checkedRegistrationId } from "../../registration-id-option.ts";
 
 interface CsrCreateOptions {
   registrationId: string;
@@ -61,7 +62,7 @@ export const csrCommands: CommandGroup = (program, context) => {
       await ensureDirectory(outDir);
       const keyFile = join(outDir, `${registrationId}.key.pem`);
       const csrFile = join(outDir, `${registrationId}.csr.pem`);
-      if (options.force !== true && (await exists(keyFile))) {
+      if (options.force !== true && (await pathExists(keyFile))) {
         throw new CliError(
           "KEY_FILE_EXISTS",
           `${keyFile} already exists: refusing to overwrite a private key. Pass --force to replace it, or choose another --out-dir.`,
@@ -89,23 +90,6 @@ export const csrCommands: CommandGroup = (program, context) => {
       );
     });
 };
-
-function checkedRegistrationId(value: string): string {
-  try {
-    return validateRegistrationId(value);
-  } catch (error) {
-    throw usageError(`--registration-id: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function ensureDirectory(path: string): Promise<void> {
   try {

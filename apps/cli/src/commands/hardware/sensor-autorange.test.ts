@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { tempDir } from "@skittlesorter/test-utils";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
-import type { SensorCalibrateResult, SensorReadResult } from "./sensor.ts";
+import type { SensorCalibrateResult } from "./sensor-calibrate.ts";
+import type { SensorReadResult } from "./sensor-read.ts";
 
 async function readJson(args: readonly string[]): Promise<SensorReadResult> {
   const run = await runCli(["sensor", "read", "--emulated", "--emulated-color", "yellow", "--json", ...args]);

@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
 import { skittleProgram } from "../../skittle-program.ts";
 import type { LineInput } from "./input.ts";
-import { createSensorCommands, type SensorCalibrateResult, type SensorReadResult } from "./sensor.ts";
+import { createSensorCommands } from "./sensor.ts";
+import type { SensorCalibrateResult } from "./sensor-calibrate.ts";
+import type { SensorReadResult } from "./sensor-read.ts";
 
 const LABELS = [...SKITTLE_COLORS, EMPTY];
 /** Short integrations keep the emulated reads quick (they run on the real clock). */

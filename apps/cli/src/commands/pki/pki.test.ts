@@ -4,7 +4,9 @@ import { certificateFacts, splitPemBundle, verifyChain } from "@skittlesorter/cs
 import { openssl, type TempDir, tempDir } from "@skittlesorter/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
-import type { PkiDeviceResult, PkiInitResult, PkiVerificationCertResult } from "./pki.ts";
+import type { PkiDeviceResult } from "./device-command.ts";
+import type { PkiInitResult } from "./init-command.ts";
+import type { PkiVerificationCertResult } from "./verification-cert-command.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
