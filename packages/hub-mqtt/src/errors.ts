@@ -50,3 +50,7 @@ export const isHubError = errorGuard<HubError>("HubError", "HUB_");
 export const UNAUTHORIZED_HINT =
   "Likely causes: a wrong device key or an expired SAS token; a certificate whose CN is not the device id, that was not " +
   "issued by a CA the hub trusts, or sent without its chain; or a device that is disabled or registered on another hub.";
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,26 +1,18 @@
 /** The certificate chain IoT Hub issued for the CSR, leaf first (leaf → issuing CA → root). */
 export type { IssuedCertificateChain } from "@skittlesorter/csr";
 export {
-  type C2dMessage,
   type ConnectHubOptions,
   connectHub,
   HubClient,
   type HubClientOptions,
-  type HubCredentials,
-  type HubEvents,
   type HubTransport,
-  type MethodHandler,
-  type MethodRequest,
-  type MethodResponse,
-  type RenewalCsr,
-  type RenewalResult,
-  type RenewCertificateOptions,
   type SendTelemetryOptions,
-  type Twin,
-  type TwinOptions,
 } from "./client.ts";
 export type { MqttConnect } from "./connection.ts";
+export type { HubCredentials } from "./credentials.ts";
 export { HubError, type HubErrorCode, type HubErrorDetails, isHubError } from "./errors.ts";
+export type { C2dMessage, HubEvents } from "./events.ts";
+export type { MethodHandler, MethodRequest, MethodResponse } from "./methods.ts";
 export {
   backoffDelayMs,
   HUB_API_VERSION,
@@ -34,3 +26,5 @@ export {
   type TelemetrySystemProperties,
   telemetryTopic,
 } from "./protocol.ts";
+export type { RenewalCsr, RenewalResult, RenewCertificateOptions } from "./renewal.ts";
+export type { Twin, TwinOptions } from "./twin.ts";
