@@ -6,6 +6,7 @@ import { CliError, type CliIo, usageError } from "@skittlesorter/cli-shell";
 import type { Logger } from "@skittlesorter/core";
 import { certificateFacts, splitPemBundle } from "@skittlesorter/csr";
 import { HUB_API_VERSION, HUB_RENEWAL_API_VERSION, HubClient } from "@skittlesorter/hub-mqtt";
+import { stderrLogger } from "../../logger.ts";
 
 /** The options every `skittle hub` command takes. */
 export interface HubDeviceOptions {
@@ -170,5 +171,32 @@ export async function connectDevice(
   } finally {
     stopWatching?.();
     firstFailure.catch(() => undefined);
+  }
+}
+
+/** Connects, runs `work` within --timeout-seconds, and always disconnects. */
+export async function withDevice<T>(
+  device: HubDevice,
+  options: HubDeviceOptions,
+  io: CliIo,
+  work: (client: HubClient, signal: AbortSignal) => Promise<T>,
+  renewal = false,
+): Promise<T> {
+  const timeoutMs = timeoutMsOf(options);
+  const signal = AbortSignal.timeout(timeoutMs);
+  const logger = stderrLogger(io, options.verbose === true);
+  const client = await connectDevice(device, { logger, signal, renewal });
+  try {
+    return await work(client, signal);
+  } catch (error) {
+    if (signal.aborted && error === signal.reason) {
+      throw new CliError(
+        "HUB_TIMEOUT",
+        `${device.hostName} did not answer within ${timeoutMs / 1000} s; raise --timeout-seconds or check the hub.`,
+      );
+    }
+    throw error;
+  } finally {
+    await client.close();
   }
 }

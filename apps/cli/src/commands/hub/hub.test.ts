@@ -7,7 +7,7 @@ import { createTestPki, type TestPki } from "@skittlesorter/test-utils/scripted-
 import { type ScriptedHub, startScriptedHub } from "@skittlesorter/test-utils/scripted-hub";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../run-cli.test-support.ts";
-import { reportedPatch } from "./hub.ts";
+import { reportedPatch } from "./twin-command.ts";
 
 // `skittle hub renew` against the scripted IoT Hub of @skittlesorter/test-utils (real MQTT over TLS on loopback),
 // which can also script what skittle-sim never does (a hub without certificate management, arbitrary refusals).
