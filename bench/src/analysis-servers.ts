@@ -1,21 +1,9 @@
 // "Where we lose, why, and what would fix it" for the server items: 3 (capacity against the crypto floor),
-// 4 (telemetry against mosquitto) and 7 (memory). Every figure comes from the run's results; the causes named
+// 4 (telemetry against mosquitto) and 8 (memory). Every figure comes from the run's results; the causes named
 // are the ones the bench measures (library call against primitive, CPU per process) or that a CPU profile of the
 // simulator under the same load showed (named as such).
+import { at, type Details, f, num } from "./analysis-values.ts";
 import type { BenchResults } from "./results.ts";
-
-type Details = Record<string, unknown>;
-
-const num = (value: unknown): number => (typeof value === "number" ? value : Number.NaN);
-const at = (value: unknown, ...path: string[]): unknown => {
-  let current = value;
-  for (const key of path) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<string, unknown>)[key];
-  }
-  return current;
-};
-const f = (value: number, digits = 0): string => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
 
 export function explainCapacity(details: Details, results: BenchResults): string[] {
   const runs = Array.isArray(details.runs) ? (details.runs as Record<string, unknown>[]) : [];

@@ -1,4 +1,5 @@
 import { explainCapacity, explainMemory, explainTelemetry } from "./analysis-servers.ts";
+import { at, type Details, f, num } from "./analysis-values.ts";
 import type { BenchResults } from "./results.ts";
 
 /**
@@ -16,19 +17,6 @@ export function analyse(results: BenchResults): Map<number, string[]> {
   }
   return out;
 }
-
-type Details = Record<string, unknown>;
-
-const num = (value: unknown): number => (typeof value === "number" ? value : Number.NaN);
-const at = (value: unknown, ...path: string[]): unknown => {
-  let current = value;
-  for (const key of path) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<string, unknown>)[key];
-  }
-  return current;
-};
-const f = (value: number, digits = 0): string => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
 
 const EXPLAIN: Record<number, (details: Details, results: BenchResults) => string[]> = {
   1(details) {
